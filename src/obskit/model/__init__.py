@@ -1,0 +1,18 @@
+"""Value types shared by every layer: label sets, matchers, batches, series, protocols."""
+
+from obskit.model.batch import SampleBatch
+from obskit.model.labels import METRIC_NAME, Labels, LabelsLike, make_labels, validate_labels
+from obskit.model.matchers import Matcher, MatchType
+from obskit.model.series import Series
+
+__all__ = [
+    "METRIC_NAME",
+    "Labels",
+    "LabelsLike",
+    "MatchType",
+    "Matcher",
+    "SampleBatch",
+    "Series",
+    "make_labels",
+    "validate_labels",
+]

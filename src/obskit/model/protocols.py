@@ -1,0 +1,46 @@
+"""The capabilities engines and ingest see storage through (as Prometheus' storage/interface.go).
+
+PromQL, LogQL, alerting and ingest depend on these protocols only, never on ``obskit.tsdb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from obskit.model.batch import SampleBatch
+from obskit.model.matchers import Matcher
+from obskit.model.series import Series
+
+__all__ = ["Appender", "Querier"]
+
+
+class Appender(Protocol):
+    """Something samples can be appended to; returns once they are durable (in the WAL)."""
+
+    def append(self, batch: SampleBatch) -> int:
+        """Append a batch; returns the number of samples accepted."""
+        ...
+
+
+class Querier(Protocol):
+    """Read access to series by label matchers and time range (both ends inclusive, in ms)."""
+
+    def select(
+        self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int
+    ) -> list[Series]: ...
+
+    def label_names(
+        self,
+        matchers: Sequence[Matcher] = (),
+        mint_ms: int | None = None,
+        maxt_ms: int | None = None,
+    ) -> list[str]: ...
+
+    def label_values(
+        self,
+        name: str,
+        matchers: Sequence[Matcher] = (),
+        mint_ms: int | None = None,
+        maxt_ms: int | None = None,
+    ) -> list[str]: ...
