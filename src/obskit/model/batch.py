@@ -15,7 +15,7 @@ import numpy.typing as npt
 from obskit.errors import InvalidBatchError
 from obskit.model.labels import LabelsLike
 
-__all__ = ["SampleBatch", "check_sample_columns"]
+__all__ = ["AppendResult", "SampleBatch", "check_sample_columns"]
 
 
 def check_sample_columns(
@@ -69,3 +69,16 @@ class SampleBatch:
         check_sample_columns(
             self.series_index, self.timestamps_ms, self.values, len(self.series), "series_index"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: ``accepted`` samples are durable; the others were rejected, by reason
+    (samples older than the store's retention are rejected, as VictoriaMetrics does)."""
+
+    accepted: int
+    out_of_retention: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return self.out_of_retention

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from obskit.model.batch import SampleBatch
+from obskit.model.batch import AppendResult, SampleBatch
 from obskit.model.matchers import Matcher
 from obskit.model.series import Series
 
@@ -18,8 +18,8 @@ __all__ = ["Appender", "Querier"]
 class Appender(Protocol):
     """Something samples can be appended to; returns once they are durable (in the WAL)."""
 
-    def append(self, batch: SampleBatch) -> int:
-        """Append a batch; returns the number of samples accepted."""
+    def append(self, batch: SampleBatch) -> AppendResult:
+        """Append a batch; returns how many samples were accepted and rejected (by reason)."""
         ...
 
 

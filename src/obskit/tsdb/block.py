@@ -1,0 +1,345 @@
+"""Immutable blocks: all samples of a time window, one timestamp and one value column per series.
+
+A block is a directory written once under a temporary name and renamed into place::
+
+    blocks/<seq>/            seq: 12 digits, unique and increasing; a later block wins on equal
+      meta.json              (series, timestamp) — that is how replacement survives compaction
+      index
+      chunks
+
+``chunks`` holds pages; a page is the zstd-compressed concatenation of the encoded columns of
+consecutive series (series sorted by id, so related series sit together and share a dictionary)::
+
+    ┌──────────────────┬────────────┬─── page 0 ──────────────────────────────┬─ page 1 ...
+    │ magic "OBSKCHNK" │ u32 version│ u32 len │ u32 crc32(bytes) │ bytes (len) │
+    └──────────────────┴────────────┴─────────┴──────────────────┴─────────────┴────────────
+
+    decoded page = ts column of series a │ value column of series a │ ts of b │ values of b ...
+    each column starts with its codec byte (obskit.encoding), so the codec is chosen per column.
+
+``index`` maps series to their columns; the body is one page-compressed blob of little-endian
+arrays, each of length n (series) or p (pages)::
+
+    ┌──────────────────┬────────────┬───────┬───────┬──────────┬──────────────────┬───────────┐
+    │ magic "OBSKINDX" │ u32 version│ u32 n │ u32 p │ u32 blen │ body (blen bytes)│ u32 crc32 │
+    └──────────────────┴────────────┴───────┴───────┴──────────┴──────────────────┴───────────┘
+    body (decoded): i64 series_id[n] │ i64 mint_ms[n] │ i64 maxt_ms[n] │ u32 count[n] │
+                    u32 page[n] │ u32 ts_len[n] │ u32 val_len[n] │ u64 page_offset[p] │ u32 page_len[p]
+    crc32 covers every byte before it. Column offsets inside a page follow from the lengths.
+
+``meta.json`` records format version, seq, level, window, actual min/max time, counts, codec mix
+and the seqs of the blocks it replaced (so a compaction interrupted before deleting its sources is
+finished on open). ``kind`` is "raw"; downsampled rollup blocks will use another kind.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit import encoding
+from obskit.disk.files import fsync_dir
+from obskit.errors import CorruptDataError
+from obskit.tsdb.merge import TimeValues
+
+__all__ = ["Block", "BlockMeta", "BlockWriter"]
+
+FORMAT_VERSION = 1
+CHUNKS_MAGIC = b"OBSKCHNK"
+INDEX_MAGIC = b"OBSKINDX"
+_HEAD = struct.Struct("<8sI")
+_PAGE_HEAD = struct.Struct("<II")
+_INDEX_HEAD = struct.Struct("<8sIIII")
+_U32 = struct.Struct("<I")
+
+
+@dataclass(slots=True)
+class BlockMeta:
+    seq: int
+    level: int
+    window_start_ms: int
+    window_end_ms: int  # exclusive
+    mint_ms: int
+    maxt_ms: int
+    series: int
+    samples: int
+    chunk_bytes: int = 0
+    index_bytes: int = 0
+    sources: list[int] = field(default_factory=list)
+    ts_codecs: dict[str, int] = field(default_factory=dict)
+    value_codecs: dict[str, int] = field(default_factory=dict)
+    kind: str = "raw"
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, path: str) -> BlockMeta:
+        try:
+            data = json.loads(raw)
+            meta = cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise CorruptDataError(f"cannot read block meta {path}: {exc}", path) from None
+        if meta.format != FORMAT_VERSION or meta.kind != "raw":
+            raise CorruptDataError(
+                f"cannot read block meta {path}: unsupported format {meta.format} kind {meta.kind}",
+                path,
+            )
+        return meta
+
+
+def block_dir_name(seq: int) -> str:
+    return f"{seq:012d}"
+
+
+class BlockWriter:
+    """Streams series (in increasing id order) into a new block directory."""
+
+    def __init__(self, directory: Path, level: int = encoding.DEFAULT_ZSTD_LEVEL) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=False)
+        self._chunks = open(directory / "chunks", "wb")  # noqa: SIM115 - closed in finish()
+        self._chunks.write(_HEAD.pack(CHUNKS_MAGIC, FORMAT_VERSION))
+        self._level = level
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._rows: list[tuple[int, int, int, int, int, int, int]] = []
+        self._page_offsets: list[int] = []
+        self._page_lens: list[int] = []
+        self._ts_codecs: Counter[str] = Counter()
+        self._value_codecs: Counter[str] = Counter()
+        self._last_id = -1
+        self.samples = 0
+        self.mint_ms = np.iinfo(np.int64).max
+        self.maxt_ms = np.iinfo(np.int64).min
+
+    def add_series(
+        self, series_id: int, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    ) -> None:
+        if not len(ts):
+            return
+        if series_id <= self._last_id:
+            raise AssertionError("BUG: block series must be added in increasing id order")
+        self._last_id = series_id
+        ts_col = encoding.encode_timestamps(ts)
+        val_col = encoding.encode_values(values)
+        self._ts_codecs[encoding.codec_name(ts_col)] += 1
+        self._value_codecs[encoding.codec_name(val_col)] += 1
+        mint, maxt = int(ts[0]), int(ts[-1])
+        self.mint_ms = min(self.mint_ms, mint)
+        self.maxt_ms = max(self.maxt_ms, maxt)
+        self.samples += len(ts)
+        page = len(self._page_offsets)
+        self._rows.append((series_id, mint, maxt, len(ts), page, len(ts_col), len(val_col)))
+        self._pending += (ts_col, val_col)
+        self._pending_bytes += len(ts_col) + len(val_col)
+        if self._pending_bytes >= encoding.PAGE_TARGET_BYTES:
+            self._cut_page()
+
+    def _cut_page(self) -> None:
+        if not self._pending:
+            return
+        page = encoding.encode_page(self._pending, self._level)
+        self._page_offsets.append(self._chunks.tell())
+        self._page_lens.append(len(page))
+        self._chunks.write(_PAGE_HEAD.pack(len(page), zlib.crc32(page)))
+        self._chunks.write(page)
+        self._pending, self._pending_bytes = [], 0
+
+    def finish(self, meta: BlockMeta) -> BlockMeta:
+        """Write the index and meta, fsync everything; returns the completed meta."""
+        self._cut_page()
+        self._chunks.flush()
+        os.fsync(self._chunks.fileno())
+        meta.chunk_bytes = self._chunks.tell()
+        self._chunks.close()
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 7)
+        body = b"".join(
+            (
+                rows[:, 0].astype("<i8").tobytes(),
+                rows[:, 1].astype("<i8").tobytes(),
+                rows[:, 2].astype("<i8").tobytes(),
+                rows[:, 3].astype("<u4").tobytes(),
+                rows[:, 4].astype("<u4").tobytes(),
+                rows[:, 5].astype("<u4").tobytes(),
+                rows[:, 6].astype("<u4").tobytes(),
+                np.array(self._page_offsets, dtype="<u8").tobytes(),
+                np.array(self._page_lens, dtype="<u4").tobytes(),
+            )
+        )
+        packed = encoding.encode_page([body], self._level)
+        head = _INDEX_HEAD.pack(
+            INDEX_MAGIC, FORMAT_VERSION, len(rows), len(self._page_offsets), len(packed)
+        )
+        index = head + packed
+        index += _U32.pack(zlib.crc32(index))
+        with open(self.directory / "index", "wb") as f:
+            f.write(index)
+            os.fsync(f.fileno())
+        meta.index_bytes = len(index)
+        meta.series = len(rows)
+        meta.samples = self.samples
+        meta.mint_ms = int(self.mint_ms)
+        meta.maxt_ms = int(self.maxt_ms)
+        meta.ts_codecs = dict(sorted(self._ts_codecs.items()))
+        meta.value_codecs = dict(sorted(self._value_codecs.items()))
+        with open(self.directory / "meta.json", "wb") as f:
+            f.write(meta.to_json())
+            os.fsync(f.fileno())
+        fsync_dir(self.directory)
+        return meta
+
+    def abort(self) -> None:
+        if not self._chunks.closed:
+            self._chunks.close()
+
+
+class Block:
+    """A read-only block; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        spath = str(path)
+        try:
+            self.meta = BlockMeta.from_json((path / "meta.json").read_bytes(), spath)
+            index = (path / "index").read_bytes()
+            with open(path / "chunks", "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                self._mm: mmap.mmap | None = (
+                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+                )
+        except OSError as exc:
+            raise CorruptDataError(f"cannot open block {spath}: {exc}", spath) from None
+        self._chunks_path = str(path / "chunks")
+        self._parse_index(index, str(path / "index"))
+        if self._mm is None or self._mm[: _HEAD.size] != _HEAD.pack(CHUNKS_MAGIC, FORMAT_VERSION):
+            raise CorruptDataError(
+                f"cannot open block chunks {self._chunks_path}: bad magic or version",
+                self._chunks_path,
+            )
+
+    def _parse_index(self, raw: bytes, path: str) -> None:
+        def bad(why: str) -> CorruptDataError:
+            return CorruptDataError(f"cannot read block index {path}: {why}", path)
+
+        if len(raw) < _INDEX_HEAD.size + 4:
+            raise bad("file too short")
+        if zlib.crc32(raw[:-4]) != _U32.unpack_from(raw, len(raw) - 4)[0]:
+            raise bad("crc mismatch")
+        magic, version, n, p, blen = _INDEX_HEAD.unpack_from(raw, 0)
+        if magic != INDEX_MAGIC or version != FORMAT_VERSION:
+            raise bad(f"bad magic or unsupported version {version}")
+        if _INDEX_HEAD.size + blen + 4 != len(raw):
+            raise bad("length mismatch")
+        body = encoding.decode_page(memoryview(raw)[_INDEX_HEAD.size : _INDEX_HEAD.size + blen])
+        if len(body) != 44 * n + 12 * p:
+            raise bad(f"body of {len(body)} bytes does not hold {n} series and {p} pages")
+        pos = 0
+
+        def take(dtype: str, count: int) -> npt.NDArray[np.int64]:
+            nonlocal pos
+            arr = np.frombuffer(body, dtype, count, pos).astype(np.int64)
+            pos += np.dtype(dtype).itemsize * count
+            return arr
+
+        self.series_ids = take("<i8", n)
+        self.series_mint = take("<i8", n)
+        self.series_maxt = take("<i8", n)
+        self.counts = take("<u4", n)
+        self.pages = take("<u4", n)
+        self.ts_lens = take("<u4", n)
+        self.val_lens = take("<u4", n)
+        self.page_offsets = take("<u8", p)
+        self.page_lens = take("<u4", p)
+        # Offset of each series' ts column inside its decoded page.
+        pair = self.ts_lens + self.val_lens
+        csum = np.cumsum(pair) - pair
+        first_of_page = np.searchsorted(self.pages, self.pages, side="left")
+        self.ts_offs = csum - csum[first_of_page] if n else csum
+        if n and (
+            np.any(np.diff(self.series_ids) <= 0)
+            or int(self.pages.max()) >= p
+            or np.any(np.diff(self.pages) < 0)
+        ):
+            raise bad("series table out of order")
+
+    @property
+    def seq(self) -> int:
+        return self.meta.seq
+
+    def _page(self, page: int) -> bytes:
+        assert self._mm is not None
+        off = int(self.page_offsets[page])
+        length, crc = _PAGE_HEAD.unpack_from(self._mm, off)
+        data = self._mm[off + _PAGE_HEAD.size : off + _PAGE_HEAD.size + length]
+        if len(data) != length or zlib.crc32(data) != crc:
+            raise CorruptDataError(
+                f"cannot read page {page} of {self._chunks_path}: crc mismatch", self._chunks_path
+            )
+        try:
+            return encoding.decode_page(data)
+        except CorruptDataError as exc:
+            raise CorruptDataError(
+                f"cannot read page {page} of {self._chunks_path}: {exc}", self._chunks_path
+            ) from None
+
+    def rows_for(
+        self, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
+    ) -> npt.NDArray[np.int64]:
+        """Rows of the series table for ``ids`` (sorted) with samples in [mint, maxt]."""
+        if self.meta.maxt_ms < mint_ms or self.meta.mint_ms > maxt_ms or not len(ids):
+            return np.empty(0, np.int64)
+        pos = np.searchsorted(self.series_ids, ids)
+        inside = pos < len(self.series_ids)
+        pos, ids = pos[inside], ids[inside]
+        rows = pos[self.series_ids[pos] == ids]
+        keep = (self.series_maxt[rows] >= mint_ms) & (self.series_mint[rows] <= maxt_ms)
+        return rows[keep].astype(np.int64)
+
+    def read_rows(
+        self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
+    ) -> Iterator[tuple[int, TimeValues]]:
+        """Yield (series id, (ts, values)) for ``rows`` (ascending), clipped to [mint, maxt]."""
+        page_no = -1
+        page = b""
+        for row in rows.tolist():
+            if self.pages[row] != page_no:
+                page_no = int(self.pages[row])
+                page = self._page(page_no)
+            off = int(self.ts_offs[row])
+            ts_end = off + int(self.ts_lens[row])
+            val_end = ts_end + int(self.val_lens[row])
+            sid = int(self.series_ids[row])
+            try:
+                ts = encoding.decode_timestamps(memoryview(page)[off:ts_end])
+                values = encoding.decode_values(memoryview(page)[ts_end:val_end])
+            except CorruptDataError as exc:
+                raise CorruptDataError(
+                    f"cannot decode series {sid} in {self._chunks_path}: {exc}", self._chunks_path
+                ) from None
+            if len(ts) != self.counts[row] or len(values) != len(ts):
+                raise CorruptDataError(
+                    f"cannot decode series {sid} in {self._chunks_path}: sample count mismatch",
+                    self._chunks_path,
+                )
+            if mint_ms > self.series_mint[row] or maxt_ms < self.series_maxt[row]:
+                lo = int(np.searchsorted(ts, mint_ms, "left"))
+                hi = int(np.searchsorted(ts, maxt_ms, "right"))
+                ts, values = ts[lo:hi], values[lo:hi]
+            yield sid, (ts, values)
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None

@@ -1,0 +1,628 @@
+"""The store: series registry, WAL, head and blocks behind one object (``obskit.tsdb.open``).
+
+Data directory::
+
+    LOCK          flock'ed while open (obskit.disk.lock)
+    series/       append-only log of new series (id + labels), never truncated
+    wal/          sample batches not yet in blocks; segments before the last flush are deleted
+    blocks/<seq>/ immutable blocks (obskit.tsdb.block)
+
+Write path: ``append`` validates and sorts the batch, writes one WAL record and adds a head part,
+all before returning, so an acknowledged batch survives a process crash (and a power loss with
+``fsync="always"``). Samples with the same series and timestamp: the last one written wins, in
+the head, across flushes and in compaction (an exact duplicate is thereby dropped). Samples older
+than ``newest - retention`` are rejected and counted.
+
+Read path: ``select`` snapshots (blocks, flushing parts, head parts) under a short lock and merges
+them per series; every piece is immutable, so reads never block on appends, flushes or
+compactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry
+
+from obskit.disk.files import fsync_dir, remove_tmp_leftovers
+from obskit.disk.lock import DirLock
+from obskit.disk.wal import WAL, FsyncPolicy
+from obskit.errors import CorruptDataError, InvalidBatchError, StorageError
+from obskit.model.batch import AppendResult, SampleBatch, check_sample_columns
+from obskit.model.labels import Labels, LabelsLike, validate_labels
+from obskit.model.matchers import Matcher
+from obskit.model.series import Series
+from obskit.tsdb.block import Block, BlockMeta, BlockWriter, block_dir_name
+from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
+from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
+from obskit.tsdb.index import LabelIndex
+from obskit.tsdb.merge import TimeValues, merge_series
+from obskit.tsdb.metrics import StoreMetrics
+from obskit.tsdb.options import Options
+from obskit.tsdb.records import (
+    RECORD_SAMPLES,
+    RECORD_SERIES,
+    RecordError,
+    decode_samples,
+    decode_series,
+    encode_samples,
+    encode_series,
+)
+from obskit.tsdb.sortkey import concat_columns, sort_dedup
+
+__all__ = ["DB", "open_db"]
+
+logger = logging.getLogger(__name__)
+
+_MIN_TS = int(np.iinfo(np.int64).min)
+_MAX_TS = int(np.iinfo(np.int64).max)
+# Series read per step of a compaction: bounds its memory to a few thousand decoded series.
+_COMPACT_BATCH_SERIES = 4096
+_MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
+_LOST_SERIES_NAME = "__obskit_lost_series__"
+
+
+class DB:
+    """A time-series store in one directory; thread-safe. Use ``obskit.tsdb.open``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        options: Options | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.options = options or Options()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._dirlock = DirLock(self.path)
+        self._dirlock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self._dirlock.release()
+            raise
+        self.metrics = StoreMetrics(self, registry or CollectorRegistry(auto_describe=True))
+
+    # ---- opening -------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        opts = self.options
+        self._write_lock = threading.RLock()  # appends and series creation, in order
+        self._maint_lock = threading.Lock()  # one flush / compaction / retention at a time
+        self._state_lock = threading.Lock()  # atomic swaps of (blocks, flushing, head parts)
+        self._closed = False
+        self._blocks_dir = self.path / "blocks"
+        self._blocks_dir.mkdir(exist_ok=True)
+        remove_tmp_leftovers(self._blocks_dir)
+        self.corrupt_blocks: list[str] = []
+        self._blocks: tuple[Block, ...] = self._load_blocks()
+        self._next_seq = max((b.seq for b in self._blocks), default=0) + 1
+        self._flushing: tuple[HeadPart, ...] = ()
+        self.head = Head(self._state_lock)
+        self.index = LabelIndex()
+        self._ids: dict[Labels, int] = {}
+        fsync = FsyncPolicy(opts.fsync)
+        self._series_log = WAL(
+            self.path / "series", fsync=fsync, fsync_interval_s=opts.fsync_interval_s
+        )
+        self._replay_series()
+        self._wal = WAL(
+            self.path / "wal",
+            fsync=fsync,
+            fsync_interval_s=opts.fsync_interval_s,
+            segment_bytes=opts.wal_segment_bytes,
+        )
+        self._replay_wal()
+        self._newest_ms = max(
+            [b.meta.maxt_ms for b in self._blocks] + [p.maxt_ms for p in self.head.parts()],
+            default=_MIN_TS,
+        )
+        self._appended_total = 0
+        self._rejected_old_total = 0
+        self._compactions_total = 0
+
+    def _load_blocks(self) -> tuple[Block, ...]:
+        blocks: dict[int, Block] = {}
+        for path in sorted(self._blocks_dir.iterdir()):
+            if not path.is_dir():
+                continue
+            try:
+                block = Block(path)
+            except CorruptDataError as exc:
+                logger.error("skipping corrupt block %s: %s", path, exc)
+                self.corrupt_blocks.append(str(path))
+                continue
+            blocks[block.seq] = block
+        # A compaction that crashed after publishing its result but before deleting its sources.
+        replaced = {s for b in blocks.values() for s in b.meta.sources if s != b.seq}
+        for seq in sorted(replaced & blocks.keys()):
+            logger.info("removing block %s replaced by a finished compaction", seq)
+            shutil.rmtree(blocks.pop(seq).path, ignore_errors=True)
+        return tuple(sorted(blocks.values(), key=lambda b: b.seq))
+
+    def _replay_series(self) -> None:
+        labels: list[Labels] = []
+        for _seg, rtype, payload in self._series_log.replay():
+            if rtype != RECORD_SERIES:
+                logger.warning("series log: skipping record of unknown type %d", rtype)
+                continue
+            try:
+                first_id, batch = decode_series(payload)
+            except RecordError as exc:
+                logger.warning("series log: skipping undecodable record: %s", exc)
+                continue
+            if first_id < len(labels):
+                logger.warning("series log: skipping record re-using ids from %d", first_id)
+                continue
+            while len(labels) < first_id:  # a lost record: keep ids dense and unmatched
+                logger.error("series log: series %d lost, its samples are unreachable", len(labels))
+                labels.append(((("__name__", _LOST_SERIES_NAME), ("id", str(len(labels))))))
+            labels.extend(batch)
+        self.index.add_many(0, labels)
+        self._ids = {ls: i for i, ls in enumerate(labels)}
+
+    def _replay_wal(self) -> None:
+        parts = []
+        n_series = len(self.index)
+        for _seg, rtype, payload in self._wal.replay():
+            if rtype != RECORD_SAMPLES:
+                logger.warning("wal: skipping record of unknown type %d", rtype)
+                continue
+            try:
+                ids, ts, values = decode_samples(payload)
+            except RecordError as exc:
+                logger.warning("wal: skipping undecodable record: %s", exc)
+                continue
+            known = ids < n_series
+            if not known.all():
+                logger.warning("wal: dropping %d samples of unknown series", int((~known).sum()))
+                ids, ts, values = ids[known], ts[known], values[known]
+            parts.append((ids, ts, values))
+        if parts:
+            self.head.add(make_part(*concat_columns(parts)))
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def series_refs(self, labels: Sequence[LabelsLike]) -> npt.NDArray[np.int64]:
+        """Ids of these label sets, creating (durably) the series that do not exist yet.
+
+        A ref stays valid for the life of the directory, so callers may cache it and append
+        with ``append_refs`` (as Prometheus appenders cache refs).
+        """
+        self._check_open()
+        out = np.empty(len(labels), dtype=np.int64)
+        missing: list[tuple[int, Labels]] = []
+        ids = self._ids
+        for i, ls in enumerate(labels):
+            sid = ids.get(ls) if isinstance(ls, tuple) else None  # type: ignore[arg-type]
+            if sid is None:
+                norm = validate_labels(ls)
+                sid = ids.get(norm)
+                if sid is None:
+                    missing.append((i, norm))
+                    continue
+            out[i] = sid
+        if missing:
+            with self._write_lock:
+                new: dict[Labels, int] = {}
+                first = len(self.index)
+                for i, norm in missing:
+                    sid = ids.get(norm, new.get(norm))
+                    if sid is None:
+                        sid = new[norm] = first + len(new)
+                    out[i] = sid
+                if new:
+                    if first + len(new) > _MAX_SERIES_ID:
+                        raise StorageError("cannot create series: the store holds 2^32 series")
+                    created = list(new)
+                    self._series_log.append(RECORD_SERIES, encode_series(first, created))
+                    self.index.add_many(first, created)
+                    ids.update(new)
+        return out
+
+    def append(self, batch: SampleBatch) -> AppendResult:
+        """Append a batch of samples; returns once they are in the WAL."""
+        batch.validate()
+        refs = self.series_refs(batch.series)
+        return self.append_refs(
+            refs[np.asarray(batch.series_index)], batch.timestamps_ms, batch.values
+        )
+
+    def append_refs(
+        self,
+        refs: npt.NDArray[np.int64],
+        timestamps_ms: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> AppendResult:
+        """Append samples by series ref (from ``series_refs``); returns once they are in the WAL."""
+        self._check_open()
+        if not isinstance(refs, np.ndarray):
+            raise InvalidBatchError(f"refs must be a numpy array, not {type(refs).__name__}")
+        check_sample_columns(refs, timestamps_ms, values, len(self.index), "refs")
+        ids = refs.astype(np.int64, copy=False)
+        rejected = 0
+        if self.options.retention_ms and len(timestamps_ms):
+            fresh = timestamps_ms >= max(self._newest_ms, int(timestamps_ms.max())) - (
+                self.options.retention_ms
+            )
+            if not fresh.all():
+                rejected = int((~fresh).sum())
+                ids, timestamps_ms, values = ids[fresh], timestamps_ms[fresh], values[fresh]
+                self._rejected_old_total += rejected
+                self.metrics.rejected_out_of_retention.inc(rejected)
+        if not len(ids):
+            return AppendResult(0, rejected)
+        part = make_part(ids, timestamps_ms, values)
+        with self._write_lock:
+            self._check_open()
+            self._wal.append(RECORD_SAMPLES, encode_samples(part.ids, part.ts, part.values))
+            self.head.add(part)
+            self._newest_ms = max(self._newest_ms, part.maxt_ms)
+            self._appended_total += len(ids)
+        self.metrics.appended.inc(len(ids))
+        self._maybe_flush()
+        return AppendResult(len(ids), rejected)
+
+    def _maybe_flush(self) -> None:
+        opts = self.options
+        if self.head.num_samples() >= opts.head_max_samples:
+            self.flush()
+            return
+        span = self.head.time_range()
+        if span is None:
+            return
+        r0 = opts.block_ranges_ms[0]
+        cutoff = (span[1] - opts.head_keep_ms) // r0 * r0
+        if span[0] < cutoff and span[1] - span[0] > opts.head_keep_ms + r0:
+            self.flush(before_ms=cutoff)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[tuple[Block, ...], tuple[HeadPart, ...]]:
+        with self._state_lock:
+            return self._blocks, self._flushing + self.head.parts()
+
+    def select(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> list[Series]:
+        """Series matching all ``matchers`` with their samples in [mint_ms, maxt_ms], sorted by
+        labels; series without samples in the range are left out."""
+        self._check_open()
+        ids = self.index.select(matchers)
+        blocks, parts = self._snapshot()
+        found: dict[int, list[TimeValues]] = {}
+        for block in blocks:
+            rows = block.rows_for(ids, mint_ms, maxt_ms)
+            for sid, tv in block.read_rows(rows, mint_ms, maxt_ms):
+                found.setdefault(sid, []).append(tv)
+        for part in parts:
+            for sid, tv in _read_part(part, ids, mint_ms, maxt_ms):
+                found.setdefault(sid, []).append(tv)
+        out = []
+        for sid, chunks in found.items():
+            ts, values = merge_series(chunks)
+            if len(ts):
+                out.append(Series(self.index.labels(sid), ts, values))
+        out.sort(key=lambda s: s.labels)
+        return out
+
+    def _live_ids(self, mint_ms: int | None, maxt_ms: int | None) -> npt.NDArray[np.int64]:
+        lo = _MIN_TS if mint_ms is None else mint_ms
+        hi = _MAX_TS if maxt_ms is None else maxt_ms
+        blocks, parts = self._snapshot()
+        pieces = []
+        for block in blocks:
+            keep = (block.series_maxt >= lo) & (block.series_mint <= hi)
+            pieces.append(block.series_ids[keep])
+        for part in parts:
+            pieces.append(part.ids[(part.ts >= lo) & (part.ts <= hi)])
+        if not pieces:
+            return np.empty(0, np.int64)
+        return np.unique(np.concatenate(pieces))
+
+    def _restricted_ids(
+        self, matchers: Sequence[Matcher], mint_ms: int | None, maxt_ms: int | None
+    ) -> npt.NDArray[np.int64]:
+        live = self._live_ids(mint_ms, maxt_ms)
+        if not matchers:
+            return live
+        return np.intersect1d(self.index.select(matchers), live, assume_unique=True)
+
+    def label_names(
+        self,
+        matchers: Sequence[Matcher] = (),
+        mint_ms: int | None = None,
+        maxt_ms: int | None = None,
+    ) -> list[str]:
+        """Label names of series with samples in the range (all stored series by default)."""
+        self._check_open()
+        return self.index.label_names(self._restricted_ids(matchers, mint_ms, maxt_ms))
+
+    def label_values(
+        self,
+        name: str,
+        matchers: Sequence[Matcher] = (),
+        mint_ms: int | None = None,
+        maxt_ms: int | None = None,
+    ) -> list[str]:
+        """Values of label ``name`` among series with samples in the range."""
+        self._check_open()
+        return self.index.label_values(name, self._restricted_ids(matchers, mint_ms, maxt_ms))
+
+    def series(
+        self, matchers: Sequence[Matcher], mint_ms: int | None = None, maxt_ms: int | None = None
+    ) -> list[Labels]:
+        """Label sets of matching series with samples in the range, sorted."""
+        self._check_open()
+        ids = self._restricted_ids(matchers, mint_ms, maxt_ms)
+        return sorted(self.index.labels(int(i)) for i in ids)
+
+    # ---- maintenance ---------------------------------------------------------------------------
+
+    def flush(self, before_ms: int | None = None) -> list[BlockMeta]:
+        """Write head samples (all, or those older than ``before_ms``) out as blocks and truncate
+        the WAL behind them. Returns the metas of the new blocks."""
+        self._check_open()
+        with self._maint_lock:
+            with self._write_lock:
+                parts = self.head.parts()
+                if not parts:
+                    return []
+                if before_ms is None:
+                    out, keep = list(parts), ()
+                else:
+                    out, keep = _split_parts(parts, before_ms)
+                    if not out:
+                        return []
+                segment = self._wal.cut_segment()
+                if keep:
+                    self._wal.append(RECORD_SAMPLES, encode_samples(*keep[0].columns()))
+                with self._state_lock:
+                    self._flushing = tuple(out)
+                    self.head.set_parts_locked(keep)
+            ids, ts, values = sort_dedup(*concat_columns([p.columns() for p in out]))
+            r0 = self.options.block_ranges_ms[0]
+            windows = ts // r0
+            new_blocks = []
+            for w in np.unique(windows).tolist():
+                sel = windows == w
+                new_blocks.append(
+                    self._write_block(ids[sel], ts[sel], values[sel], w * r0, (w + 1) * r0)
+                )
+            with self._state_lock:
+                self._blocks = (*self._blocks, *new_blocks)
+                self._flushing = ()
+            self._wal.truncate_before(segment)
+            self.metrics.flushes.inc()
+            return [b.meta for b in new_blocks]
+
+    def _new_block_dir(self) -> tuple[int, Path, Path]:
+        seq = self._next_seq
+        self._next_seq += 1
+        final = self._blocks_dir / block_dir_name(seq)
+        return seq, final, final.with_name(final.name + ".tmp")
+
+    def _publish(self, tmp: Path, final: Path) -> Block:
+        tmp.rename(final)
+        fsync_dir(self._blocks_dir)
+        return Block(final)
+
+    def _write_block(
+        self,
+        ids: npt.NDArray[np.int64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        window_start_ms: int,
+        window_end_ms: int,
+    ) -> Block:
+        seq, final, tmp = self._new_block_dir()
+        writer = BlockWriter(tmp)
+        try:
+            bounds = np.flatnonzero(np.diff(ids)) + 1
+            starts = [0, *bounds.tolist()]
+            ends = [*bounds.tolist(), len(ids)]
+            for lo, hi in zip(starts, ends, strict=True):
+                writer.add_series(int(ids[lo]), ts[lo:hi], values[lo:hi])
+            writer.finish(_new_meta(seq, 0, window_start_ms, window_end_ms, [seq]))
+        except BaseException:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self._publish(tmp, final)
+
+    def compact(self) -> int:
+        """Run compactions until none is left to do, then apply retention; returns merges run."""
+        self._check_open()
+        done = 0
+        with self._maint_lock:
+            while True:
+                blocks = self._blocks
+                plan = plan_compaction(
+                    [b.meta for b in blocks],
+                    self.options.block_ranges_ms,
+                    self._newest_ms,
+                    self._max_block_range_ms(),
+                )
+                if plan is None:
+                    break
+                self._run_merge(plan, blocks)
+                done += 1
+        self.apply_retention()
+        return done
+
+    def _max_block_range_ms(self) -> int:
+        # As Prometheus: blocks span at most a tenth of the retention, and at most 31 days.
+        limit = 31 * 24 * 3_600_000
+        if self.options.retention_ms:
+            limit = min(limit, self.options.retention_ms // 10)
+        return max(limit, self.options.block_ranges_ms[0])
+
+    def _run_merge(self, plan: Merge, blocks: tuple[Block, ...]) -> None:
+        sources = sorted((b for b in blocks if b.seq in plan.seqs), key=lambda b: b.seq)
+        seq, final, tmp = self._new_block_dir()
+        writer = BlockWriter(tmp)
+        try:
+            all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
+            for lo in range(0, len(all_ids), _COMPACT_BATCH_SERIES):
+                ids = all_ids[lo : lo + _COMPACT_BATCH_SERIES]
+                found: dict[int, list[TimeValues]] = {}
+                for block in sources:
+                    rows = block.rows_for(ids, _MIN_TS, _MAX_TS)
+                    for sid, tv in block.read_rows(rows, _MIN_TS, _MAX_TS):
+                        found.setdefault(sid, []).append(tv)
+                for sid in sorted(found):
+                    writer.add_series(sid, *merge_series(found[sid]))
+            meta = _new_meta(seq, plan.level, plan.window_start_ms, plan.window_end_ms, [])
+            meta.sources = sorted({s for b in sources for s in b.meta.sources} | set(plan.seqs))
+            writer.finish(meta)
+        except BaseException:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        merged = self._publish(tmp, final)
+        with self._state_lock:
+            self._blocks = tuple(
+                sorted(
+                    [b for b in self._blocks if b.seq not in plan.seqs] + [merged],
+                    key=lambda b: b.seq,
+                )
+            )
+        for block in sources:
+            shutil.rmtree(block.path, ignore_errors=True)
+        self._compactions_total += 1
+        self.metrics.compactions.inc()
+
+    def apply_retention(self) -> list[int]:
+        """Delete blocks outside the time or size retention; returns their seqs."""
+        self._check_open()
+        with self._maint_lock:
+            blocks = self._blocks
+            doomed = set(
+                plan_retention(
+                    [b.meta for b in blocks],
+                    self._newest_ms,
+                    self.options.retention_ms,
+                    self.options.retention_bytes,
+                    self._wal.size_bytes(),
+                )
+            )
+            if not doomed:
+                return []
+            with self._state_lock:
+                self._blocks = tuple(b for b in self._blocks if b.seq not in doomed)
+            for block in blocks:
+                if block.seq in doomed:
+                    logger.info("retention: deleting block %s", block.path)
+                    shutil.rmtree(block.path, ignore_errors=True)
+            return sorted(doomed)
+
+    # ---- state ---------------------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return self._blocks
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for ``obskit tsdb inspect`` and self-metrics."""
+        blocks, parts = self._snapshot()
+        return {
+            "series": len(self.index),
+            "head_samples": sum(len(p) for p in parts),
+            "head_parts": len(parts),
+            "blocks": len(blocks),
+            "block_samples": sum(b.meta.samples for b in blocks),
+            "block_bytes": sum(b.meta.chunk_bytes + b.meta.index_bytes for b in blocks),
+            "wal_bytes": self._wal.size_bytes(),
+            "series_log_bytes": self._series_log.size_bytes(),
+            "newest_ms": self._newest_ms,
+            "appended_total": self._appended_total,
+            "rejected_out_of_retention_total": self._rejected_old_total,
+            "compactions_total": self._compactions_total,
+            "corrupt_blocks": list(self.corrupt_blocks),
+        }
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"store {self.path} is closed")
+
+    def close(self) -> None:
+        """Close logs and release the directory; the head stays in the WAL for the next open."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wal.close()
+            self._series_log.close()
+        for block in self._blocks:
+            block.close()
+        self._dirlock.release()
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _new_meta(seq: int, level: int, start_ms: int, end_ms: int, sources: list[int]) -> BlockMeta:
+    return BlockMeta(
+        seq=seq,
+        level=level,
+        window_start_ms=start_ms,
+        window_end_ms=end_ms,
+        mint_ms=0,
+        maxt_ms=0,
+        series=0,
+        samples=0,
+        sources=sources,
+    )
+
+
+def _split_parts(
+    parts: tuple[HeadPart, ...], before_ms: int
+) -> tuple[list[HeadPart], tuple[HeadPart, ...]]:
+    out, keep = [], []
+    for part in parts:
+        old = part.ts < before_ms
+        if old.all():
+            out.append(part)
+        elif old.any():
+            out.append(HeadPart.of((part.ids[old], part.ts[old], part.values[old])))
+            keep.append(HeadPart.of((part.ids[~old], part.ts[~old], part.values[~old])))
+        else:
+            keep.append(part)
+    return out, (merge_parts(keep),) if keep else ()
+
+
+def _read_part(
+    part: HeadPart, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
+) -> list[tuple[int, TimeValues]]:
+    if part.maxt_ms < mint_ms or part.mint_ms > maxt_ms or not len(ids):
+        return []
+    lo = np.searchsorted(part.ids, ids, "left")
+    hi = np.searchsorted(part.ids, ids, "right")
+    has = hi > lo
+    out = []
+    for sid, a, b in zip(ids[has].tolist(), lo[has].tolist(), hi[has].tolist(), strict=True):
+        ts = part.ts[a:b]
+        if ts[0] < mint_ms or ts[-1] > maxt_ms:
+            a2 = int(np.searchsorted(ts, mint_ms, "left"))
+            b2 = int(np.searchsorted(ts, maxt_ms, "right"))
+            if a2 >= b2:
+                continue
+            out.append((sid, (ts[a2:b2], part.values[a + a2 : a + b2])))
+        else:
+            out.append((sid, (ts, part.values[a:b])))
+    return out
+
+
+def open_db(
+    path: str | Path, options: Options | None = None, registry: CollectorRegistry | None = None
+) -> DB:
+    """Open (creating if needed) the store in ``path``; raises ``LockedError`` if in use."""
+    return DB(path, options, registry)

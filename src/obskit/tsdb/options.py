@@ -1,0 +1,65 @@
+"""Options of the time-series store. Plain frozen dataclass: the server's pydantic settings map
+onto it; the store never reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from obskit.errors import ConfigError
+
+__all__ = ["HOUR_MS", "Options"]
+
+HOUR_MS = 3_600_000
+
+_FSYNC_POLICIES = ("always", "interval", "none")
+
+
+def _default_ranges() -> tuple[int, ...]:
+    # Prometheus' exponential block ranges (2h x 3^k): few enough levels that a sample is
+    # rewritten at most ~5 times over its life, large enough at the top that a 15 s series holds
+    # thousands of samples per block (compression and decode cost per call both amortise).
+    return tuple(2 * HOUR_MS * 3**k for k in range(5))  # 2h 6h 18h 54h 162h
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How a store behaves; every field has a safe default."""
+
+    # "always": fsync before every append returns (survives power loss);
+    # "interval": the WAL is fsynced at most every fsync_interval_s (survives process crashes,
+    #   loses at most that interval on power loss; Prometheus' and VictoriaMetrics' default trade);
+    # "none": the OS decides (still survives a process crash, as the write() has happened).
+    fsync: str = "interval"
+    fsync_interval_s: float = 1.0
+    # Time ranges of blocks by compaction level; the first is the flush partition.
+    block_ranges_ms: tuple[int, ...] = field(default_factory=_default_ranges)
+    # Keep data newer than (newest sample time - retention_ms); 0 = forever. Prometheus' default.
+    retention_ms: int = 15 * 24 * HOUR_MS
+    # Delete the oldest blocks while blocks + WAL exceed this many bytes; 0 = unlimited.
+    retention_bytes: int = 0
+    # Flush the whole head to blocks once it holds this many samples (~16 B each in memory).
+    head_max_samples: int = 50_000_000
+    # Once the head spans more than this, windows that ended this long ago are written out
+    # (Prometheus keeps 1.5 block ranges in the head for late samples).
+    head_keep_ms: int = 3 * HOUR_MS
+    # WAL segment size: large enough that rotation is rare, small enough to truncate promptly.
+    wal_segment_bytes: int = 128 << 20
+
+    def __post_init__(self) -> None:
+        if self.fsync not in _FSYNC_POLICIES:
+            raise ConfigError(
+                f"invalid fsync policy {self.fsync!r}: expected one of {', '.join(_FSYNC_POLICIES)}"
+            )
+        if self.fsync_interval_s <= 0:
+            raise ConfigError(f"invalid fsync_interval_s {self.fsync_interval_s}: must be > 0")
+        ranges = self.block_ranges_ms
+        if not ranges or any(r <= 0 for r in ranges):
+            raise ConfigError(f"invalid block_ranges_ms {ranges}: must be positive")
+        if any(b % a for a, b in zip(ranges, ranges[1:], strict=False)):
+            raise ConfigError(f"invalid block_ranges_ms {ranges}: each must divide the next")
+        if self.retention_ms < 0 or self.retention_bytes < 0:
+            raise ConfigError("invalid retention: must be >= 0")
+        if self.head_max_samples <= 0:
+            raise ConfigError(f"invalid head_max_samples {self.head_max_samples}: must be > 0")
+        if self.head_keep_ms < 0:
+            raise ConfigError(f"invalid head_keep_ms {self.head_keep_ms}: must be >= 0")

@@ -1,0 +1,109 @@
+"""Payloads of the store's two logs: sample batches (WAL) and new series (series log).
+
+The framing (length, CRC, type) is ``obskit.disk.wal``'s; this module draws only payloads::
+
+    SAMPLES (type 1), little endian, n samples
+    ┌──────────┬─────────────────┬─────────────────┬──────────────────┐
+    │ u32 n    │ u32 id × n      │ i64 ts_ms × n   │ f64 value × n    │  (values bit-exact)
+    └──────────┴─────────────────┴─────────────────┴──────────────────┘
+
+    SERIES (type 2), k series with consecutive ids first_id .. first_id+k-1
+    ┌──────────────┬───────┬──────────────────────────────────────────────────────────┐
+    │ u64 first_id │ u32 k │ k × ( u16 pairs, pairs × (u32 len, name, u32 len, value) )│
+    └──────────────┴───────┴──────────────────────────────────────────────────────────┘
+    names and values are UTF-8.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit.model.labels import Labels
+
+__all__ = [
+    "RECORD_SAMPLES",
+    "RECORD_SERIES",
+    "decode_samples",
+    "decode_series",
+    "encode_samples",
+    "encode_series",
+]
+
+RECORD_SAMPLES = 1
+RECORD_SERIES = 2
+
+_U32 = struct.Struct("<I")
+_SERIES_HEAD = struct.Struct("<QI")
+
+
+class RecordError(ValueError):
+    """A payload whose lengths do not add up (the caller names the file)."""
+
+
+def encode_samples(
+    ids: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> bytes:
+    return b"".join(
+        (
+            _U32.pack(len(ids)),
+            ids.astype("<u4").tobytes(),
+            ts.astype("<i8", copy=False).tobytes(),
+            values.astype("<f8", copy=False).tobytes(),
+        )
+    )
+
+
+def decode_samples(
+    buf: bytes | memoryview,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    if len(buf) < 4:
+        raise RecordError("samples record shorter than its header")
+    (n,) = _U32.unpack_from(buf, 0)
+    if len(buf) != 4 + 20 * n:
+        raise RecordError(f"samples record of {len(buf)} bytes cannot hold {n} samples")
+    ids = np.frombuffer(buf, "<u4", n, 4).astype(np.int64)
+    ts = np.frombuffer(buf, "<i8", n, 4 + 4 * n).astype(np.int64)
+    values = np.frombuffer(buf, "<f8", n, 4 + 12 * n).astype(np.float64)
+    return ids, ts, values
+
+
+def encode_series(first_id: int, labels: Sequence[Labels]) -> bytes:
+    parts = [_SERIES_HEAD.pack(first_id, len(labels))]
+    for ls in labels:
+        parts.append(struct.pack("<H", len(ls)))
+        for name, value in ls:
+            for text in (name, value):
+                raw = text.encode("utf-8")
+                parts.append(_U32.pack(len(raw)))
+                parts.append(raw)
+    return b"".join(parts)
+
+
+def decode_series(buf: bytes | memoryview) -> tuple[int, list[Labels]]:
+    data = bytes(buf)
+    try:
+        first_id, k = _SERIES_HEAD.unpack_from(data, 0)
+        pos = _SERIES_HEAD.size
+        out: list[Labels] = []
+        for _ in range(k):
+            (npairs,) = struct.unpack_from("<H", data, pos)
+            pos += 2
+            pairs = []
+            for _ in range(npairs):
+                (ln,) = _U32.unpack_from(data, pos)
+                name = data[pos + 4 : pos + 4 + ln].decode("utf-8")
+                pos += 4 + ln
+                (lv,) = _U32.unpack_from(data, pos)
+                value = data[pos + 4 : pos + 4 + lv].decode("utf-8")
+                pos += 4 + lv
+                pairs.append((name, value))
+            out.append(tuple(pairs))
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise RecordError(f"series record cannot be decoded: {exc}") from None
+    if pos != len(data):
+        raise RecordError(f"series record has {len(data) - pos} trailing bytes")
+    return first_id, out
