@@ -11,6 +11,7 @@ from obskit.disk.files import (
     fsync_dir,
     fsync_file,
     fsync_tree,
+    os_reason,
     remove_tmp_leftovers,
 )
 from obskit.disk.lock import LOCK_FILE_NAME, DirLock
@@ -29,5 +30,6 @@ __all__ = [
     "fsync_dir",
     "fsync_file",
     "fsync_tree",
+    "os_reason",
     "remove_tmp_leftovers",
 ]

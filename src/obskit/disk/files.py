@@ -24,6 +24,7 @@ __all__ = [
     "fsync_dir",
     "fsync_file",
     "fsync_tree",
+    "os_reason",
     "remove_tmp_leftovers",
 ]
 
@@ -33,16 +34,22 @@ logger = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
 
 
+def os_reason(error: OSError) -> str:
+    """The OS's reason for ``error`` in lowercase, to end an obskit message with."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return reason[:1].lower() + reason[1:]
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make the entries of directory ``path`` (creations, renames, deletions) durable."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        raise StorageError(f"cannot fsync directory {os.fspath(path)}: {e.strerror}") from e
+        raise StorageError(f"cannot fsync directory {os.fspath(path)}: {os_reason(e)}") from e
     try:
         os.fsync(fd)
     except OSError as e:
-        raise StorageError(f"cannot fsync directory {os.fspath(path)}: {e.strerror}") from e
+        raise StorageError(f"cannot fsync directory {os.fspath(path)}: {os_reason(e)}") from e
     finally:
         os.close(fd)
 
@@ -56,7 +63,7 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
         finally:
             os.close(fd)
     except OSError as e:
-        raise StorageError(f"cannot fsync file {os.fspath(path)}: {e.strerror}") from e
+        raise StorageError(f"cannot fsync file {os.fspath(path)}: {os_reason(e)}") from e
 
 
 def fsync_tree(path: str | os.PathLike[str]) -> None:
@@ -81,7 +88,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | bytearray | memoryv
             dir=parent, prefix=os.path.basename(final) + ".", suffix=TMP_SUFFIX
         )
     except OSError as e:
-        raise StorageError(f"cannot write {final}: {e.strerror}") from e
+        raise StorageError(f"cannot write {final}: {os_reason(e)}") from e
     try:
         try:
             view = memoryview(data).cast("B")
@@ -94,7 +101,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | bytearray | memoryv
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StorageError(f"cannot write {final}: {e.strerror}") from e
+        raise StorageError(f"cannot write {final}: {os_reason(e)}") from e
     fsync_dir(parent)
 
 
@@ -113,7 +120,7 @@ def atomic_replace_dir(tmp_dir: str | os.PathLike[str], final_dir: str | os.Path
     try:
         os.rename(src, dst)
     except OSError as e:
-        raise StorageError(f"cannot move {src} to {dst}: {e.strerror}") from e
+        raise StorageError(f"cannot move {src} to {dst}: {os_reason(e)}") from e
     src_parent = os.path.dirname(os.path.abspath(src))
     dst_parent = os.path.dirname(os.path.abspath(dst))
     fsync_dir(dst_parent)
@@ -129,7 +136,7 @@ def dir_size_bytes(path: str | os.PathLike[str]) -> int:
     except FileNotFoundError:
         return 0
     except OSError as e:
-        raise StorageError(f"cannot list directory {os.fspath(path)}: {e.strerror}") from e
+        raise StorageError(f"cannot list directory {os.fspath(path)}: {os_reason(e)}") from e
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
@@ -153,7 +160,7 @@ def remove_tmp_leftovers(directory: str | os.PathLike[str]) -> list[str]:
     except FileNotFoundError:
         return removed
     except OSError as e:
-        raise StorageError(f"cannot list directory {os.fspath(directory)}: {e.strerror}") from e
+        raise StorageError(f"cannot list directory {os.fspath(directory)}: {os_reason(e)}") from e
     for entry in entries:
         if not entry.name.endswith(TMP_SUFFIX):
             continue
@@ -165,7 +172,7 @@ def remove_tmp_leftovers(directory: str | os.PathLike[str]) -> list[str]:
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise StorageError(f"cannot remove leftover {entry.path}: {e.strerror}") from e
+            raise StorageError(f"cannot remove leftover {entry.path}: {os_reason(e)}") from e
         logger.info("removed leftover %s of an interrupted write", entry.path)
         removed.append(entry.name)
     if removed:

@@ -12,6 +12,7 @@ import fcntl
 import os
 from types import TracebackType
 
+from obskit.disk.files import os_reason
 from obskit.errors import LockedError, StorageError
 
 __all__ = ["LOCK_FILE_NAME", "DirLock"]
@@ -43,7 +44,9 @@ class DirLock:
             os.makedirs(self.directory, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise StorageError(f"cannot lock data directory {self.directory}: {e.strerror}") from e
+            raise StorageError(
+                f"cannot lock data directory {self.directory}: {os_reason(e)}"
+            ) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -54,13 +57,17 @@ class DirLock:
             ) from None
         except OSError as e:
             os.close(fd)
-            raise StorageError(f"cannot lock data directory {self.directory}: {e.strerror}") from e
+            raise StorageError(
+                f"cannot lock data directory {self.directory}: {os_reason(e)}"
+            ) from e
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except OSError as e:
             os.close(fd)  # closing releases the flock
-            raise StorageError(f"cannot lock data directory {self.directory}: {e.strerror}") from e
+            raise StorageError(
+                f"cannot lock data directory {self.directory}: {os_reason(e)}"
+            ) from e
         self._fd = fd
 
     def release(self) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from obskit.disk.files import fsync_dir
+from obskit.disk.files import fsync_dir, os_reason
 from obskit.disk.segment import (
     SEGMENT_HEADER,
     SEGMENT_HEADER_BYTES,
@@ -90,7 +90,7 @@ class WAL:
             os.makedirs(self.directory, exist_ok=True)
             self._sizes = list_segments(self.directory)  # segment no -> bytes; under _lock
         except OSError as e:
-            raise StorageError(f"cannot open wal {self.directory}: {e.strerror}") from e
+            raise StorageError(f"cannot open wal {self.directory}: {os_reason(e)}") from e
         self._next_no = max(self._sizes, default=-1) + 1
         self.problems: list[ReplayProblem] = []
         # Lock order: _sync_lock before _lock. _lock guards all state below; _sync_lock
@@ -151,7 +151,7 @@ class WAL:
             except FileNotFoundError:  # deleted by truncate_before meanwhile
                 continue
             except OSError as e:
-                raise StorageError(f"cannot replay wal segment {path}: {e.strerror}") from e
+                raise StorageError(f"cannot replay wal segment {path}: {os_reason(e)}") from e
             problem, torn = check_segment_header(data)
             if problem is not None:
                 if last and torn:
@@ -199,7 +199,9 @@ class WAL:
                     if self.policy is not FsyncPolicy.NONE:
                         os.fsync(f.fileno())
             except OSError as e:
-                raise StorageError(f"cannot truncate torn wal segment {path}: {e.strerror}") from e
+                raise StorageError(
+                    f"cannot truncate torn wal segment {path}: {os_reason(e)}"
+                ) from e
             self._sizes[no] = valid_end
             return True
 
@@ -212,7 +214,7 @@ class WAL:
             try:
                 os.unlink(path)
             except OSError as e:
-                raise StorageError(f"cannot remove torn wal segment {path}: {e.strerror}") from e
+                raise StorageError(f"cannot remove torn wal segment {path}: {os_reason(e)}") from e
             del self._sizes[no]
         if size:
             self._note(no, 0, reason, size, truncated=True)
@@ -270,7 +272,7 @@ class WAL:
                     pass
                 except OSError as e:
                     raise StorageError(
-                        f"cannot delete wal segment {self._path(no)}: {e.strerror}"
+                        f"cannot delete wal segment {self._path(no)}: {os_reason(e)}"
                     ) from e
                 del self._sizes[no]
             self._next_no = max(self._next_no, segment_no)
@@ -304,7 +306,7 @@ class WAL:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             except OSError as e:
-                raise StorageError(f"cannot open wal segment {path}: {e.strerror}") from e
+                raise StorageError(f"cannot open wal segment {path}: {os_reason(e)}") from e
             self._fd, self._seg_no, self._seg_bytes = fd, no, valid
         else:
             self._start_segment()
@@ -316,14 +318,14 @@ class WAL:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC)
         except OSError as e:
-            raise StorageError(f"cannot create wal segment {path}: {e.strerror}") from e
+            raise StorageError(f"cannot create wal segment {path}: {os_reason(e)}") from e
         try:
             _write_all(fd, [SEGMENT_HEADER], SEGMENT_HEADER_BYTES)
         except OSError as e:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            raise StorageError(f"cannot create wal segment {path}: {e.strerror}") from e
+            raise StorageError(f"cannot create wal segment {path}: {os_reason(e)}") from e
         if self._fd is not None:
             self._retired.append((self._fd, self._dirty))
         self._fd, self._seg_no, self._seg_bytes = fd, no, SEGMENT_HEADER_BYTES
@@ -343,8 +345,8 @@ class WAL:
             try:  # take back a partial write so later records do not follow garbage
                 os.ftruncate(fd, before)
             except OSError as e2:
-                self._failure = f"segment {path} has a partial record ({e2.strerror})"
-            raise StorageError(f"cannot append to wal segment {path}: {e.strerror}") from e
+                self._failure = f"segment {path} has a partial record ({os_reason(e2)})"
+            raise StorageError(f"cannot append to wal segment {path}: {os_reason(e)}") from e
         self._seg_bytes = before + total
         self._sizes[self._seg_no] = self._seg_bytes
         self._dirty = True
@@ -381,8 +383,8 @@ class WAL:
                     os.fsync(fd)
             except OSError as e:
                 # Dirty pages may be gone after a failed fsync: refuse further appends.
-                self._failure = f"fsync failed ({e.strerror}); acknowledged records may be lost"
-                raise StorageError(f"cannot fsync wal {self.directory}: {e.strerror}") from e
+                self._failure = f"fsync failed ({os_reason(e)}); acknowledged records may be lost"
+                raise StorageError(f"cannot fsync wal {self.directory}: {os_reason(e)}") from e
 
     def _close_retired(self) -> None:
         with self._sync_lock:
