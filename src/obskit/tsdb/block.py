@@ -243,7 +243,7 @@ class Block:
         if _INDEX_HEAD.size + blen + 4 != len(raw):
             raise bad("length mismatch")
         body = encoding.decode_page(memoryview(raw)[_INDEX_HEAD.size : _INDEX_HEAD.size + blen])
-        if len(body) != 44 * n + 12 * p:
+        if len(body) != 40 * n + 12 * p:
             raise bad(f"body of {len(body)} bytes does not hold {n} series and {p} pages")
         pos = 0
 
