@@ -1,1 +1,163 @@
-"""(being written)"""
+"""Column kernels: the compiled ``obskit._native`` when available, else the numpy reference.
+
+This is the only module that imports ``obskit._native``. The backend is chosen once, at import:
+
+* ``OBSKIT_PURE_PYTHON=1`` forces the numpy reference (the one import-time environment read
+  obskit allows);
+* ``OBSKIT_REQUIRE_NATIVE=1`` turns a missing extension into an ``ImportError`` (CI);
+* otherwise the extension is used when it imports, and numpy when it does not.
+
+``BACKEND`` says which ("native" or "numpy"). Every function below has exactly the signature of its
+namesake in ``kernels/_numpy.py``; the native twins fill arrays allocated here. Bad sizes raise
+``ValueError``; ``obskit.encoding`` validates headers first and converts what slips through.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit.kernels import _numpy
+
+__all__ = [
+    "BACKEND",
+    "MAX_DECIMAL_EXP",
+    "decimal_scale",
+    "decode_decimal",
+    "decode_ints",
+    "decode_xor",
+    "int_residuals",
+    "pack_planes",
+    "xor_residuals",
+]
+
+MAX_DECIMAL_EXP = _numpy.MAX_DECIMAL_EXP
+
+
+def _load_native() -> ModuleType | None:
+    if os.environ.get("OBSKIT_PURE_PYTHON") == "1":
+        return None
+    try:
+        native: ModuleType = importlib.import_module("obskit._native")
+    except ImportError:
+        if os.environ.get("OBSKIT_REQUIRE_NATIVE") == "1":
+            raise
+        return None
+    return native
+
+
+_native = _load_native()
+BACKEND: str = "numpy" if _native is None else "native"
+
+
+def _native_int_residuals(
+    x: npt.NDArray[np.int64], order: int, divisor: int
+) -> npt.NDArray[np.uint64]:
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    if x.size < order:
+        raise ValueError(f"cannot take order-{order} residuals of {x.size} values")
+    out = np.empty(x.size - order, dtype=np.uint64)
+    assert _native is not None
+    _native.int_residuals(x, order, divisor, out)
+    return out
+
+
+def _native_xor_residuals(bits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    bits = np.ascontiguousarray(bits, dtype=np.uint64)
+    if bits.size < 1:
+        raise ValueError("cannot take xor residuals of 0 values")
+    out = np.empty(bits.size - 1, dtype=np.uint64)
+    assert _native is not None
+    _native.xor_residuals(bits, out)
+    return out
+
+
+def _native_pack_planes(u: npt.NDArray[np.uint64], lo: int, hi: int) -> bytes:
+    u = np.ascontiguousarray(u, dtype=np.uint64)
+    out = bytearray(u.size * max(hi - lo, 0))
+    assert _native is not None
+    _native.pack_planes(u, lo, hi, out)
+    return bytes(out)
+
+
+def _native_decode_ints(
+    buf: bytes | memoryview,
+    n: int,
+    order: int,
+    divisor: int,
+    width: int,
+    first: int,
+    first_delta: int,
+) -> npt.NDArray[np.int64]:
+    out = np.empty(max(n, 0), dtype=np.int64)
+    assert _native is not None
+    _native.decode_ints(buf, n, order, divisor, width, first, first_delta, out)
+    return out
+
+
+def _native_decimal_scale(
+    values: npt.NDArray[np.float64], exp: int
+) -> tuple[npt.NDArray[np.int64], int]:
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty(values.size, dtype=np.int64)
+    assert _native is not None
+    bad: int = _native.decimal_scale(values, exp, out)
+    return out, bad
+
+
+def _native_decode_decimal(
+    buf: bytes | memoryview,
+    n: int,
+    order: int,
+    divisor: int,
+    width: int,
+    first: int,
+    first_delta: int,
+    exp: int,
+) -> npt.NDArray[np.float64]:
+    out = np.empty(max(n, 0), dtype=np.float64)
+    assert _native is not None
+    _native.decode_decimal(buf, n, order, divisor, width, first, first_delta, exp, out)
+    return out
+
+
+def _native_decode_xor(
+    buf: bytes | memoryview, n: int, lo: int, hi: int, first: int
+) -> npt.NDArray[np.uint64]:
+    out = np.empty(max(n, 0), dtype=np.uint64)
+    assert _native is not None
+    _native.decode_xor(buf, n, lo, hi, first, out)
+    return out
+
+
+if _native is None:
+    int_residuals = _numpy.int_residuals
+    xor_residuals = _numpy.xor_residuals
+    pack_planes = _numpy.pack_planes
+    decode_ints = _numpy.decode_ints
+    decimal_scale = _numpy.decimal_scale
+    decode_decimal = _numpy.decode_decimal
+    decode_xor = _numpy.decode_xor
+else:
+    int_residuals = _native_int_residuals
+    xor_residuals = _native_xor_residuals
+    pack_planes = _native_pack_planes
+    decode_ints = _native_decode_ints
+    decimal_scale = _native_decimal_scale
+    decode_decimal = _native_decode_decimal
+    decode_xor = _native_decode_xor
+
+NATIVE_KERNELS: dict[str, object] = {
+    "int_residuals": _native_int_residuals,
+    "xor_residuals": _native_xor_residuals,
+    "pack_planes": _native_pack_planes,
+    "decode_ints": _native_decode_ints,
+    "decimal_scale": _native_decimal_scale,
+    "decode_decimal": _native_decode_decimal,
+    "decode_xor": _native_decode_xor,
+}
+"""The native wrappers by name, for the parity tests (usable only when ``BACKEND == "native"``)."""
