@@ -375,3 +375,23 @@ def test_invalid_options(tmp_path: Path) -> None:
         WAL(tmp_path, segment_bytes=8)
     with pytest.raises(ValueError, match="fsync_interval_s"):
         WAL(tmp_path, fsync_interval_s=0)
+
+
+# A segment as version 1 of the format writes it; a change here breaks existing data directories.
+GOLDEN_SEGMENT = bytes.fromhex(
+    "4f42534b57414c01"  # "OBSKWAL", version 1
+    " 339c7b92 02000000 01 6869"  # crc, length 2, type 1, b"hi"
+    " 9fbd9d53 00000000 c8"  # crc, length 0, type 200, no payload
+)
+
+
+def test_golden_segment(tmp_path: Path) -> None:
+    with WAL(tmp_path / "w") as wal:
+        list(wal.replay())
+        wal.append_many([(1, b"hi"), (200, b"")])
+    assert (tmp_path / "w" / segment_name(0)).read_bytes() == GOLDEN_SEGMENT
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / segment_name(0)).write_bytes(GOLDEN_SEGMENT)
+    wal, got = _replay(tmp_path / "r")
+    wal.close()
+    assert got == [(1, b"hi"), (200, b"")]

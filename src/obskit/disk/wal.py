@@ -39,8 +39,17 @@ __all__ = ["WAL", "FsyncPolicy", "ReplayProblem"]
 
 logger = logging.getLogger(__name__)
 
-# Most Unix kernels accept 1024 buffers per writev; larger batches are joined into one buffer.
-_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
+
+def _iov_max() -> int:
+    try:
+        limit = os.sysconf("SC_IOV_MAX")
+    except (ValueError, OSError):
+        limit = -1
+    return min(limit, 1024) if limit > 0 else 16  # POSIX guarantees at least 16
+
+
+# Buffers per writev (Linux: 1024); larger batches are joined into one buffer and written once.
+_IOV_MAX = _iov_max()
 
 
 class FsyncPolicy(enum.Enum):
