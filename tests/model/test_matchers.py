@@ -202,11 +202,11 @@ def test_value_semantics_hash_pickle_copy() -> None:
 
 
 def test_literal_values() -> None:
-    assert Matcher(EQ, "x", "a").literal_values == {"a"}
-    assert Matcher(NEQ, "x", "a").literal_values == {"a"}
-    assert Matcher(RE, "x", "a|b|c").literal_values == {"a", "b", "c"}
-    assert Matcher(NRE, "x", "(?:a|b)").literal_values == {"a", "b"}
-    assert Matcher(RE, "x", r"a\.b|").literal_values == {"a.b", ""}
+    assert Matcher(EQ, "x", "a").literal_values == frozenset({"a"})
+    assert Matcher(NEQ, "x", "a").literal_values == frozenset({"a"})
+    assert Matcher(RE, "x", "a|b|c").literal_values == frozenset({"a", "b", "c"})
+    assert Matcher(NRE, "x", "(?:a|b)").literal_values == frozenset({"a", "b"})
+    assert Matcher(RE, "x", r"a\.b|").literal_values == frozenset({"a.b", ""})
     assert Matcher(RE, "x", "a.*").literal_values is None
     assert Matcher(RE, "x", "(?i)a").literal_values is None
 

@@ -1,0 +1,380 @@
+"""In-memory label index: label pair → sorted series ids (postings), and matcher selection.
+
+Series ids are dense int64 assigned by the store in creation order; ``add`` only appends, so a
+posting list is a Python list that stays sorted and is turned into a numpy array lazily (cached,
+extended in place of being rebuilt when it grew). Selection follows Prometheus'
+``PostingsForMatchers``: intersect what the positive matchers select, subtract what the matchers
+that also match an absent label reject. What does not live here: matcher semantics
+(``obskit.model.matchers``) and on-disk postings (blocks carry series ids only).
+
+Concurrency: one writer (the store's lock) and any number of readers. Posting lists only grow or
+are replaced by new list objects, so readers work on lists without the lock; the lock guards
+dict changes and the short snapshots readers take. A reader sees the index as of its start: ids
+added later are cut off by the snapshot ``limit`` and removed ids by the ``dead`` mask.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import SupportsIndex
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit.errors import InvalidBatchError
+from obskit.model.labels import Labels
+from obskit.model.matchers import Matcher, MatchType
+
+__all__ = ["LabelCardinality", "LabelIndex"]
+
+IdArray = npt.NDArray[np.int64]
+Pair = tuple[str, str]
+
+# Posting lists shorter than this are converted on every use instead of cached: np.array on a
+# short list costs about as much as the cache look-up, and a cache entry per rare value would
+# cost ~200 bytes for each of possibly millions of values.
+_CACHE_MIN_LEN = 64
+
+# Above this many posting lists, a union is built from one pass over the lists' items rather
+# than from one array per list.
+_CONCAT_MAX_LISTS = 32
+
+# label_names/label_values with ids: reading each series' labels beats testing each value's
+# postings when there are fewer ids than this many times the number of values (measured cost
+# ratio of the two per-item loops, rounded down).
+_IDS_PER_VALUE_SCAN = 4
+
+_EMPTY: IdArray = np.empty(0, dtype=np.int64)
+_EMPTY.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class LabelCardinality:
+    """How many distinct values and live series a label name has (a cardinality explorer row)."""
+
+    name: str
+    value_count: int
+    series_count: int
+
+
+def _member(haystack: IdArray, needles: IdArray) -> npt.NDArray[np.bool_]:
+    """For each of ``needles``, whether it is in the sorted ``haystack`` (O(n log m))."""
+    if len(haystack) == 0 or len(needles) == 0:
+        return np.zeros(len(needles), dtype=np.bool_)
+    pos = np.searchsorted(haystack, needles)
+    np.minimum(pos, len(haystack) - 1, out=pos)
+    return np.asarray(haystack[pos] == needles, dtype=np.bool_)
+
+
+def _sorted_unique(ids: IdArray) -> IdArray:
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        ids = np.unique(ids)
+    return ids
+
+
+class LabelIndex:
+    """Postings for every series the store holds; see the module docstring for the design."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Labels by series id; None for ids that were never added (gaps).
+        self._series: list[Labels | None] = []
+        self._postings: dict[Pair, list[int]] = {}
+        # name → value → the same list objects as in _postings, for scans over a label's values.
+        self._values: dict[str, dict[str, list[int]]] = {}
+        # Cached arrays: (list they were built from, array of its first len(array) items).
+        self._arrays: dict[Pair, tuple[list[int], IdArray]] = {}
+        # name → (limit the array covers, sorted ids of live series that have the label).
+        self._has_label: dict[str, tuple[int, IdArray]] = {}
+        # True at removed ids and gaps; replaced, never changed in place (readers hold it).
+        self._dead: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+        self._dead_count = 0
+        self._removals = 0  # bumped by remove(): caches built from older lists are not stored
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def add(self, series_id: int, labels: Labels) -> None:
+        """Index one series; ``series_id`` must be above every id added before."""
+        self.add_many(series_id, (labels,))
+
+    def add_many(self, first_id: int, labels: Sequence[Labels]) -> None:
+        """Index series ``first_id``, ``first_id + 1``, ... with these label sets."""
+        first_id = int(first_id)
+        with self._lock:
+            series = self._series
+            if first_id < len(series):
+                raise InvalidBatchError(
+                    f"cannot index series {first_id}: ids must increase, next free id is "
+                    f"{len(series)}"
+                )
+            if first_id > len(series):
+                self._mark_gap(first_id)
+            postings = self._postings
+            sid = first_id
+            for ls in labels:
+                for pair in ls:
+                    lst = postings.get(pair)
+                    if lst is None:
+                        self._new_pair(pair, sid)
+                    else:
+                        lst.append(sid)
+                # Last: a reader that counts this series (its snapshot limit) finds its postings.
+                series.append(ls)
+                sid += 1
+
+    def _new_pair(self, pair: Pair, sid: int) -> None:
+        lst = self._postings[pair] = [sid]
+        by_value = self._values.get(pair[0])
+        if by_value is None:
+            by_value = self._values[pair[0]] = {}
+        by_value[pair[1]] = lst
+
+    def _mark_gap(self, first_id: int) -> None:
+        start = len(self._series)
+        dead = np.zeros(first_id, dtype=np.bool_)
+        dead[: len(self._dead)] = self._dead
+        dead[start:first_id] = True
+        # The mask first, so that no reader's snapshot limit covers a gap the mask does not.
+        self._dead = dead
+        self._dead_count += first_id - start
+        self._series.extend([None] * (first_id - start))
+
+    def remove(self, ids: IdArray) -> None:
+        """Forget these series (deleted by retention): they never match nor report labels again.
+
+        Their labels stay readable through ``labels(id)``, since ids are never reused and a
+        reader may have selected them just before.
+        """
+        with self._lock:
+            n = len(self._series)
+            ids = _sorted_unique(ids)
+            ids = ids[(ids >= 0) & (ids < n)]
+            dead = np.zeros(n, dtype=np.bool_)
+            dead[: len(self._dead)] = self._dead
+            ids = ids[~dead[ids]]
+            if len(ids) == 0:
+                return
+            dead[ids] = True
+            # Publish the mask before replacing lists: a reader that sees a new list also sees it.
+            self._dead = dead
+            self._dead_count += len(ids)
+            self._removals += 1
+            affected: set[Pair] = set()
+            for sid in ids.tolist():
+                ls = self._series[sid]
+                if ls is not None:
+                    affected.update(ls)
+            for pair in affected:
+                self._drop_dead(pair, dead)
+            self._has_label.clear()
+
+    def _drop_dead(self, pair: Pair, dead: npt.NDArray[np.bool_]) -> None:
+        old = np.array(self._postings[pair], dtype=np.int64)
+        kept = old[~dead[old]].tolist()
+        self._arrays.pop(pair, None)
+        name, value = pair
+        if kept:
+            self._postings[pair] = self._values[name][value] = kept
+            return
+        del self._postings[pair]
+        by_value = self._values[name]
+        del by_value[value]
+        if not by_value:
+            del self._values[name]
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """One past the highest id added: the next id the store may assign."""
+        return len(self._series)
+
+    @property
+    def series_count(self) -> int:
+        """Number of live series (added, not removed)."""
+        with self._lock:
+            return len(self._series) - self._dead_count
+
+    def labels(self, series_id: SupportsIndex) -> Labels:
+        """The labels of a series (also of a removed one); KeyError for an id never added."""
+        sid = operator.index(series_id)
+        ls = self._series[sid] if 0 <= sid < len(self._series) else None
+        if ls is None:
+            raise KeyError(f"no series with id {sid}")
+        return ls
+
+    def select(self, matchers: Sequence[Matcher]) -> IdArray:
+        """Sorted ids of the live series that all ``matchers`` select; no matchers: all."""
+        limit = len(self._series)
+        positive: list[IdArray] = []
+        negative: list[IdArray] = []
+        # Equality first: cheapest, and an empty result ends the work before any regex scan.
+        for m in sorted(matchers, key=lambda m: m.type is not MatchType.EQ):
+            if m.matches_empty:
+                # Series without the label match; take away those whose value does not.
+                rejected = self._postings_where(m, want=False, limit=limit)
+                if len(rejected):
+                    negative.append(rejected)
+            else:
+                selected = self._postings_where(m, want=True, limit=limit)
+                if len(selected) == 0:
+                    return np.empty(0, dtype=np.int64)
+                positive.append(selected)
+        if positive:
+            positive.sort(key=len)
+            ids = positive[0]
+            for other in positive[1:]:
+                ids = ids[_member(other, ids)]
+                if len(ids) == 0:
+                    break
+        else:
+            ids = np.arange(limit, dtype=np.int64)
+        for rejected in negative:
+            if len(ids) == 0:
+                break
+            ids = ids[~_member(rejected, ids)]
+        return self._live(ids, limit)
+
+    def _live(self, ids: IdArray, limit: int) -> IdArray:
+        """``ids`` without those added after the snapshot ``limit`` or dead; never a cache."""
+        cut = int(np.searchsorted(ids, limit))
+        if cut < len(ids):
+            ids = ids[:cut]
+        # Read after the lists were: remove() publishes the mask before it replaces lists.
+        dead = self._dead
+        if len(dead) and len(ids):
+            cut = int(np.searchsorted(ids, len(dead)))
+            keep = ~dead[ids[:cut]]
+            if not keep.all():
+                ids = np.concatenate((ids[:cut][keep], ids[cut:]))
+        return ids if ids.flags.writeable else ids.copy()
+
+    def _postings_where(self, m: Matcher, *, want: bool, limit: int) -> IdArray:
+        """Sorted ids of series having label ``m.name`` with a value v where matches(v) == want.
+
+        May hold ids at or above ``limit`` (callers cut them off).
+        """
+        literals = m.literal_values
+        # For =/=~ a value matches iff it is a literal; for !=/!~ iff it is not.
+        if literals is not None and want is not m.is_negative:
+            pairs = [(m.name, v) for v in literals]
+            lists = [(p, lst) for p in pairs if (lst := self._postings.get(p)) is not None]
+            return self._union(lists)
+        with self._lock:
+            values = list(self._values.get(m.name, {}).items())
+        if literals is not None:
+            keep = (not m.is_negative) is want
+            chosen = [(v, lst) for v, lst in values if (v in literals) is keep]
+        else:
+            match = m.matches
+            chosen = [(v, lst) for v, lst in values if match(v) is want]
+        if len(chosen) == len(values) and values:
+            return self._with_label(m.name, limit)
+        return self._union([((m.name, v), lst) for v, lst in chosen])
+
+    def _array(self, pair: Pair, lst: list[int]) -> IdArray:
+        """The items of posting list ``lst`` (of ``pair``) as a read-only array; cached."""
+        n = len(lst)
+        if n < _CACHE_MIN_LEN:
+            return np.array(lst, dtype=np.int64)
+        cached = self._arrays.get(pair)
+        if cached is not None and cached[0] is lst:
+            arr = cached[1]
+            if len(arr) >= n:
+                return arr
+            # Lists only grow, so the cached array is a prefix: convert only the tail.
+            arr = np.concatenate((arr, np.array(lst[len(arr) : n], dtype=np.int64)))
+        else:
+            arr = np.array(lst[:n], dtype=np.int64)
+        arr.flags.writeable = False
+        with self._lock:
+            if self._postings.get(pair) is lst:  # not replaced by remove() meanwhile
+                self._arrays[pair] = (lst, arr)
+        return arr
+
+    def _union(self, lists: list[tuple[Pair, list[int]]]) -> IdArray:
+        """Sorted union of posting lists of one label name (disjoint: one value per series)."""
+        if not lists:
+            return _EMPTY
+        if len(lists) == 1:
+            return self._array(*lists[0])
+        if len(lists) <= _CONCAT_MAX_LISTS:
+            joined = np.concatenate([self._array(p, lst) for p, lst in lists])
+        else:
+            items = itertools.chain.from_iterable(lst for _p, lst in lists)
+            joined = np.fromiter(items, dtype=np.int64)
+        # Runs are sorted already; the stable sort (timsort on int64) merges them.
+        return np.sort(joined, kind="stable")
+
+    def _with_label(self, name: str, limit: int) -> IdArray:
+        """Sorted ids of the series below ``limit`` that have label ``name``; cached per name."""
+        removals = self._removals
+        cached = self._has_label.get(name)
+        if cached is not None and cached[0] >= limit:
+            return cached[1]
+        if cached is not None:
+            # Extend with the series added since: usually a few, read straight from their labels.
+            start, arr = cached
+            series = self._series
+            fresh = [
+                sid
+                for sid in range(start, limit)
+                if (ls := series[sid]) is not None and any(k == name for k, _v in ls)
+            ]
+            arr = np.concatenate((arr, np.array(fresh, dtype=np.int64)))
+        else:
+            with self._lock:
+                values = list(self._values.get(name, {}).items())
+            arr = self._union([((name, v), lst) for v, lst in values])
+            arr = arr[: int(np.searchsorted(arr, limit))]
+        arr.flags.writeable = False
+        with self._lock:
+            if self._removals == removals:
+                self._has_label[name] = (limit, arr)
+        return arr
+
+    def label_names(self, ids: IdArray | None = None) -> list[str]:
+        """Sorted label names of live series (of ``ids`` only, when given)."""
+        with self._lock:
+            names = list(self._values)
+        if ids is None:
+            return sorted(names)
+        limit = len(self._series)
+        ids = self._live(_sorted_unique(ids), limit)
+        if len(ids) <= _IDS_PER_VALUE_SCAN * len(names):
+            found: set[str] = set()
+            for sid in ids.tolist():
+                found.update(k for k, _v in self._series[sid] or ())
+            return sorted(found)
+        return sorted(n for n in names if _member(self._with_label(n, limit), ids).any())
+
+    def label_values(self, name: str, ids: IdArray | None = None) -> list[str]:
+        """Sorted values of label ``name`` among live series (of ``ids`` only, when given)."""
+        with self._lock:
+            values = list(self._values.get(name, {}).items())
+        if ids is None:
+            return sorted(v for v, _lst in values)
+        ids = self._live(_sorted_unique(ids), len(self._series))
+        if len(ids) <= _IDS_PER_VALUE_SCAN * len(values):
+            found: set[str] = set()
+            for sid in ids.tolist():
+                for k, v in self._series[sid] or ():
+                    if k == name:
+                        found.add(v)
+                        break
+            return sorted(found)
+        return sorted(v for v, lst in values if _member(ids, self._array((name, v), lst)).any())
+
+    def series_count_by_label(self) -> list[LabelCardinality]:
+        """Per label name, distinct values and live series; most series first."""
+        with self._lock:
+            rows = [
+                LabelCardinality(name, len(by_value), sum(map(len, by_value.values())))
+                for name, by_value in self._values.items()
+            ]
+        rows.sort(key=lambda r: (-r.series_count, r.name))
+        return rows
