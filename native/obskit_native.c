@@ -56,14 +56,14 @@ static void gather_planes(const unsigned char *src, Py_ssize_t k, int lo, int hi
 }
 
 /* Residual words (already gathered in out[order..n-1] shifted by order) -> values in place. */
-static void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t divisor, uint64_t first,
-                      uint64_t first_delta) {
+static void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t divisor, uint64_t offset,
+                      uint64_t first, uint64_t first_delta) {
     uint64_t x = first;
     out[0] = x;
     if (n < 2) return;
     if (order == 1) {
         for (Py_ssize_t i = 1; i < n; i++) {
-            x += unzigzag(out[i]) * divisor;
+            x += (unzigzag(out[i]) + offset) * divisor;
             out[i] = x;
         }
     } else {
@@ -71,7 +71,7 @@ static void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t divisor, 
         x += delta;
         out[1] = x;
         for (Py_ssize_t i = 2; i < n; i++) {
-            delta += unzigzag(out[i]) * divisor;
+            delta += (unzigzag(out[i]) + offset) * divisor;
             x += delta;
             out[i] = x;
         }
@@ -89,8 +89,8 @@ static int check_decode_args(Py_ssize_t n, int order, int width) {
 
 /* Shared body of decode_ints / decode_decimal: fills out[0..n) with the int64 values. */
 static int decode_ints_into(Py_buffer *src, Py_buffer *dst, Py_ssize_t n, int order,
-                            unsigned long long divisor, int width, long long first,
-                            long long first_delta) {
+                            unsigned long long divisor, int width, long long offset,
+                            long long first, long long first_delta) {
     if (check_decode_args(n, order, width) < 0) return -1;
     Py_ssize_t k = n > order ? n - order : 0;
     if (check_size(src, k * width, "byte planes") < 0) return -1;
@@ -98,7 +98,8 @@ static int decode_ints_into(Py_buffer *src, Py_buffer *dst, Py_ssize_t n, int or
     uint64_t *out = (uint64_t *)dst->buf;
     Py_BEGIN_ALLOW_THREADS;
     gather_planes((const unsigned char *)src->buf, k, 0, width, out + order);
-    integrate(out, n, order, (uint64_t)divisor, (uint64_t)first, (uint64_t)first_delta);
+    integrate(out, n, order, (uint64_t)divisor, (uint64_t)offset, (uint64_t)first,
+              (uint64_t)first_delta);
     Py_END_ALLOW_THREADS;
     return 0;
 }
@@ -106,8 +107,8 @@ static int decode_ints_into(Py_buffer *src, Py_buffer *dst, Py_ssize_t n, int or
 static PyObject *py_int_residuals(PyObject *self, PyObject *args) {
     Py_buffer src, dst;
     int order;
-    long long divisor;
-    if (!PyArg_ParseTuple(args, "y*iLw*", &src, &order, &divisor, &dst)) return NULL;
+    long long divisor, offset;
+    if (!PyArg_ParseTuple(args, "y*iLLw*", &src, &order, &divisor, &offset, &dst)) return NULL;
     PyObject *ret = NULL;
     Py_ssize_t n = src.len / 8;
     if (src.len % 8 || (order != 1 && order != 2) || n < order || divisor < 1) {
@@ -123,7 +124,7 @@ static PyObject *py_int_residuals(PyObject *self, PyObject *args) {
         uint64_t d = x[i + 1] - x[i];
         if (order == 2) d = (x[i + 2] - x[i + 1]) - d;
         if (div != 1) d = (uint64_t)((int64_t)d / div);
-        out[i] = zigzag(d);
+        out[i] = zigzag(d - (uint64_t)offset);
     }
     Py_END_ALLOW_THREADS;
     ret = Py_NewRef(Py_None);
@@ -186,11 +187,11 @@ static PyObject *py_decode_ints(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     int order, width;
     unsigned long long divisor;
-    long long first, first_delta;
-    if (!PyArg_ParseTuple(args, "y*niKiLLw*", &src, &n, &order, &divisor, &width, &first,
+    long long offset, first, first_delta;
+    if (!PyArg_ParseTuple(args, "y*niKiLLLw*", &src, &n, &order, &divisor, &width, &offset, &first,
                           &first_delta, &dst))
         return NULL;
-    int rc = decode_ints_into(&src, &dst, n, order, divisor, width, first, first_delta);
+    int rc = decode_ints_into(&src, &dst, n, order, divisor, width, offset, first, first_delta);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
     return rc < 0 ? NULL : Py_NewRef(Py_None);
@@ -201,15 +202,15 @@ static PyObject *py_decode_decimal(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     int order, width, exp;
     unsigned long long divisor;
-    long long first, first_delta;
-    if (!PyArg_ParseTuple(args, "y*niKiLLiw*", &src, &n, &order, &divisor, &width, &first,
-                          &first_delta, &exp, &dst))
+    long long offset, first, first_delta;
+    if (!PyArg_ParseTuple(args, "y*niKiLLLiw*", &src, &n, &order, &divisor, &width, &offset,
+                          &first, &first_delta, &exp, &dst))
         return NULL;
     int rc = -1;
     if (exp < 0 || exp > MAX_DECIMAL_EXP) {
         PyErr_Format(PyExc_ValueError, "decimal exponent %d out of range", exp);
     } else {
-        rc = decode_ints_into(&src, &dst, n, order, divisor, width, first, first_delta);
+        rc = decode_ints_into(&src, &dst, n, order, divisor, width, offset, first, first_delta);
     }
     if (rc == 0) {
         int64_t *m = (int64_t *)dst.buf;
@@ -292,15 +293,15 @@ done:
 
 static PyMethodDef methods[] = {
     {"int_residuals", py_int_residuals, METH_VARARGS,
-     "int_residuals(x, order, divisor, out): zigzag(diff(x, order) / divisor) into out"},
+     "int_residuals(x, order, divisor, offset, out): zz(diff(x, order) / divisor - offset)"},
     {"xor_residuals", py_xor_residuals, METH_VARARGS,
      "xor_residuals(bits, out): bits[i] ^ bits[i-1] into out"},
     {"pack_planes", py_pack_planes, METH_VARARGS,
      "pack_planes(words, lo, hi, out): bytes lo..hi-1 of each word, plane by plane"},
     {"decode_ints", py_decode_ints, METH_VARARGS,
-     "decode_ints(planes, n, order, divisor, width, first, first_delta, out)"},
+     "decode_ints(planes, n, order, divisor, width, offset, first, first_delta, out)"},
     {"decode_decimal", py_decode_decimal, METH_VARARGS,
-     "decode_decimal(planes, n, order, divisor, width, first, first_delta, exp, out)"},
+     "decode_decimal(planes, n, order, divisor, width, offset, first, first_delta, exp, out)"},
     {"decimal_scale", py_decimal_scale, METH_VARARGS,
      "decimal_scale(values, exp, out) -> mismatches; out = round(values * 10**exp)"},
     {"decode_xor", py_decode_xor, METH_VARARGS, "decode_xor(planes, n, lo, hi, first, out)"},

@@ -48,7 +48,7 @@ def encode_timestamps(ts: npt.NDArray[np.int64], codec: str | None = None) -> by
         return _raw(out, ts)
     if forced in (None, Codec.TS_CONST_STEP):
         step = to_int64(int(ts[1]) - int(ts[0])) if n > 1 else 0
-        if n <= 2 or not np.any(kernels.int_residuals(ts, 2, 1)):
+        if n <= 2 or not np.any(kernels.int_residuals(ts, 2, 1, 0)):
             out.append(Codec.TS_CONST_STEP)
             put_uvarint(out, n)
             put_svarint(out, int(ts[0]))
@@ -96,10 +96,10 @@ def decode_timestamps(buf: bytes | memoryview) -> npt.NDArray[np.int64]:
         order = 1 if codec == Codec.TS_DELTA else 2
         if n <= order and order == 2:
             raise r.corrupt(f"dod column of {n} samples")
-        first, first_delta, divisor, width = read_int_header(r, order)
+        first, first_delta, divisor, offset, width = read_int_header(r, order)
         planes = r.rest(width * max(n - order, 0))
         try:
-            return kernels.decode_ints(planes, n, order, divisor, width, first, first_delta)
+            return kernels.decode_ints(planes, n, order, divisor, width, offset, first, first_delta)
         except ValueError as exc:
             raise CorruptDataError(f"cannot decode timestamp column: {exc}") from exc
     raise r.corrupt(f"unknown timestamp codec {codec:#04x}")

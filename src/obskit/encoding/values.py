@@ -186,9 +186,9 @@ def decode_values(buf: bytes | memoryview) -> npt.NDArray[np.float64]:
             order = 1 if codec == Codec.FLOAT_DELTA else 2
             if n <= order and order == 2:
                 raise r.corrupt(f"dod column of {n} samples")
-            first, first_delta, divisor, width = read_int_header(r, order)
+            first, first_delta, divisor, offset, width = read_int_header(r, order)
             planes = r.rest(width * max(n - order, 0))
-            ints = kernels.decode_ints(planes, n, order, divisor, width, first, first_delta)
+            ints = kernels.decode_ints(planes, n, order, divisor, width, offset, first, first_delta)
             return ints.view(np.float64)
         if codec == Codec.XOR:
             first = int(np.frombuffer(r.take(8), dtype="<u8")[0])
@@ -218,9 +218,9 @@ def _decode_decimal(r: Reader, n: int, order: int) -> npt.NDArray[np.float64]:
     if n_exc and int(positions[-1]) >= n:
         raise r.corrupt(f"exception position {int(positions[-1])} beyond {n} samples")
     exc_bits = np.frombuffer(r.take(8 * n_exc), dtype="<u8")
-    first, first_delta, divisor, width = read_int_header(r, order)
+    first, first_delta, divisor, offset, width = read_int_header(r, order)
     planes = r.rest(width * max(n - order, 0))
-    v = kernels.decode_decimal(planes, n, order, divisor, width, first, first_delta, exp)
+    v = kernels.decode_decimal(planes, n, order, divisor, width, offset, first, first_delta, exp)
     if n_exc:
         v.view(np.uint64)[positions.astype(np.intp)] = exc_bits
     return v

@@ -55,14 +55,14 @@ BACKEND: str = "numpy" if _native is None else "native"
 
 
 def _native_int_residuals(
-    x: npt.NDArray[np.int64], order: int, divisor: int
+    x: npt.NDArray[np.int64], order: int, divisor: int, offset: int
 ) -> npt.NDArray[np.uint64]:
     x = np.ascontiguousarray(x, dtype=np.int64)
     if x.size < order:
         raise ValueError(f"cannot take order-{order} residuals of {x.size} values")
     out = np.empty(x.size - order, dtype=np.uint64)
     assert _native is not None
-    _native.int_residuals(x, order, divisor, out)
+    _native.int_residuals(x, order, divisor, offset, out)
     return out
 
 
@@ -90,12 +90,13 @@ def _native_decode_ints(
     order: int,
     divisor: int,
     width: int,
+    offset: int,
     first: int,
     first_delta: int,
 ) -> npt.NDArray[np.int64]:
     out = np.empty(max(n, 0), dtype=np.int64)
     assert _native is not None
-    _native.decode_ints(buf, n, order, divisor, width, first, first_delta, out)
+    _native.decode_ints(buf, n, order, divisor, width, offset, first, first_delta, out)
     return out
 
 
@@ -115,13 +116,14 @@ def _native_decode_decimal(
     order: int,
     divisor: int,
     width: int,
+    offset: int,
     first: int,
     first_delta: int,
     exp: int,
 ) -> npt.NDArray[np.float64]:
     out = np.empty(max(n, 0), dtype=np.float64)
     assert _native is not None
-    _native.decode_decimal(buf, n, order, divisor, width, first, first_delta, exp, out)
+    _native.decode_decimal(buf, n, order, divisor, width, offset, first, first_delta, exp, out)
     return out
 
 

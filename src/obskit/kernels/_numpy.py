@@ -10,8 +10,10 @@ Shared vocabulary:
 * **wrapping arithmetic**: differences and prefix sums are taken modulo 2**64 (done on ``uint64``
   views), so any int64 column round-trips, even when neighbouring values are 2**63 apart.
 * **zigzag**: ``zz(d) = (d << 1) ^ (d >> 63)`` maps small signed integers to small unsigned ones.
-* **residuals of order k**: ``zz(diff(x, k) // divisor)``; the caller guarantees the division is
-  exact and that the first ``k`` values (``x[0]``, and ``x[1] - x[0]`` for k=2) are kept apart.
+* **residuals of order k**: ``zz(diff(x, k) // divisor - offset)``; the caller guarantees the
+  division is exact and keeps the first ``k`` values (``x[0]``, and ``x[1] - x[0]`` for k=2)
+  apart. ``offset`` (frame of reference, e.g. the median increment of a counter) centres the
+  residuals on 0 so they fit in fewer bytes.
 * **byte planes**: bytes ``lo .. hi-1`` of ``n`` uint64 words written plane by plane (all byte
   ``lo``, then all byte ``lo+1`` ...). zstd then sees long runs of similar bytes.
 
@@ -50,8 +52,10 @@ def _unzigzag(u: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return (u >> _U64(1)) ^ (_U64(0) - (u & _U64(1)))
 
 
-def int_residuals(x: npt.NDArray[np.int64], order: int, divisor: int) -> npt.NDArray[np.uint64]:
-    """Zigzagged order-``order`` differences of ``x`` divided by ``divisor``; ``len(x) - order``."""
+def int_residuals(
+    x: npt.NDArray[np.int64], order: int, divisor: int, offset: int
+) -> npt.NDArray[np.uint64]:
+    """``zz(diff(x, order) // divisor - offset)``, ``len(x) - order`` words."""
     if order not in (1, 2) or x.size < order or divisor < 1:
         raise ValueError(f"cannot take order-{order} residuals of {x.size} values")
     d = x.view(np.uint64)
@@ -59,7 +63,7 @@ def int_residuals(x: npt.NDArray[np.int64], order: int, divisor: int) -> npt.NDA
         d = d[1:] - d[:-1]
     if divisor != 1:
         d = (d.view(np.int64) // np.int64(divisor)).view(np.uint64)
-    return _zigzag(d)
+    return _zigzag(d - _U64(offset & 0xFFFF_FFFF_FFFF_FFFF))
 
 
 def xor_residuals(bits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -92,6 +96,7 @@ def decode_ints(
     order: int,
     divisor: int,
     width: int,
+    offset: int,
     first: int,
     first_delta: int,
 ) -> npt.NDArray[np.int64]:
@@ -99,7 +104,8 @@ def decode_ints(
     if n < 1 or order not in (1, 2) or not 0 <= width <= 8:
         raise ValueError(f"cannot decode {n} values of order {order}, width {width}")
     k = max(n - order, 0)
-    d = _unzigzag(_unpack_planes(buf, k, 0, width)) * _U64(divisor & 0xFFFF_FFFF_FFFF_FFFF)
+    d = _unzigzag(_unpack_planes(buf, k, 0, width)) + _U64(offset & 0xFFFF_FFFF_FFFF_FFFF)
+    d *= _U64(divisor & 0xFFFF_FFFF_FFFF_FFFF)
     out = np.empty(n, dtype=np.uint64)
     out[0] = _U64(first & 0xFFFF_FFFF_FFFF_FFFF)
     if order == 2 and n >= 2:
@@ -137,6 +143,7 @@ def decode_decimal(
     order: int,
     divisor: int,
     width: int,
+    offset: int,
     first: int,
     first_delta: int,
     exp: int,
@@ -144,7 +151,7 @@ def decode_decimal(
     """``decode_ints(...) / 10**exp`` as float64."""
     if not 0 <= exp <= MAX_DECIMAL_EXP:
         raise ValueError(f"decimal exponent {exp} out of range")
-    m = decode_ints(buf, n, order, divisor, width, first, first_delta)
+    m = decode_ints(buf, n, order, divisor, width, offset, first, first_delta)
     out: npt.NDArray[np.float64] = m.astype(np.float64) / _POW10[exp]
     return out
 
