@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from obskit.errors import InvalidBatchError
 from obskit.model.labels import Labels, labels_get, make_labels
 from obskit.model.matchers import Matcher, MatchType
+from obskit.tsdb import index as index_module
 from obskit.tsdb.index import _CACHE_MIN_LEN, LabelCardinality, LabelIndex
 
 EQ, NEQ, RE, NRE = MatchType.EQ, MatchType.NEQ, MatchType.RE, MatchType.NRE
@@ -215,14 +218,38 @@ _matcher = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+# Each select strategy the index picks by size, forced on the small inputs hypothesis draws:
+# (check candidates' labels instead of unions?, subtract through a mask over all ids?).
+_TUNINGS = [(None, None), (True, 1), (False, 1), (True, 10**9), (False, 10**9)]
+
+
+@settings(max_examples=500, deadline=None)
 @given(
     _label_sets,
     st.lists(_matcher, max_size=4),
     st.lists(st.integers(0, 35), max_size=8),
     st.integers(0, 3),
+    st.sampled_from(_TUNINGS),
 )
 def test_select_matches_brute_force(
+    label_sets: list[dict[str, str]],
+    matchers: list[Matcher],
+    removed: list[int],
+    gap: int,
+    tuning: tuple[bool | None, int | None],
+) -> None:
+    prefer_filter, dense_fraction = tuning
+    with contextlib.ExitStack() as stack:
+        if prefer_filter is not None:
+            stack.enter_context(
+                mock.patch.object(index_module, "_prefer_filter", lambda _i, _v: prefer_filter)
+            )
+        if dense_fraction is not None:
+            stack.enter_context(mock.patch.object(index_module, "_DENSE_FRACTION", dense_fraction))
+        _check_against_brute_force(label_sets, matchers, removed, gap)
+
+
+def _check_against_brute_force(
     label_sets: list[dict[str, str]], matchers: list[Matcher], removed: list[int], gap: int
 ) -> None:
     series = {i + gap * (i >= 5): make_labels("m", **ls) for i, ls in enumerate(label_sets)}

@@ -55,13 +55,21 @@ class Reader:
         return value
 
     def uvarint(self) -> int:
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] < 0x80:  # fast path: one byte
+            self.pos = pos + 1
+            return int(buf[pos])
         value = 0
-        for i in range(10):
-            byte = self.u8()
-            value |= (byte & 0x7F) << (7 * i)
+        for shift in range(0, 70, 7):
+            if pos >= len(buf):
+                raise self.corrupt("truncated header")
+            byte = buf[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
             if byte < 0x80:
                 if value > _MASK64:
                     raise self.corrupt("varint overflows 64 bits")
+                self.pos = pos
                 return value
         raise self.corrupt("varint longer than 10 bytes")
 

@@ -6,8 +6,9 @@ length) inside the decompressed page. A page is::
 
     ┌────────────┬────────────────┬──────────────────┬──────────────┬──────────────────────┐
     │ version u8 │ compression u8 │ raw_len u32 LE   │ crc32 u32 LE │ payload              │
-    │ = 1        │ 0 stored       │ bytes after      │ of payload   │ zstd frame, or the   │
-    │            │ 1 zstd         │ decompression    │              │ concatenation as is  │
+    │ = 1        │ 0 stored       │ bytes after      │ of the first │ zstd frame, or the   │
+    │            │ 1 zstd         │ decompression    │ 6 bytes and  │ concatenation as is  │
+    │            │                │                  │ the payload  │                      │
     └────────────┴────────────────┴──────────────────┴──────────────┴──────────────────────┘
 
 A page that zstd does not shrink is stored. Damage (bad version, crc or length) raises
@@ -38,6 +39,7 @@ PAGE_VERSION = 1
 _STORED = 0
 _ZSTD = 1
 _HEADER = struct.Struct("<BBII")
+_FIELDS = struct.Struct("<BBI")  # the header fields the crc covers
 MAX_PAGE_BYTES = 0xFFFF_FFFF
 
 
@@ -50,8 +52,8 @@ def encode_page(chunks: Sequence[bytes | memoryview], level: int = DEFAULT_ZSTD_
     compression = _ZSTD
     if len(payload) >= len(raw):
         payload, compression = raw, _STORED
-    header = _HEADER.pack(PAGE_VERSION, compression, len(raw), zlib.crc32(payload))
-    return header + payload
+    fields = _FIELDS.pack(PAGE_VERSION, compression, len(raw))
+    return fields + struct.pack("<I", zlib.crc32(payload, zlib.crc32(fields))) + payload
 
 
 def decode_page(buf: bytes | memoryview) -> bytes:
@@ -62,7 +64,7 @@ def decode_page(buf: bytes | memoryview) -> bytes:
     if version != PAGE_VERSION:
         raise CorruptDataError(f"cannot decode page: unknown version {version}")
     payload = memoryview(buf)[_HEADER.size :]
-    if zlib.crc32(payload) != crc:
+    if zlib.crc32(payload, zlib.crc32(memoryview(buf)[: _FIELDS.size])) != crc:
         raise CorruptDataError("cannot decode page: crc mismatch")
     if compression == _STORED:
         if len(payload) != raw_len:

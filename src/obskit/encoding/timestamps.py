@@ -90,6 +90,11 @@ def decode_timestamps(buf: bytes | memoryview) -> npt.NDArray[np.int64]:
     if codec == Codec.TS_CONST_STEP:
         first, step = r.svarint(), r.svarint()
         r.rest(0)
+        if abs(step) * n < 2**62 and abs(first) < 2**62:  # cannot wrap: plain int64 ramp
+            ramp = np.arange(n, dtype=np.int64)
+            ramp *= step
+            ramp += first
+            return ramp
         steps = np.arange(n, dtype=np.uint64) * np.uint64(step & 0xFFFF_FFFF_FFFF_FFFF)
         return (steps + np.uint64(first & 0xFFFF_FFFF_FFFF_FFFF)).view(np.int64)
     if codec in (Codec.TS_DELTA, Codec.TS_DOD):

@@ -213,11 +213,12 @@ def _decode_decimal(r: Reader, n: int, order: int) -> npt.NDArray[np.float64]:
     n_exc = r.uvarint()
     if n_exc > n:
         raise r.corrupt(f"{n_exc} exceptions in {n} samples")
-    gaps = [r.uvarint() for _ in range(n_exc)]
-    positions = np.cumsum(np.asarray(gaps, dtype=np.uint64) + np.uint64(1)) - np.uint64(1)
-    if n_exc and int(positions[-1]) >= n:
-        raise r.corrupt(f"exception position {int(positions[-1])} beyond {n} samples")
-    exc_bits = np.frombuffer(r.take(8 * n_exc), dtype="<u8")
+    if n_exc:
+        gaps = [r.uvarint() for _ in range(n_exc)]
+        positions = np.cumsum(np.asarray(gaps, dtype=np.uint64) + np.uint64(1)) - np.uint64(1)
+        if int(positions[-1]) >= n:
+            raise r.corrupt(f"exception position {int(positions[-1])} beyond {n} samples")
+        exc_bits = np.frombuffer(r.take(8 * n_exc), dtype="<u8")
     first, first_delta, divisor, offset, width = read_int_header(r, order)
     planes = r.rest(width * max(n - order, 0))
     v = kernels.decode_decimal(planes, n, order, divisor, width, offset, first, first_delta, exp)

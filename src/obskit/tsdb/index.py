@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from obskit.errors import InvalidBatchError
 from obskit.model.labels import Labels
-from obskit.model.matchers import Matcher, MatchType
+from obskit.model.matchers import Matcher
 
 __all__ = ["LabelCardinality", "LabelIndex"]
 
@@ -39,9 +39,14 @@ Pair = tuple[str, str]
 # cost ~200 bytes for each of possibly millions of values.
 _CACHE_MIN_LEN = 64
 
-# Above this many posting lists, a union is built from one pass over the lists' items rather
-# than from one array per list.
-_CONCAT_MAX_LISTS = 32
+# Once this few candidate series are left (or fewer than the label has values), the remaining
+# scanning matchers are checked against each candidate's labels (~1 µs each) instead of building
+# the union of the posting lists of every value they match.
+_FILTER_MAX_IDS = 256
+
+# _subtract switches from a binary search per id to a mask over all ids when the ids are at
+# least this dense a fraction of all series (the mask costs ~1 ns per series, a search ~50 ns).
+_DENSE_FRACTION = 32
 
 # label_names/label_values with ids: reading each series' labels beats testing each value's
 # postings when there are fewer ids than this many times the number of values (measured cost
@@ -68,6 +73,37 @@ def _member(haystack: IdArray, needles: IdArray) -> npt.NDArray[np.bool_]:
     pos = np.searchsorted(haystack, needles)
     np.minimum(pos, len(haystack) - 1, out=pos)
     return np.asarray(haystack[pos] == needles, dtype=np.bool_)
+
+
+def _intersect(a: IdArray, b: IdArray) -> IdArray:
+    """Sorted ids in both sorted ``a`` and ``b``: each of the shorter looked up in the longer."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return small[_member(large, small)]
+
+
+def _subtract(ids: IdArray | None, rejected: IdArray, limit: int) -> IdArray:
+    """Sorted ``ids`` (None: all ids below ``limit``) without ``rejected``, cut at ``limit``."""
+    if ids is not None and (len(ids) < limit // _DENSE_FRACTION or len(rejected) == 0):
+        return ids[~_member(rejected, ids)] if len(rejected) else ids
+    # Many ids: one pass over a mask of every id beats a binary search per id.
+    rejected = rejected[: int(np.searchsorted(rejected, limit))]
+    if ids is None:
+        mask = np.ones(limit, dtype=np.bool_)
+    else:
+        mask = np.zeros(limit, dtype=np.bool_)
+        mask[ids[: int(np.searchsorted(ids, limit))]] = True
+    mask[rejected] = False
+    return np.flatnonzero(mask).astype(np.int64, copy=False)
+
+
+def _prefer_filter(n_ids: int, n_values: int) -> bool:
+    """Whether to check ``n_ids`` candidates' labels rather than scan ``n_values`` values."""
+    return n_ids <= max(_FILTER_MAX_IDS, n_values)
+
+
+def _is_lookup(m: Matcher) -> bool:
+    """Whether the series ``m`` selects or rejects are found by looking literal values up."""
+    return m.literal_values is not None and m.matches_empty is m.is_negative
 
 
 def _sorted_unique(ids: IdArray) -> IdArray:
@@ -100,22 +136,29 @@ class LabelIndex:
 
     def add(self, series_id: int, labels: Labels) -> None:
         """Index one series; ``series_id`` must be above every id added before."""
-        self.add_many(series_id, (labels,))
+        with self._lock:
+            series = self._series
+            if series_id != len(series):
+                self._check_next(series_id)
+            sid = int(series_id)
+            postings = self._postings
+            for pair in labels:
+                lst = postings.get(pair)
+                if lst is None:
+                    self._new_pair(pair, sid)
+                else:
+                    lst.append(sid)
+            # Last: a reader that counts this series (its snapshot limit) finds its postings.
+            series.append(labels)
 
     def add_many(self, first_id: int, labels: Sequence[Labels]) -> None:
         """Index series ``first_id``, ``first_id + 1``, ... with these label sets."""
-        first_id = int(first_id)
         with self._lock:
             series = self._series
-            if first_id < len(series):
-                raise InvalidBatchError(
-                    f"cannot index series {first_id}: ids must increase, next free id is "
-                    f"{len(series)}"
-                )
-            if first_id > len(series):
-                self._mark_gap(first_id)
+            if first_id != len(series):
+                self._check_next(first_id)
+            sid = int(first_id)
             postings = self._postings
-            sid = first_id
             for ls in labels:
                 for pair in ls:
                     lst = postings.get(pair)
@@ -126,6 +169,18 @@ class LabelIndex:
                 # Last: a reader that counts this series (its snapshot limit) finds its postings.
                 series.append(ls)
                 sid += 1
+
+    def _check_next(self, series_id: int) -> None:
+        """Accept an id above the next free one (marking the gap dead); refuse one below it."""
+        if not isinstance(series_id, int | np.integer):
+            raise InvalidBatchError(f"cannot index series {series_id!r}: id must be an int")
+        series_id = int(series_id)
+        if series_id < len(self._series):
+            raise InvalidBatchError(
+                f"cannot index series {series_id}: ids must increase, next free id is "
+                f"{len(self._series)}"
+            )
+        self._mark_gap(series_id)
 
     def _new_pair(self, pair: Pair, sid: int) -> None:
         lst = self._postings[pair] = [sid]
@@ -210,34 +265,63 @@ class LabelIndex:
     def select(self, matchers: Sequence[Matcher]) -> IdArray:
         """Sorted ids of the live series that all ``matchers`` select; no matchers: all."""
         limit = len(self._series)
+        # Matchers answered by looking literal values up come first: cheap, and an empty
+        # result ends the work before any scan over a label's values.
+        lookups = [m for m in matchers if _is_lookup(m)]
+        scans = [m for m in matchers if not _is_lookup(m)]
         positive: list[IdArray] = []
         negative: list[IdArray] = []
-        # Equality first: cheapest, and an empty result ends the work before any regex scan.
-        for m in sorted(matchers, key=lambda m: m.type is not MatchType.EQ):
+        for m in lookups:
             if m.matches_empty:
                 # Series without the label match; take away those whose value does not.
-                rejected = self._postings_where(m, want=False, limit=limit)
-                if len(rejected):
-                    negative.append(rejected)
+                negative.append(self._postings_where(m, want=False, limit=limit))
             else:
                 selected = self._postings_where(m, want=True, limit=limit)
                 if len(selected) == 0:
                     return np.empty(0, dtype=np.int64)
                 positive.append(selected)
+        ids: IdArray | None = None  # None: every series below limit
         if positive:
             positive.sort(key=len)
             ids = positive[0]
             for other in positive[1:]:
                 ids = ids[_member(other, ids)]
-                if len(ids) == 0:
-                    break
-        else:
-            ids = np.arange(limit, dtype=np.int64)
         for rejected in negative:
-            if len(ids) == 0:
+            ids = _subtract(ids, rejected, limit)
+        scans.sort(key=lambda m: len(self._values.get(m.name, ())))
+        for i, m in enumerate(scans):
+            if ids is not None and _prefer_filter(len(ids), len(self._values.get(m.name, ()))):
+                # Few candidates left: reading their labels beats a union over many values.
+                ids = self._filter(ids, scans[i:], limit)
                 break
-            ids = ids[~_member(rejected, ids)]
+            if m.matches_empty:
+                ids = _subtract(ids, self._postings_where(m, want=False, limit=limit), limit)
+            else:
+                selected = self._postings_where(m, want=True, limit=limit)
+                ids = selected if ids is None else _intersect(ids, selected)
+        if ids is None:
+            ids = np.arange(limit, dtype=np.int64)
         return self._live(ids, limit)
+
+    def _filter(self, ids: IdArray, matchers: Sequence[Matcher], limit: int) -> IdArray:
+        """Those of ``ids`` (below ``limit``) whose labels all ``matchers`` accept."""
+        ids = ids[: int(np.searchsorted(ids, limit))]
+        series = self._series
+        kept = []
+        for sid in ids.tolist():
+            ls = series[sid] or ()
+            for m in matchers:
+                name = m.name
+                value = ""
+                for k, v in ls:
+                    if k == name:
+                        value = v
+                        break
+                if not m.matches(value):
+                    break
+            else:
+                kept.append(sid)
+        return np.array(kept, dtype=np.int64)
 
     def _live(self, ids: IdArray, limit: int) -> IdArray:
         """``ids`` without those added after the snapshot ``limit`` or dead; never a cache."""
@@ -260,7 +344,7 @@ class LabelIndex:
         """
         literals = m.literal_values
         # For =/=~ a value matches iff it is a literal; for !=/!~ iff it is not.
-        if literals is not None and want is not m.is_negative:
+        if literals is not None and want is not m.is_negative:  # the _is_lookup case
             pairs = [(m.name, v) for v in literals]
             lists = [(p, lst) for p in pairs if (lst := self._postings.get(p)) is not None]
             return self._union(lists)
@@ -302,13 +386,14 @@ class LabelIndex:
             return _EMPTY
         if len(lists) == 1:
             return self._array(*lists[0])
-        if len(lists) <= _CONCAT_MAX_LISTS:
-            joined = np.concatenate([self._array(p, lst) for p, lst in lists])
-        else:
-            items = itertools.chain.from_iterable(lst for _p, lst in lists)
-            joined = np.fromiter(items, dtype=np.int64)
+        # Long lists through their cached arrays, short ones in one pass over their items.
+        parts = [self._array(p, lst) for p, lst in lists if len(lst) >= _CACHE_MIN_LEN]
+        short = [lst for _p, lst in lists if len(lst) < _CACHE_MIN_LEN]
+        if short:
+            items = itertools.chain.from_iterable(short)
+            parts.append(np.fromiter(items, dtype=np.int64))
         # Runs are sorted already; the stable sort (timsort on int64) merges them.
-        return np.sort(joined, kind="stable")
+        return np.sort(np.concatenate(parts), kind="stable")
 
     def _with_label(self, name: str, limit: int) -> IdArray:
         """Sorted ids of the series below ``limit`` that have label ``name``; cached per name."""
