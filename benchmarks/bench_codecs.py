@@ -28,9 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_node  # noqa: E402
-
-from obskit import encoding, kernels  # noqa: E402
+import gen_node
+from obskit import encoding, kernels
 
 SHARED_GEN = Path("/work/shared/bench")
 
@@ -180,7 +179,8 @@ def main() -> None:
         t = time.perf_counter()
         labels, ts, values, families = load(source, a.hosts, a.hours, a.jitter_ms)
         print(
-            f"\n== {source}: {values.shape[1]} series x {values.shape[0]} steps, jitter {a.jitter_ms} ms,"
+            f"\n== {source}: {values.shape[1]} series x {values.shape[0]} steps,"
+            f" jitter {a.jitter_ms} ms,"
             f" backend {kernels.BACKEND} (generated in {time.perf_counter() - t:.1f} s)"
         )
         for block in (int(b) for b in a.blocks.split(",")):
@@ -197,7 +197,8 @@ def main() -> None:
                 r = run(labels, ts, values, families, block, level, page_bytes, not a.no_timing)
                 print(
                     f"block {block:5d} level {level:2d} page {page_bytes >> 10:5d} KiB: "
-                    f"{r['bps']:.4f} B/sample (values {r['values_bps']:.4f}, ts {r['ts_bps']:.4f}); "
+                    f"{r['bps']:.4f} B/sample "
+                    f"(values {r['values_bps']:.4f}, ts {r['ts_bps']:.4f}); "
                     f"encode {r['encode_msps']:.2f} M/s, decode {r['decode_msps']:.2f} M/s"
                 )
             print("   codec mix:", ", ".join(f"{k} {v}" for k, v in r["mix"].items()))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import timestamp_columns
 
 from obskit.encoding import codec_name, decode_timestamps, encode_timestamps
 from obskit.errors import CorruptDataError
+from strategies import timestamp_columns
 
 FORCEABLE = ["raw", "delta", "dod"]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import STALE_NAN_BITS, decimal_floats, float_columns, full_precision_floats
 
 from obskit.encoding import codec_name, decode_values, encode_page, encode_values
 from obskit.errors import CorruptDataError
+from strategies import STALE_NAN_BITS, decimal_floats, float_columns, full_precision_floats
 
 FORCEABLE = ["raw", "decimal-delta", "decimal-dod", "xor", "float-delta", "float-dod"]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import float_columns, timestamp_columns
 
 from obskit import kernels
 from obskit.kernels import _numpy
+from strategies import float_columns, timestamp_columns
 
 pytestmark = pytest.mark.skipif(
     kernels.BACKEND != "native",
