@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import resource
 import statistics
 import sys
 import time
@@ -26,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from obskit.model.labels import Labels, validate_labels  # noqa: E402
-from obskit.model.matchers import Matcher, MatchType  # noqa: E402
-from obskit.tsdb.index import LabelIndex  # noqa: E402
+from obskit.model.labels import Labels, validate_labels
+from obskit.model.matchers import Matcher, MatchType
+from obskit.tsdb.index import LabelIndex
 
 JOBS = ("node", "node-edge", "blackbox", "node-gpu")
 MODES = ("idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice")
@@ -42,24 +41,28 @@ GAUGES = 344  # single-series metrics per host, so that a host has 500 series
 def host_series(host: int, rng: random.Random) -> list[Labels]:
     """The label sets one node_exporter target exposes."""
     base = {"instance": f"host-{host}:9100", "job": JOBS[rng.randrange(len(JOBS))]}
-    out: list[dict[str, str]] = []
-    for cpu in range(8):
-        for mode in MODES:
-            out.append({"__name__": "node_cpu_seconds_total", "cpu": str(cpu), "mode": mode})
-    for metric in ("avail", "free", "size", "files", "files_free"):
-        for mount, device, fstype in MOUNTS:
-            name = f"node_filesystem_{metric}_bytes"
-            out.append({"__name__": name, "mountpoint": mount, "device": device, "fstype": fstype})
-    for direction in ("receive", "transmit"):
-        for metric in ("bytes", "packets", "errs", "drop"):
-            for dev in NET_DEVICES:
-                name = f"node_network_{direction}_{metric}_total"
-                out.append({"__name__": name, "device": dev})
-    for i in range(10):
-        for disk in DISKS:
-            out.append({"__name__": f"node_disk_metric_{i}_total", "device": disk})
-    for i in range(GAUGES):
-        out.append({"__name__": f"node_gauge_{i}"})
+    cpu_name = "node_cpu_seconds_total"
+    out: list[dict[str, str]] = [
+        {"__name__": cpu_name, "cpu": str(cpu), "mode": mode} for cpu in range(8) for mode in MODES
+    ]
+    out += [
+        {"__name__": f"node_filesystem_{metric}_bytes", "mountpoint": mount, "device": device,
+         "fstype": fstype}
+        for metric in ("avail", "free", "size", "files", "files_free")
+        for mount, device, fstype in MOUNTS
+    ]  # fmt: skip
+    out += [
+        {"__name__": f"node_network_{direction}_{metric}_total", "device": dev}
+        for direction in ("receive", "transmit")
+        for metric in ("bytes", "packets", "errs", "drop")
+        for dev in NET_DEVICES
+    ]
+    out += [
+        {"__name__": f"node_disk_metric_{i}_total", "device": disk}
+        for i in range(10)
+        for disk in DISKS
+    ]
+    out += [{"__name__": f"node_gauge_{i}"} for i in range(GAUGES)]
     return [validate_labels({**base, **ls}) for ls in out]
 
 
@@ -86,13 +89,11 @@ def main() -> None:
 
     gc.collect()
     gc.disable()  # as a store replay would run: no collector pauses on millions of tuples
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     index = LabelIndex()
     start = time.perf_counter()
     for first in range(0, n, args.batch):
         index.add_many(first, series[first : first + args.batch])
     add_many_s = time.perf_counter() - start
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     single = LabelIndex()
     sample = series[: min(n, 200_000)]
     start = time.perf_counter()
@@ -103,7 +104,6 @@ def main() -> None:
     gc.enable()
     print(f"add_many: {add_many_s:.2f} s, {add_many_s / n * 1e6:.2f} us/series")
     print(f"add:      {add_one_s / len(sample) * 1e6:.2f} us/series ({len(sample)} series)")
-    print(f"max RSS growth while adding: ~{(rss_after - rss_before) / 1024:.0f} MiB")
 
     eq, neq, re_, nre = MatchType.EQ, MatchType.NEQ, MatchType.RE, MatchType.NRE
     queries: list[list[Matcher]] = [

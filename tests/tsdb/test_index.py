@@ -130,17 +130,24 @@ def test_label_names_and_values() -> None:
     assert index.label_values("job", _ids(4, 0, 4, 99)) == ["api", "web"]
 
 
-def test_label_names_and_values_large_id_sets() -> None:
-    # Enough ids to take the per-name / per-value path instead of reading each series.
+@pytest.mark.parametrize("force_postings_path", [False, True])
+def test_label_names_and_values_large_id_sets(force_postings_path: bool) -> None:
     series = [
         make_labels("m", shard=str(i % 3), **({"odd": "1"} if i % 2 else {})) for i in range(200)
     ]
     index = _index(series)
     evens = np.arange(0, 200, 2, dtype=np.int64)
-    assert index.label_names(evens) == ["__name__", "shard"]
-    assert index.label_names(np.arange(200, dtype=np.int64)) == ["__name__", "odd", "shard"]
-    assert index.label_values("shard", np.arange(0, 200, 3, dtype=np.int64)) == ["0"]
-    assert index.label_values("odd", evens) == []
+    with contextlib.ExitStack() as stack:
+        if force_postings_path:
+            # Test names and values on postings instead of reading each series' labels.
+            stack.enter_context(mock.patch.object(index_module, "_IDS_PER_VALUE_SCAN", 0))
+            stack.enter_context(mock.patch.object(index_module, "_NAMES_SAMPLE", 1))
+        assert index.label_names(evens) == ["__name__", "shard"]
+        assert index.label_names(np.arange(200, dtype=np.int64)) == ["__name__", "odd", "shard"]
+        assert index.label_names(_ids(0, 2, 3)) == ["__name__", "odd", "shard"]
+        assert index.label_values("shard", np.arange(0, 200, 3, dtype=np.int64)) == ["0"]
+        assert index.label_values("shard", _ids(0, 4)) == ["0", "1"]
+        assert index.label_values("odd", evens) == []
 
 
 def test_remove() -> None:

@@ -53,6 +53,9 @@ _DENSE_FRACTION = 32
 # ratio of the two per-item loops, rounded down).
 _IDS_PER_VALUE_SCAN = 4
 
+# label_names with many ids reads this many series first; their names need no postings test.
+_NAMES_SAMPLE = 256
+
 _EMPTY: IdArray = np.empty(0, dtype=np.int64)
 _EMPTY.flags.writeable = False
 
@@ -430,12 +433,19 @@ class LabelIndex:
             return sorted(names)
         limit = len(self._series)
         ids = self._live(_sorted_unique(ids), limit)
-        if len(ids) <= _IDS_PER_VALUE_SCAN * len(names):
-            found: set[str] = set()
-            for sid in ids.tolist():
-                found.update(k for k, _v in self._series[sid] or ())
-            return sorted(found)
-        return sorted(n for n in names if _member(self._with_label(n, limit), ids).any())
+        # Most names show up among the first few series; only the others need a postings test.
+        head = ids if len(ids) <= _IDS_PER_VALUE_SCAN * len(names) else ids[:_NAMES_SAMPLE]
+        found: set[str] = set()
+        for sid in head.tolist():
+            found.update(k for k, _v in self._series[sid] or ())
+        if len(head) < len(ids):
+            rest = ids[len(head) :]
+            found.update(
+                n
+                for n in names
+                if n not in found and _member(self._with_label(n, limit), rest).any()
+            )
+        return sorted(found)
 
     def label_values(self, name: str, ids: IdArray | None = None) -> list[str]:
         """Sorted values of label ``name`` among live series (of ``ids`` only, when given)."""
