@@ -73,8 +73,9 @@ def encode_values(values: npt.NDArray[np.float64], codec: str | None = None) -> 
             raise ValueError("cannot encode varying values with codec 'const'")
         return bytes(_header(Codec.CONST, n) + bits[:1].astype("<u8").tobytes())
     if forced in (None, Codec.DECIMAL_DELTA, Codec.DECIMAL_DOD):
-        limit = n if forced is not None else n // _EXCEPTION_RATIO
-        found = _find_decimal(v, limit)
+        found = _find_decimal(v, n // _EXCEPTION_RATIO)
+        if found is None and forced is not None:
+            found = _find_decimal(v, n)  # forced: every sample may be an exception
         if found is not None:
             orders = {Codec.DECIMAL_DELTA: (1,), Codec.DECIMAL_DOD: (2,)}.get(forced, (1, 2))  # type: ignore[arg-type]
             return _encode_decimal(v, *found, orders)
