@@ -183,7 +183,12 @@ def test_results_are_fresh_arrays() -> None:
     assert again.tolist() == list(range(0, len(series), 2))
 
 
-def test_cached_postings_follow_adds_and_removes() -> None:
+@pytest.mark.parametrize("refresh_max", [index_module._LABEL_REFRESH_MAX, 0])
+def test_cached_postings_follow_adds_and_removes(
+    refresh_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # refresh_max 0: the "has label" cache is rebuilt from postings rather than extended.
+    monkeypatch.setattr(index_module, "_LABEL_REFRESH_MAX", refresh_max)
     index = LabelIndex()
     n = 3 * _CACHE_MIN_LEN
     index.add_many(0, [make_labels("m", k=str(i % 2)) for i in range(n)])

@@ -48,6 +48,10 @@ _FILTER_MAX_IDS = 256
 # least this dense a fraction of all series (the mask costs ~1 ns per series, a search ~50 ns).
 _DENSE_FRACTION = 32
 
+# A cached "series that have label x" array is extended by reading the labels of the series
+# added since (~0.3 µs each) up to this many; past that it is rebuilt from the postings.
+_LABEL_REFRESH_MAX = 20_000
+
 # label_names/label_values with ids: reading each series' labels beats testing each value's
 # postings when there are fewer ids than this many times the number of values (measured cost
 # ratio of the two per-item loops, rounded down).
@@ -404,7 +408,7 @@ class LabelIndex:
         cached = self._has_label.get(name)
         if cached is not None and cached[0] >= limit:
             return cached[1]
-        if cached is not None:
+        if cached is not None and limit - cached[0] <= _LABEL_REFRESH_MAX:
             # Extend with the series added since: usually a few, read straight from their labels.
             start, arr = cached
             series = self._series
