@@ -154,6 +154,11 @@ def test_invalid_regex_message_names_the_matcher() -> None:
     assert isinstance(info.value, ValueError)
 
 
+def test_regex_that_is_not_utf8_raises_query_error() -> None:
+    with pytest.raises(QueryError, match="not valid UTF-8"):
+        Matcher(RE, "x", "a\ud800")
+
+
 def test_equality_matchers_accept_regex_metacharacters() -> None:
     assert Matcher(EQ, "x", "(").matches("(")
     assert Matcher(NEQ, "x", "(").matches("a")

@@ -82,8 +82,7 @@ def _literal_alternatives(pattern: str) -> frozenset[str] | None:
     if "(" in body or ")" in body:
         return None
     values: set[str] = set()
-    # A backslash never precedes "|" in a literal alternative we accept ("\|" is rejected below
-    # only if it would split wrongly), so split on escaped pipes conservatively: bail out.
+    # Splitting on "|" would cut an escaped pipe (r"a\|b" is one literal): leave those to RE2.
     if "\\|" in body:
         return None
     for alternative in body.split("|"):
@@ -149,6 +148,8 @@ def _compile_regex(pattern: str) -> _RegexPlan:
         re2.compile(pattern, options)
     except re2.error as exc:
         raise ValueError(_re2_message(exc)) from None
+    except UnicodeEncodeError:
+        raise ValueError("pattern is not valid UTF-8") from None
     literals = _literal_alternatives(pattern)
     if literals is not None:
         if len(literals) == 1:
