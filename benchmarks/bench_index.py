@@ -8,6 +8,11 @@ network and disk metrics per device/mountpoint, and single-series gauges, with `
 ``job`` labels. Reported: ``add_many`` (the store's replay path, batches of --batch) and ``add``
 per series, then per query the first select (converts and caches posting arrays) and the median of
 warm selects, with the number of series selected.
+
+Recorded (``python benchmarks/bench_index.py``, 1 M series, 2-CPU container, Python 3.11.7,
+numpy 2.4): add_many 0.82 µs/series, add 1.86 µs/series; warm selects: ``__name__="x"``
+(128k found) 0.08 ms, ``job=~"node|blackbox"`` (510k) 5.9 ms, ``instance!~"host-1.*"`` (445k)
+10.6 ms, ``__name__="x", instance="y"`` 0.06 ms, first selects 0.3-40 ms (array conversion).
 """
 
 from __future__ import annotations
