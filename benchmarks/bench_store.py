@@ -69,8 +69,13 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     opts = tsdb.Options(
         fsync=args.fsync, retention_ms=0, head_max_samples=n + 1, head_keep_ms=1 << 60
     )
-    out: dict[str, Any] = {"backend": obskit.kernels.BACKEND, "dataset": desc, "samples": n,
-                           "series": n_series, "steps": n_steps}
+    out: dict[str, Any] = {
+        "backend": obskit.kernels.BACKEND,
+        "dataset": desc,
+        "samples": n,
+        "series": n_series,
+        "steps": n_steps,
+    }
     db = tsdb.open(root, opts)
     t0 = time.perf_counter()
     refs = db.series_refs(labels)
@@ -147,13 +152,27 @@ def main() -> None:
         argv = [a for a in sys.argv[1:] if not a.startswith("--backend")]
         res = subprocess.run(
             [sys.executable, __file__, *argv, "--backend", "current"],
-            env=env, check=True, capture_output=True, text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    print(f"dataset: {rows[0]['dataset']}: {rows[0]['series']} series x {rows[0]['steps']} steps"
-          f" = {rows[0]['samples']:,} samples; one CPU per run")
-    keys = ["backend", "append_samples_per_s", "flush_s", "compact_s", "blocks",
-            "bytes_per_sample", "block_bytes_per_sample", "select_samples_per_s", "series_refs_s"]
+    print(
+        f"dataset: {rows[0]['dataset']}: {rows[0]['series']} series x {rows[0]['steps']} steps"
+        f" = {rows[0]['samples']:,} samples; one CPU per run"
+    )
+    keys = [
+        "backend",
+        "append_samples_per_s",
+        "flush_s",
+        "compact_s",
+        "blocks",
+        "bytes_per_sample",
+        "block_bytes_per_sample",
+        "select_samples_per_s",
+        "series_refs_s",
+    ]
     print(" | ".join(keys))
     for r in rows:
         print(" | ".join(f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys))

@@ -10,10 +10,10 @@ matches it, so callers that only know Python's builtins still catch it::
     ├── IngestError (ValueError)             a request body that cannot be parsed or is over a limit
     ├── StorageError (OSError)               the store cannot do what was asked
     │   ├── LockedError                      the data directory is used by another process
-    │   └── CorruptDataError                 a file failed its magic, version or CRC check (names it)
+    │   └── CorruptDataError                 a file failed its magic, version or CRC check
     ├── QueryError (ValueError)              a query that cannot be evaluated
     │   └── ParseError                       a query that cannot be parsed (carries the position)
-    └── RuleError (ValueError)                an alerting or recording rule that cannot be loaded
+    └── RuleError (ValueError)               an alerting or recording rule that cannot be loaded
 
 Messages are lowercase and say what could not be done and why.
 """

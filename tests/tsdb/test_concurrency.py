@@ -16,7 +16,9 @@ ALL = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
 
 def test_read_while_write_flush_and_compact(tmp_path: Path) -> None:
     opts = tsdb.Options(
-        fsync="none", retention_ms=0, head_max_samples=2_000,
+        fsync="none",
+        retention_ms=0,
+        head_max_samples=2_000,
         block_ranges_ms=(600_000, 1_800_000, 5_400_000),
     )
     errors: list[BaseException] = []

@@ -36,7 +36,7 @@ def flip(path: Path, offset: int) -> None:
 
 
 def test_corrupt_page_names_the_file_and_other_blocks_still_read(tmp_path: Path) -> None:
-    first, second = make_store(tmp_path)
+    first, _ = make_store(tmp_path)
     chunks = first / "chunks"
     flip(chunks, chunks.stat().st_size // 2)
     with tsdb.open(tmp_path, tsdb.Options(fsync="none", retention_ms=0)) as db:
@@ -64,7 +64,9 @@ def test_corrupt_index_or_meta_skips_the_block_on_open(tmp_path: Path, victim: s
     assert main(["tsdb", "inspect", str(tmp_path)]) == 1
 
 
-def test_inspect_reports_blocks_and_codecs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_reports_blocks_and_codecs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_store(tmp_path)
     assert main(["tsdb", "inspect", "--format", "json", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)

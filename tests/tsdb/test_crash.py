@@ -22,7 +22,7 @@ STEPS = 10  # timestamps per series per batch
 N_SLOTS = 20_000
 TRIALS = 24
 
-CHILD = r"""
+CHILD = rf"""
 import sys
 import numpy as np
 import obskit.tsdb as tsdb
@@ -45,7 +45,7 @@ while True:
     if k % 37 == 36:
         db.compact()
     k += 1
-""".format(N_SLOTS=N_SLOTS, N_SERIES=N_SERIES, STEPS=STEPS)
+"""
 
 
 def expected_batch(k: int, perm: np.ndarray) -> dict[tuple[int, int], float]:

@@ -155,8 +155,9 @@ def test_retention_by_time_and_size(tmp_path: Path) -> None:
         (s,) = db.select([], *ALL)
         assert s.timestamps_ms[0] >= 30 * HOUR_MS - 10 * HOUR_MS - 2 * HOUR_MS
         # samples older than newest - retention are rejected and counted, never silently
-        res = db.append(SampleBatch([lab], np.zeros(2, np.int32), np.array([0, 29 * HOUR_MS]),
-                                    np.ones(2)))
+        res = db.append(
+            SampleBatch([lab], np.zeros(2, np.int32), np.array([0, 29 * HOUR_MS]), np.ones(2))
+        )
         assert (res.accepted, res.out_of_retention) == (1, 1)
     opts = tsdb.Options(fsync="none", retention_ms=0, retention_bytes=1)
     with tsdb.open(tmp_path, opts) as db:
@@ -181,8 +182,14 @@ def test_bad_label_sets_are_rejected_by_name_and_store_stays_usable(
     good = make_labels("good")
     with tsdb.open(tmp_path, opts) as db:
         with pytest.raises(InvalidSeriesError, match=fragment):
-            db.append(SampleBatch([good, labels], np.array([0, 1]), np.array([1, 2]),  # type: ignore[list-item]
-                                  np.ones(2)))
+            db.append(
+                SampleBatch(
+                    [good, labels],
+                    np.array([0, 1]),
+                    np.array([1, 2]),  # type: ignore[list-item]
+                    np.ones(2),
+                )
+            )
         assert db.select([], *ALL) == []  # nothing of the rejected batch is stored
         db.append(SampleBatch([good], np.array([0]), np.array([1]), np.ones(1)))
         assert len(db.select([], *ALL)) == 1

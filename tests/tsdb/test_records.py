@@ -18,8 +18,14 @@ from obskit.tsdb.records import (
 text = st.text(min_size=1, max_size=20)
 
 
-@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(-(2**63), 2**63 - 1),
-                          st.integers(0, 2**64 - 1)), max_size=50))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**32 - 1), st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**64 - 1)
+        ),
+        max_size=50,
+    )
+)
 def test_samples_round_trip_bit_exact(rows: list[tuple[int, int, int]]) -> None:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     ts = np.array([r[1] for r in rows], dtype=np.int64)

@@ -6,8 +6,8 @@ from obskit.model.matchers import Matcher, MatchType
 from obskit.model.series import Series
 
 __all__ = [
-    "AppendResult",
     "METRIC_NAME",
+    "AppendResult",
     "Labels",
     "LabelsLike",
     "MatchType",

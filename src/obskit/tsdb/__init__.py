@@ -4,6 +4,6 @@ from obskit.tsdb.block import BlockMeta
 from obskit.tsdb.db import DB, open_db
 from obskit.tsdb.options import Options
 
-open = open_db  # noqa: A001 - the store's entry point reads best as obskit.tsdb.open(path)
+open = open_db
 
 __all__ = ["DB", "BlockMeta", "Options", "open", "open_db"]

@@ -24,7 +24,8 @@ arrays, each of length n (series) or p (pages)::
     │ magic "OBSKINDX" │ u32 version│ u32 n │ u32 p │ u32 blen │ body (blen bytes)│ u32 crc32 │
     └──────────────────┴────────────┴───────┴───────┴──────────┴──────────────────┴───────────┘
     body (decoded): i64 series_id[n] │ i64 mint_ms[n] │ i64 maxt_ms[n] │ u32 count[n] │
-                    u32 page[n] │ u32 ts_len[n] │ u32 val_len[n] │ u64 page_offset[p] │ u32 page_len[p]
+                    u32 page[n] │ u32 ts_len[n] │ u32 val_len[n] │
+                    u64 page_offset[p] │ u32 page_len[p]
     crc32 covers every byte before it. Column offsets inside a page follow from the lengths.
 
 ``meta.json`` records format version, seq, level, window, actual min/max time, counts, codec mix
@@ -305,7 +306,8 @@ class Block:
         pos, ids = pos[inside], ids[inside]
         rows = pos[self.series_ids[pos] == ids]
         keep = (self.series_maxt[rows] >= mint_ms) & (self.series_mint[rows] <= maxt_ms)
-        return rows[keep].astype(np.int64)
+        out: npt.NDArray[np.int64] = rows[keep].astype(np.int64)
+        return out
 
     def read_rows(
         self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int

@@ -163,7 +163,7 @@ class DB:
                 continue
             while len(labels) < first_id:  # a lost record: keep ids dense and unmatched
                 logger.error("series log: series %d lost, its samples are unreachable", len(labels))
-                labels.append(((("__name__", _LOST_SERIES_NAME), ("id", str(len(labels))))))
+                labels.append((("__name__", _LOST_SERIES_NAME), ("id", str(len(labels)))))
             labels.extend(batch)
         self.index.add_many(0, labels)
         self._ids = {ls: i for i, ls in enumerate(labels)}
@@ -201,7 +201,7 @@ class DB:
         missing: list[tuple[int, Labels]] = []
         ids = self._ids
         for i, ls in enumerate(labels):
-            sid = ids.get(ls) if isinstance(ls, tuple) else None  # type: ignore[arg-type]
+            sid = ids.get(ls) if isinstance(ls, tuple) else None
             if sid is None:
                 norm = validate_labels(ls)
                 sid = ids.get(norm)
@@ -319,8 +319,7 @@ class DB:
         for block in blocks:
             keep = (block.series_maxt >= lo) & (block.series_mint <= hi)
             pieces.append(block.series_ids[keep])
-        for part in parts:
-            pieces.append(part.ids[(part.ts >= lo) & (part.ts <= hi)])
+        pieces += [part.ids[(part.ts >= lo) & (part.ts <= hi)] for part in parts]
         if not pieces:
             return np.empty(0, np.int64)
         return np.unique(np.concatenate(pieces))
@@ -373,8 +372,9 @@ class DB:
                 parts = self.head.parts()
                 if not parts:
                     return []
+                keep: tuple[HeadPart, ...] = ()
                 if before_ms is None:
-                    out, keep = list(parts), ()
+                    out = list(parts)
                 else:
                     out, keep = _split_parts(parts, before_ms)
                     if not out:

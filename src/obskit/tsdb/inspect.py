@@ -68,16 +68,17 @@ def inspect_dir(path: str | Path) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"data directory {report['path']}"]
-    lines.append(f"{'seq':>12} {'lvl':>3} {'mint_ms':>14} {'maxt_ms':>14} "
-                 f"{'series':>8} {'samples':>12} {'bytes':>12} {'B/sample':>9}")
+    lines.append(
+        f"{'seq':>12} {'lvl':>3} {'mint_ms':>14} {'maxt_ms':>14} "
+        f"{'series':>8} {'samples':>12} {'bytes':>12} {'B/sample':>9}"
+    )
     for b in report["blocks"]:
         bps = "-" if b["bytes_per_sample"] is None else f"{b['bytes_per_sample']:.4f}"
         lines.append(
             f"{b['seq']:>12} {b['level']:>3} {b['mint_ms']:>14} {b['maxt_ms']:>14} "
             f"{b['series']:>8} {b['samples']:>12} {b['bytes']:>12} {bps:>9}"
         )
-    for c in report["corrupt_blocks"]:
-        lines.append(f"CORRUPT {c['path']}: {c['error']}")
+    lines += [f"CORRUPT {c['path']}: {c['error']}" for c in report["corrupt_blocks"]]
     bps = report["bytes_per_sample"]
     lines += [
         f"blocks: {len(report['blocks'])}, samples in blocks: {report['block_samples']}",

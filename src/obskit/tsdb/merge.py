@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import numpy.typing as npt
 
@@ -21,7 +23,7 @@ def merge_series(chunks: list[TimeValues]) -> TimeValues:
         return np.empty(0, np.int64), np.empty(0, np.float64)
     if len(chunks) == 1:
         return chunks[0]
-    if all(int(a[0][-1]) < int(b[0][0]) for a, b in zip(chunks, chunks[1:], strict=False)):
+    if all(int(a[0][-1]) < int(b[0][0]) for a, b in pairwise(chunks)):
         return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
     ts = np.concatenate([c[0] for c in chunks])
     values = np.concatenate([c[1] for c in chunks])

@@ -4,6 +4,7 @@ onto it; the store never reads the environment."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from obskit.errors import ConfigError
 
@@ -55,7 +56,7 @@ class Options:
         ranges = self.block_ranges_ms
         if not ranges or any(r <= 0 for r in ranges):
             raise ConfigError(f"invalid block_ranges_ms {ranges}: must be positive")
-        if any(b % a for a, b in zip(ranges, ranges[1:], strict=False)):
+        if any(b % a for a, b in pairwise(ranges)):
             raise ConfigError(f"invalid block_ranges_ms {ranges}: each must divide the next")
         if self.retention_ms < 0 or self.retention_bytes < 0:
             raise ConfigError("invalid retention: must be >= 0")

@@ -4,12 +4,12 @@ The framing (length, CRC, type) is ``obskit.disk.wal``'s; this module draws only
 
     SAMPLES (type 1), little endian, n samples
     ┌──────────┬─────────────────┬─────────────────┬──────────────────┐
-    │ u32 n    │ u32 id × n      │ i64 ts_ms × n   │ f64 value × n    │  (values bit-exact)
+    │ u32 n    │ u32 id x n      │ i64 ts_ms x n   │ f64 value x n    │  (values bit-exact)
     └──────────┴─────────────────┴─────────────────┴──────────────────┘
 
     SERIES (type 2), k series with consecutive ids first_id .. first_id+k-1
     ┌──────────────┬───────┬──────────────────────────────────────────────────────────┐
-    │ u64 first_id │ u32 k │ k × ( u16 pairs, pairs × (u32 len, name, u32 len, value) )│
+    │ u64 first_id │ u32 k │ k x ( u16 pairs, pairs x (u32 len, name, u32 len, value) )│
     └──────────────┴───────┴──────────────────────────────────────────────────────────┘
     names and values are UTF-8.
 """
