@@ -27,12 +27,12 @@ from obskit.errors import CorruptDataError
 
 __all__ = ["DEFAULT_ZSTD_LEVEL", "PAGE_TARGET_BYTES", "decode_page", "encode_page"]
 
-# Measured with benchmarks/bench_codecs.py on gen_node data (100 hosts x 24 h): see the module
-# benchmarks/bench_codecs.py `--sweep`. Level 9 is within ~1.5% of level 19's size at ~8x its
-# speed; decompression speed barely depends on the level.
+# Provisional, not yet swept: in a first measurement (10 hosts x 24 h, 64 KiB pages, before the
+# offset field) level 19 was ~5% smaller than level 9 but many times slower to write; level 3 was
+# ~1% bigger than 9. Run `benchmarks/bench_codecs.py --sweep` to settle level and page size.
 DEFAULT_ZSTD_LEVEL = 9
-# Uncompressed page size: bigger pages compress a little better (zstd finds repeats across more
-# neighbouring series) but a point read must decompress a whole page. 64 KiB sits at the knee.
+# Uncompressed page size: bigger pages let zstd find more repeats across neighbouring series, but a
+# point read must decompress a whole page. 64 KiB is a first guess, to be settled by the sweep.
 PAGE_TARGET_BYTES = 64 * 1024
 
 PAGE_VERSION = 1
