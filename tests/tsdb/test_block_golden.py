@@ -1,0 +1,66 @@
+"""Golden block files: today's writer must produce exactly the committed bytes, and the committed
+block must read back as the data below. A failure here means the on-disk format changed: bump
+FORMAT_VERSION (and keep reading the old one) or, if the change is intended and compatible,
+regenerate with ``python tests/tsdb/test_block_golden.py --write``."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from obskit.tsdb.block import Block, BlockMeta, BlockWriter
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tsdb" / "block-v1"
+FILES = ("chunks", "index", "meta.json")
+
+
+def golden_series() -> list[tuple[int, np.ndarray, np.ndarray]]:
+    stale = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+    t0 = 1_767_225_600_000
+    regular = t0 + np.arange(240, dtype=np.int64) * 15_000
+    jitter = regular + np.tile(np.array([0, 3, -2, 7], dtype=np.int64), 60)
+    return [
+        (0, regular, np.ones(240)),  # constant
+        (1, regular, np.cumsum(np.arange(240) % 7 * 0.01) + 1000.0),  # 2-decimal counter
+        (3, jitter, np.cumsum(np.arange(240) * 512.0)),  # integer counter
+        (4, regular, 40 + np.sin(np.arange(240) / 7.0)),  # full-precision gauge
+        (7, regular[:5], np.array([stale, -0.0, np.inf, -np.inf, 5e-324])),  # specials
+        (9, regular[:1], np.array([0.1])),  # one sample
+    ]
+
+
+def write_block(directory: Path) -> BlockMeta:
+    writer = BlockWriter(directory)
+    for sid, ts, values in golden_series():
+        writer.add_series(sid, ts, values)
+    meta = BlockMeta(7, 0, 1_767_225_600_000, 1_767_232_800_000, 0, 0, 0, 0, sources=[7])
+    return writer.finish(meta)
+
+
+def test_writer_produces_the_golden_bytes(tmp_path: Path) -> None:
+    write_block(tmp_path / "b")
+    for name in FILES:
+        assert (tmp_path / "b" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
+
+
+def test_golden_block_reads_back() -> None:
+    block = Block(FIXTURE)
+    series = golden_series()
+    ids = np.array([s[0] for s in series], dtype=np.int64)
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    got = dict(block.read_rows(block.rows_for(ids, lo, hi), lo, hi))
+    for sid, ts, values in series:
+        assert (got[sid][0] == ts).all()
+        assert (got[sid][1].view(np.uint64) == values.view(np.uint64)).all()
+    assert block.meta.samples == sum(len(s[1]) for s in series)
+    block.close()
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    shutil.rmtree(FIXTURE, ignore_errors=True)
+    write_block(FIXTURE)
+    print(f"wrote {FIXTURE}")
