@@ -26,9 +26,7 @@ class Appender(Protocol):
 class Querier(Protocol):
     """Read access to series by label matchers and time range (both ends inclusive, in ms)."""
 
-    def select(
-        self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int
-    ) -> list[Series]: ...
+    def select(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> list[Series]: ...
 
     def label_names(
         self,
