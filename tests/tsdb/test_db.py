@@ -245,6 +245,7 @@ def test_head_is_flushed_automatically_and_wal_truncated(tmp_path: Path) -> None
         for step in range(300):
             db.append_refs(refs, np.full(100, step * 15_000), np.full(100, float(step)))
         st = db.stats()
-        assert st["head_samples"] < 10_000 and st["blocks"] >= 2
+        assert st["head_samples"] < 10_000 and st["blocks"] >= 1
+        assert st["compactions_total"] >= 1  # overlapping flushes of one window were merged
         assert st["wal_bytes"] < 10_000 * 20 + 4096
         assert sum(len(s) for s in db.select([], *ALL)) == 30_000

@@ -271,9 +271,15 @@ class DB:
         return AppendResult(len(ids), rejected)
 
     def _maybe_flush(self) -> None:
+        """Flush (then compact and apply retention) when the head is too big or spans too long.
+
+        Runs in the appending thread, like Prometheus' head compaction is triggered by appends;
+        other threads keep appending meanwhile (only the maintenance lock is held).
+        """
         opts = self.options
         if self.head.num_samples() >= opts.head_max_samples:
-            self.flush()
+            if self.flush():
+                self.compact()
             return
         span = self.head.time_range()
         if span is None:
@@ -281,7 +287,8 @@ class DB:
         r0 = opts.block_ranges_ms[0]
         cutoff = (span[1] - opts.head_keep_ms) // r0 * r0
         if span[0] < cutoff and span[1] - span[0] > opts.head_keep_ms + r0:
-            self.flush(before_ms=cutoff)
+            if self.flush(before_ms=cutoff):
+                self.compact()
 
     # ---- reading -------------------------------------------------------------------------------
 
