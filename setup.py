@@ -16,7 +16,12 @@ REQUIRE_NATIVE = os.environ.get("OBSKIT_REQUIRE_NATIVE") == "1"
 
 native = Extension(
     "obskit._native",
-    sources=["native/obskit_native.c"],
+    sources=[
+        "native/obskit_native.c",
+        "native/decode_columns.c",
+        "native/encode_columns.c",
+    ],
+    depends=["native/column_kernels.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.
     extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing"],
     optional=not REQUIRE_NATIVE,

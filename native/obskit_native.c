@@ -11,31 +11,9 @@
  * Arithmetic on differences and prefix sums is unsigned 64-bit, i.e. wraps modulo 2**64 exactly as
  * the numpy reference does on uint64 views.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "column_kernels.h"
+
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#define MAX_DECIMAL_EXP 18
-
-static const double POW10[MAX_DECIMAL_EXP + 1] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-};
-
-/* 2**53: scaled decimals at or beyond it do not survive int64 -> float64 exactly. */
-static const double MAX_EXACT = 9007199254740992.0;
-
-static inline uint64_t zigzag(uint64_t d) { return (d << 1) ^ (uint64_t)((int64_t)d >> 63); }
-
-static inline uint64_t unzigzag(uint64_t u) { return (u >> 1) ^ (0 - (u & 1)); }
-
-static inline uint64_t load_u64(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8); /* x86-64 and aarch64 builds are little-endian, like the format */
-    return v;
-}
 
 static int check_size(const Py_buffer *b, Py_ssize_t want, const char *what) {
     if (b->len != want) {
@@ -43,39 +21,6 @@ static int check_size(const Py_buffer *b, Py_ssize_t want, const char *what) {
         return -1;
     }
     return 0;
-}
-
-/* Gather bytes lo..hi-1 of k words from their planes into out (other bytes zero). */
-static void gather_planes(const unsigned char *src, Py_ssize_t k, int lo, int hi, uint64_t *out) {
-    memset(out, 0, (size_t)k * 8);
-    for (int j = lo; j < hi; j++) {
-        const unsigned char *plane = src + (Py_ssize_t)(j - lo) * k;
-        const int shift = 8 * j;
-        for (Py_ssize_t i = 0; i < k; i++) out[i] |= (uint64_t)plane[i] << shift;
-    }
-}
-
-/* Residual words (already gathered in out[order..n-1] shifted by order) -> values in place. */
-static void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t divisor, uint64_t offset,
-                      uint64_t first, uint64_t first_delta) {
-    uint64_t x = first;
-    out[0] = x;
-    if (n < 2) return;
-    if (order == 1) {
-        for (Py_ssize_t i = 1; i < n; i++) {
-            x += (unzigzag(out[i]) + offset) * divisor;
-            out[i] = x;
-        }
-    } else {
-        uint64_t delta = first_delta;
-        x += delta;
-        out[1] = x;
-        for (Py_ssize_t i = 2; i < n; i++) {
-            delta += (unzigzag(out[i]) + offset) * divisor;
-            x += delta;
-            out[i] = x;
-        }
-    }
 }
 
 static int check_decode_args(Py_ssize_t n, int order, int width) {
@@ -305,6 +250,11 @@ static PyMethodDef methods[] = {
     {"decimal_scale", py_decimal_scale, METH_VARARGS,
      "decimal_scale(values, exp, out) -> mismatches; out = round(values * 10**exp)"},
     {"decode_xor", py_decode_xor, METH_VARARGS, "decode_xor(planes, n, lo, hi, first, out)"},
+    {"decode_columns", py_decode_columns, METH_VARARGS,
+     "decode_columns(page, ts_off, ts_len, val_off, val_len, counts, ts_out, val_out)"
+     " -> (code, column, part)"},
+    {"encode_columns", py_encode_columns, METH_VARARGS,
+     "encode_columns(ts, values, starts, ends, ts_lens, val_lens, codecs, cand_lens) -> bytes"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,13 +1,15 @@
 """Column codecs and pages: the bytes of timestamp and value columns (formats in each module).
 
 ``encode_timestamps``/``encode_values`` turn one series' column into self-describing bytes (codec
-id + count + body); ``encode_page`` compresses a run of such columns with zstd. The hot loops are
+id + count + body); ``encode_columns``/``decode_columns`` do the same for many series in one
+call; ``encode_page`` compresses a run of such columns with zstd. The hot loops are
 in ``obskit.kernels`` (numpy reference or the C extension).
 """
 
 from __future__ import annotations
 
 from obskit.encoding.codecs import Codec, codec_name
+from obskit.encoding.columns import codec_names, decode_columns, encode_columns
 from obskit.encoding.pages import DEFAULT_ZSTD_LEVEL, PAGE_TARGET_BYTES, decode_page, encode_page
 from obskit.encoding.timestamps import decode_timestamps, encode_timestamps
 from obskit.encoding.values import decode_values, encode_values
@@ -17,9 +19,12 @@ __all__ = [
     "PAGE_TARGET_BYTES",
     "Codec",
     "codec_name",
+    "codec_names",
+    "decode_columns",
     "decode_page",
     "decode_timestamps",
     "decode_values",
+    "encode_columns",
     "encode_page",
     "encode_timestamps",
     "encode_values",

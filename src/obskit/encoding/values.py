@@ -94,8 +94,13 @@ def encode_values(values: npt.NDArray[np.float64], codec: str | None = None) -> 
         candidates.append(_header(Codec.RAW, n) + v.astype("<f8", copy=False).tobytes())
     if len(candidates) == 1:
         return bytes(candidates[0])
+    return bytes(candidates[smallest_compressed(candidates)])
+
+
+def smallest_compressed(candidates: list[bytearray] | list[memoryview]) -> int:
+    """Index of the candidate zstd shrinks most (the first of equals): how float codecs compete."""
     sizes = [len(cramjam.zstd.compress(bytes(c), _PROBE_ZSTD_LEVEL)) for c in candidates]
-    return bytes(candidates[sizes.index(min(sizes))])
+    return sizes.index(min(sizes))
 
 
 def _header(codec: Codec, n: int) -> bytearray:
@@ -217,8 +222,8 @@ def _decode_decimal(r: Reader, n: int, order: int) -> npt.NDArray[np.float64]:
     if n_exc:
         gaps = [r.uvarint() for _ in range(n_exc)]
         positions = np.cumsum(np.asarray(gaps, dtype=np.uint64) + np.uint64(1)) - np.uint64(1)
-        if int(positions[-1]) >= n:
-            raise r.corrupt(f"exception position {int(positions[-1])} beyond {n} samples")
+        if int(positions.max()) >= n:  # not only the last: huge gaps wrap around 2**64
+            raise r.corrupt(f"exception position {int(positions.max())} beyond {n} samples")
         exc_bits = np.frombuffer(r.take(8 * n_exc), dtype="<u8")
     first, first_delta, divisor, offset, width = read_int_header(r, order)
     planes = r.rest(width * max(n - order, 0))

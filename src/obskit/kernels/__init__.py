@@ -10,6 +10,10 @@ This is the only module that imports ``obskit._native``. The backend is chosen o
 ``BACKEND`` says which ("native" or "numpy"). Every function below has exactly the signature of its
 namesake in ``kernels/_numpy.py``; the native twins fill arrays allocated here. Bad sizes raise
 ``ValueError``; ``obskit.encoding`` validates headers first and converts what slips through.
+
+Two batch kernels exist only natively (``decode_columns_native``, ``encode_columns_native``): they
+run whole codecs over many columns in one call, so their numpy reference is the per-column codec
+loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ __all__ = [
     "BACKEND",
     "MAX_DECIMAL_EXP",
     "decimal_scale",
+    "decode_columns_native",
     "decode_decimal",
     "decode_ints",
     "decode_xor",
+    "encode_columns_native",
     "int_residuals",
     "pack_planes",
     "xor_residuals",
@@ -134,6 +140,55 @@ def _native_decode_xor(
     assert _native is not None
     _native.decode_xor(buf, n, lo, hi, first, out)
     return out
+
+
+def decode_columns_native(
+    page: bytes | memoryview,
+    index: tuple[npt.NDArray[np.int64], ...],
+    ts_out: npt.NDArray[np.int64],
+    val_out: npt.NDArray[np.float64],
+) -> tuple[int, int, int]:
+    """Decode the k column pairs at ``index`` = (ts_off, ts_len, val_off, val_len, counts).
+
+    Returns ``(damage, column, part)``: damage 0 when every column decoded, else a code listed in
+    ``obskit.encoding.columns`` for column ``column`` (part 0 timestamps, 1 values). Index arrays
+    are contiguous int64 of one length; ``counts`` must sum to the size of both outputs.
+    """
+    if _native is None:
+        raise AssertionError("BUG: decode_columns_native without the native backend")
+    result: tuple[int, int, int] = _native.decode_columns(page, *index, ts_out, val_out)
+    return result
+
+
+def encode_columns_native(
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+) -> tuple[
+    bytes,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.int64],
+]:
+    """Encode series ``i`` = ``[starts[i], ends[i])`` of ``ts``/``values`` (contiguous arrays).
+
+    Returns ``(data, ts_lens, val_lens, codecs (k, 2), cand_lens (k, 3))``. A value codec 0xFF
+    marks a float column written as its three candidates (xor, float-delta|dod, raw) whose
+    lengths are in ``cand_lens``; the caller keeps the one zstd shrinks most.
+    """
+    if _native is None:
+        raise AssertionError("BUG: encode_columns_native without the native backend")
+    k = starts.size
+    ts_lens = np.empty(k, dtype=np.int64)
+    val_lens = np.empty(k, dtype=np.int64)
+    codecs = np.empty((k, 2), dtype=np.uint8)
+    cand_lens = np.empty((k, 3), dtype=np.int64)
+    data: bytes = _native.encode_columns(
+        ts, values, starts, ends, ts_lens, val_lens, codecs, cand_lens
+    )
+    return data, ts_lens, val_lens, codecs, cand_lens
 
 
 if _native is None:

@@ -1,0 +1,213 @@
+"""Batch column codecs: same bytes as the per-column codecs, round trips, damage names the column.
+
+Both backends are exercised directly (``_encode_numpy``/``_encode_native`` ...) when the C extension
+is built, so the numpy/C parity is checked here too.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from obskit import kernels
+from obskit.encoding import (
+    codec_name,
+    codec_names,
+    decode_columns,
+    encode_columns,
+    encode_timestamps,
+    encode_values,
+)
+from obskit.encoding import columns as col
+from obskit.errors import CorruptDataError
+from strategies import float_columns, timestamp_columns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import gen_node
+
+NATIVE = kernels.BACKEND == "native"
+ENCODERS: list[Callable[..., Any]] = [col._encode_numpy] + ([col._encode_native] if NATIVE else [])
+DECODERS: list[Callable[..., Any]] = [col._decode_numpy] + ([col._decode_native] if NATIVE else [])
+
+
+def flatten(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    sizes = np.array([t.size for t, _ in series], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    ts = np.concatenate([t for t, _ in series]) if series else np.zeros(0, np.int64)
+    vs = np.concatenate([v for _, v in series]) if series else np.zeros(0, np.float64)
+    return ts.astype(np.int64), vs.astype(np.float64), ends - sizes, ends
+
+
+def layout(ts_lens: np.ndarray, val_lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets of the ts and value columns of ts 0, values 0, ts 1, ... concatenated."""
+    both = np.ravel(np.column_stack([ts_lens, val_lens]))
+    offs = np.concatenate(([0], np.cumsum(both)))[:-1].astype(np.int64)
+    return offs[0::2].copy(), offs[1::2].copy()
+
+
+def check_encode(ts: np.ndarray, vs: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """Every backend writes the per-column codecs' bytes; returns them."""
+    want_cols = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        want_cols += [encode_timestamps(ts[a:b]), encode_values(vs[a:b])]
+    want = b"".join(want_cols)
+    for encode in ENCODERS:
+        data, ts_lens, val_lens, codecs = encode(ts, vs, starts, ends)
+        assert data == want
+        assert ts_lens.tolist() == [len(c) for c in want_cols[0::2]]
+        assert val_lens.tolist() == [len(c) for c in want_cols[1::2]]
+        assert codec_names(codecs) == [codec_name(c) for c in want_cols]
+    return want
+
+
+def check_round_trip(ts: np.ndarray, vs: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+    data, ts_lens, val_lens, _ = encode_columns(ts, vs, starts, ends)
+    ts_offs, val_offs = layout(ts_lens, val_lens)
+    counts = ends - starts
+    page = b"junk" + data  # columns need not start at 0
+    for decode in DECODERS:
+        index = (ts_offs + 4, ts_lens, val_offs + 4, val_lens, counts)
+        got_ts, got_vs = decode(page, index, int(counts.sum()))
+        order = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)] or [[]])
+        order = order.astype(np.intp)
+        assert np.array_equal(got_ts, ts[order])
+        assert np.array_equal(got_vs.view(np.uint64), vs[order].view(np.uint64))
+    got_ts, got_vs = decode_columns(page, ts_offs + 4, ts_lens, val_offs + 4, val_lens, counts)
+    assert got_ts.size == got_vs.size == int(counts.sum())
+
+
+@st.composite
+def series_lists(draw: st.DrawFn) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for _ in range(draw(st.integers(0, 5))):
+        v = draw(float_columns(min_size=0, max_size=150))
+        t = draw(timestamp_columns(min_size=max(v.size, 1), max_size=max(v.size, 1)))[: v.size]
+        out.append((t, v))
+    return out
+
+
+@settings(max_examples=300)
+@given(series_lists())
+def test_encode_columns_writes_the_per_column_bytes(series: list[Any]) -> None:
+    ts, vs, starts, ends = flatten(series)
+    check_encode(ts, vs, starts, ends)
+    check_round_trip(ts, vs, starts, ends)
+
+
+@given(series_lists(), st.data())
+def test_overlapping_and_reordered_ranges(series: list[Any], data: st.DataObject) -> None:
+    ts, vs, _, _ = flatten(series)
+    k = data.draw(st.integers(0, 6))
+    starts = np.array([data.draw(st.integers(0, ts.size)) for _ in range(k)], dtype=np.int64)
+    ends = np.array([data.draw(st.integers(s, ts.size)) for s in starts], dtype=np.int64)
+    check_encode(ts, vs, starts, ends)
+    check_round_trip(ts, vs, starts, ends)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 100, 480, 1440])
+@pytest.mark.parametrize("jitter_ms", [0, 25])
+def test_realistic_data(block: int, jitter_ms: int) -> None:
+    ds = gen_node.generate(1, 12, jitter_ms=jitter_ms)
+    t = np.ascontiguousarray(ds.timestamps().T)[:, : 2 * block]
+    v = np.ascontiguousarray(ds.values.T)[:, : 2 * block]
+    s = v.shape[1]
+    starts = np.concatenate([np.arange(t.shape[0]) * s, np.arange(t.shape[0]) * s + block])
+    ends = np.minimum(starts + block, (np.arange(2 * t.shape[0]) % t.shape[0] + 1) * s)
+    ts, vs = t.ravel(), v.ravel()
+    check_encode(ts, vs, starts.astype(np.int64), ends.astype(np.int64))
+    check_round_trip(ts, vs, starts.astype(np.int64), ends.astype(np.int64))
+
+
+def sample_page() -> tuple[bytes, tuple[np.ndarray, ...]]:
+    rng = np.random.default_rng(5)
+    series = [
+        (15_000 * np.arange(50, dtype=np.int64), np.round(np.cumsum(rng.random(50)), 2)),
+        (15_000 * np.arange(40, dtype=np.int64) + rng.integers(0, 9, 40), rng.normal(size=40)),
+        (np.arange(30, dtype=np.int64) ** 2, np.full(30, 3.0)),
+    ]
+    ts, vs, starts, ends = flatten(series)
+    data, ts_lens, val_lens, _ = encode_columns(ts, vs, starts, ends)
+    ts_offs, val_offs = layout(ts_lens, val_lens)
+    return data, (ts_offs, ts_lens, val_offs, val_lens, ends - starts)
+
+
+def damaged_column(decode: Callable[..., Any], page: bytes, index: tuple[np.ndarray, ...]) -> int:
+    with pytest.raises(CorruptDataError) as info:
+        decode(page, index, int(index[4].sum()))
+    assert f"column {info.value.column}" in str(info.value)  # type: ignore[attr-defined]
+    return int(info.value.column)  # type: ignore[attr-defined]
+
+
+def test_count_mismatch_names_the_column() -> None:
+    page, index = sample_page()
+    counts = index[4].copy()
+    counts[1] += 1
+    for decode in DECODERS:
+        assert damaged_column(decode, page, (*index[:4], counts)) == 1
+
+
+def test_range_outside_page_names_the_column() -> None:
+    page, index = sample_page()
+    for j in range(4):
+        bad = [a.copy() for a in index]
+        bad[j][2] += len(page)
+        for decode in DECODERS:
+            assert damaged_column(decode, page, tuple(bad)) == 2
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_damage_is_corrupt_data_for_the_same_column_on_both_backends(data: st.DataObject) -> None:
+    page, index = sample_page()
+    buf = bytearray(page)
+    for _ in range(data.draw(st.integers(1, 3))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    results = []
+    for decode in DECODERS:
+        try:
+            got = decode(bytes(buf), index, int(index[4].sum()))
+            results.append(("ok", got[0].tobytes(), got[1].tobytes()))
+        except CorruptDataError as exc:
+            results.append(("corrupt", exc.column))  # type: ignore[attr-defined]
+    assert all(r == results[0] for r in results)
+
+
+def test_shortened_column_lengths() -> None:
+    page, index = sample_page()
+    for j in (1, 3):
+        for i in range(3):
+            bad = [a.copy() for a in index]
+            bad[j][i] -= 1
+            for decode in DECODERS:
+                assert damaged_column(decode, page, tuple(bad)) == i
+
+
+def test_bad_arguments_are_value_errors() -> None:
+    page, index = sample_page()
+    with pytest.raises(ValueError, match="differ in length"):
+        decode_columns(page, *index[:4], index[4][:2])
+    with pytest.raises(ValueError, match="negative"):
+        decode_columns(page, *index[:4], -index[4])
+    ts = np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        encode_columns(ts, np.zeros(4), [0], [5])
+    with pytest.raises(ValueError, match="outside"):
+        encode_columns(ts, np.zeros(4), [3], [2])
+    with pytest.raises(ValueError, match="shapes"):
+        encode_columns(ts, np.zeros(3), [0], [2])
+
+
+def test_empty_batch() -> None:
+    data, ts_lens, val_lens, codecs = encode_columns(np.zeros(0, np.int64), np.zeros(0), [], [])
+    assert data == b""
+    assert ts_lens.size == val_lens.size == 0
+    assert codecs.shape == (0, 2)
+    ts, vs = decode_columns(b"", [], [], [], [], [])
+    assert ts.size == vs.size == 0
