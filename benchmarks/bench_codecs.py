@@ -8,6 +8,14 @@ family and overall, the codec mix, and samples/s (ts + values, one core) for enc
     python benchmarks/bench_codecs.py --hosts 100 --hours 24               # both backends
     python benchmarks/bench_codecs.py --backend native --blocks 5760 --sweep  # level/page sweep
 
+``--batch`` measures the store's layout instead: per block, ``encode_columns`` over all series
+(ts 0, values 0, ts 1, ... cut into pages of ``PAGE_TARGET_BYTES``) + ``encode_page``, and
+``decode_page`` + one ``decode_columns`` per page; with ``--sweep`` it tries zstd levels
+1, 3, 6, 9, 12, 19 x pages of 16, 64, 256 KiB on that layout.
+
+    python benchmarks/bench_codecs.py --batch --hosts 100 --hours 24          # both backends
+    python benchmarks/bench_codecs.py --batch --sweep --backend native --blocks 1440
+
 ``--backend both`` reruns this script once per backend (``OBSKIT_PURE_PYTHON=1`` for numpy).
 The team's peer dataset (/work/shared/bench/gen.py, on which VictoriaMetrics measured 1.34 and
 Prometheus 3.85 bytes/sample) is included when that file exists, unless ``--no-shared``.
@@ -135,6 +143,75 @@ def run(
     }
 
 
+def run_batch(
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    order: list[int],
+    block: int,
+    level: int,
+    page_bytes: int,
+) -> dict[str, float]:
+    """Store layout: encode_columns + encode_page per block; decode_page + decode_columns."""
+    steps, n_series = values.shape
+    tcols_t = np.ascontiguousarray(ts.T[order])
+    vcols_t = np.ascontiguousarray(values.T[order])
+    enc_s = dec_s = 0.0
+    samples = stored = 0
+    for t0 in range(0, steps, block):
+        t1 = min(t0 + block, steps)
+        n = t1 - t0
+        flat_ts = np.ascontiguousarray(tcols_t[:, t0:t1]).ravel()
+        flat_vs = np.ascontiguousarray(vcols_t[:, t0:t1]).ravel()
+        starts = np.arange(n_series, dtype=np.int64) * n
+        start = time.perf_counter()
+        data, ts_lens, val_lens, _ = encoding.encode_columns(flat_ts, flat_vs, starts, starts + n)
+        sizes = ts_lens + val_lens
+        ends = np.cumsum(sizes)
+        # Cut after the series that reaches page_bytes, as BlockWriter does.
+        cuts, first, base = [], 0, 0
+        for i, end in enumerate(ends.tolist()):
+            if end - base >= page_bytes or i == n_series - 1:
+                cuts.append((first, i + 1))
+                first, base = i + 1, end
+        view = memoryview(data)
+        pages = []
+        for a, b in cuts:
+            lo = int(ends[a - 1]) if a else 0
+            pages.append(encoding.encode_page([view[lo : int(ends[b - 1])]], level))
+        enc_s += time.perf_counter() - start
+        samples += n * n_series
+        stored += sum(len(p) for p in pages)
+        counts = np.full(n_series, n, dtype=np.int64)
+        start = time.perf_counter()
+        for (a, b), page in zip(cuts, pages, strict=True):
+            raw = encoding.decode_page(page)
+            local = ends[a:b] - sizes[a:b] - (ends[a - 1] if a else 0)
+            encoding.decode_columns(
+                raw, local, ts_lens[a:b], local + ts_lens[a:b], val_lens[a:b], counts[a:b]
+            )
+        dec_s += time.perf_counter() - start
+    return {
+        "bps": stored / samples,
+        "encode_msps": samples / enc_s / 1e6,
+        "decode_msps": samples / dec_s / 1e6,
+    }
+
+
+def batch_main(a: argparse.Namespace, labels: Any, ts: Any, values: Any) -> None:
+    order = sorted(range(len(labels)), key=lambda s: labels[s])
+    grid = [(encoding.DEFAULT_ZSTD_LEVEL, encoding.PAGE_TARGET_BYTES)]
+    if a.sweep:
+        grid = [(lv, pb) for lv in (1, 3, 6, 9, 12, 19) for pb in (16384, 65536, 262144)]
+    for block in (int(b) for b in a.blocks.split(",")):
+        for level, page_bytes in grid:
+            r = run_batch(ts, values, order, block, level, page_bytes)
+            print(
+                f"batch block {block:5d} level {level:2d} page {page_bytes >> 10:4d} KiB: "
+                f"{r['bps']:.4f} B/sample; encode_columns+encode_page {r['encode_msps']:.2f} M/s,"
+                f" decode_page+decode_columns {r['decode_msps']:.2f} M/s"
+            )
+
+
 def verify(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], block: int) -> None:
     """Bit-exact round trip of every column (the benchmark numbers mean nothing otherwise)."""
     for s in range(values.shape[1]):
@@ -160,6 +237,7 @@ def main() -> None:
     ap.add_argument("--families", action="store_true", help="print bytes/sample per family")
     ap.add_argument("--verify", action="store_true", help="check bit-exact round trips first")
     ap.add_argument("--sweep", action="store_true", help="sweep zstd levels and page sizes")
+    ap.add_argument("--batch", action="store_true", help="store layout via encode/decode_columns")
     a = ap.parse_args()
     if a.backend in ("both", "native", "numpy"):
         for backend in ("native", "numpy") if a.backend == "both" else (a.backend,):
@@ -183,6 +261,9 @@ def main() -> None:
             f" jitter {a.jitter_ms} ms,"
             f" backend {kernels.BACKEND} (generated in {time.perf_counter() - t:.1f} s)"
         )
+        if a.batch:
+            batch_main(a, labels, ts, values)
+            continue
         for block in (int(b) for b in a.blocks.split(",")):
             if a.verify:
                 verify(ts, values, block)
