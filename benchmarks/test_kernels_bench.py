@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from obskit import encoding, kernels
+from obskit.encoding import columns
 from obskit.kernels import _numpy
 
 N = 4000
@@ -66,3 +67,36 @@ def test_decode_column(benchmark: Any, column: str) -> None:
     else:
         buf = encoding.encode_values(COUNTER if column == "counter" else TEMPERATURE)
         benchmark(encoding.decode_values, buf)
+
+
+def batch_impl(backend: str, kind: str) -> Any:
+    if backend == "native" and kernels.BACKEND != "native":
+        pytest.skip("obskit._native is not built")
+    return getattr(columns, f"_{kind}_{backend}")
+
+
+BATCH_SERIES = 40  # series of 1440 samples: a counter, a temperature and jittered timestamps
+BATCH_N = 1440
+BATCH_TS = np.tile(TIMESTAMPS[:BATCH_N], BATCH_SERIES)
+BATCH_VALUES = np.concatenate(
+    [(COUNTER if s % 2 else TEMPERATURE)[:BATCH_N] for s in range(BATCH_SERIES)]
+)
+BATCH_STARTS = np.arange(BATCH_SERIES, dtype=np.int64) * BATCH_N
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_encode_columns(benchmark: Any, backend: str) -> None:
+    f = batch_impl(backend, "encode")
+    benchmark(f, BATCH_TS, BATCH_VALUES, BATCH_STARTS, BATCH_STARTS + BATCH_N)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_decode_columns(benchmark: Any, backend: str) -> None:
+    f = batch_impl(backend, "decode")
+    data, ts_lens, val_lens, _ = encoding.encode_columns(
+        BATCH_TS, BATCH_VALUES, BATCH_STARTS, BATCH_STARTS + BATCH_N
+    )
+    ts_offs = np.cumsum(ts_lens + val_lens) - ts_lens - val_lens
+    index = (ts_offs, ts_lens, ts_offs + ts_lens, val_lens, np.full(BATCH_SERIES, BATCH_N))
+    ts, _ = benchmark(f, data, index, BATCH_SERIES * BATCH_N)
+    assert np.array_equal(ts, BATCH_TS)
