@@ -66,12 +66,14 @@ class LockedError(StorageError):
 class CorruptDataError(StorageError):
     """A file failed its magic, version, length or CRC check.
 
-    ``path`` names the file; the store refuses only the damaged part, never the whole directory.
+    ``path`` names the file; ``column`` is the index of a damaged column in a batch decode. The
+    store refuses only the damaged part, never the whole directory.
     """
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: str, path: str | None = None, column: int | None = None) -> None:
         super().__init__(message)
         self.path = path
+        self.column = column
 
 
 class QueryError(ObskitError, ValueError):

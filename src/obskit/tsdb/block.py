@@ -39,8 +39,8 @@ import json
 import mmap
 import os
 import struct
+import itertools
 import zlib
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +62,9 @@ _HEAD = struct.Struct("<8sI")
 _PAGE_HEAD = struct.Struct("<II")
 _INDEX_HEAD = struct.Struct("<8sIIII")
 _U32 = struct.Struct("<I")
+# Encode this many samples / series per encode_columns call: amortises the call, bounds memory.
+_BATCH_SAMPLES = 1 << 20
+_BATCH_SERIES = 4096
 
 
 @dataclass(slots=True)
@@ -105,7 +108,11 @@ def block_dir_name(seq: int) -> str:
 
 
 class BlockWriter:
-    """Streams series (in increasing id order) into a new block directory."""
+    """Streams series (in increasing id order) into a new block directory.
+
+    Columns are encoded in batches (one ``encode_columns`` call per batch, so codec work happens
+    in C) and cut into pages of about ``PAGE_TARGET_BYTES`` of encoded columns.
+    """
 
     def __init__(self, directory: Path, level: int = encoding.DEFAULT_ZSTD_LEVEL) -> None:
         self.directory = directory
@@ -113,59 +120,104 @@ class BlockWriter:
         self._chunks = open(directory / "chunks", "wb")  # noqa: SIM115 - closed in finish()
         self._chunks.write(_HEAD.pack(CHUNKS_MAGIC, FORMAT_VERSION))
         self._level = level
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._rows: list[tuple[int, int, int, int, int, int, int]] = []
+        self._rows: list[npt.NDArray[np.int64]] = []  # (k, 7) per batch, columns as in the index
         self._page_offsets: list[int] = []
         self._page_lens: list[int] = []
-        self._ts_codecs: Counter[str] = Counter()
-        self._value_codecs: Counter[str] = Counter()
+        self._codec_ids: list[npt.NDArray[np.uint8]] = []
+        self._pending: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self._pending_samples = 0
         self._last_id = -1
         self.samples = 0
-        self.mint_ms = np.iinfo(np.int64).max
-        self.maxt_ms = np.iinfo(np.int64).min
+        self.mint_ms = int(np.iinfo(np.int64).max)
+        self.maxt_ms = int(np.iinfo(np.int64).min)
 
     def add_series(
         self, series_id: int, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
     ) -> None:
+        """Add one series (ids strictly increasing across all adds); buffered into batches."""
         if not len(ts):
             return
-        if series_id <= self._last_id:
-            raise AssertionError("BUG: block series must be added in increasing id order")
-        self._last_id = series_id
-        ts_col = encoding.encode_timestamps(ts)
-        val_col = encoding.encode_values(values)
-        self._ts_codecs[encoding.codec_name(ts_col)] += 1
-        self._value_codecs[encoding.codec_name(val_col)] += 1
-        mint, maxt = int(ts[0]), int(ts[-1])
-        self.mint_ms = min(self.mint_ms, mint)
-        self.maxt_ms = max(self.maxt_ms, maxt)
-        self.samples += len(ts)
-        page = len(self._page_offsets)
-        self._rows.append((series_id, mint, maxt, len(ts), page, len(ts_col), len(val_col)))
-        self._pending += (ts_col, val_col)
-        self._pending_bytes += len(ts_col) + len(val_col)
-        if self._pending_bytes >= encoding.PAGE_TARGET_BYTES:
-            self._cut_page()
+        self._pending.append((series_id, ts, values))
+        self._pending_samples += len(ts)
+        if self._pending_samples >= _BATCH_SAMPLES:
+            self._drain()
 
-    def _cut_page(self) -> None:
+    def _drain(self) -> None:
         if not self._pending:
             return
-        page = encoding.encode_page(self._pending, self._level)
+        ids = np.array([p[0] for p in self._pending], dtype=np.int64)
+        lens = np.array([len(p[1]) for p in self._pending], dtype=np.int64)
+        ends = np.cumsum(lens)
+        ts = np.concatenate([p[1] for p in self._pending])
+        values = np.concatenate([p[2] for p in self._pending])
+        self._pending, self._pending_samples = [], 0
+        self.add_sorted(ids, ts, values, ends - lens, ends)
+
+    def add_sorted(
+        self,
+        ids: npt.NDArray[np.int64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+    ) -> None:
+        """Add series ``ids[i]`` = samples ``[starts[i], ends[i])`` of ``ts``/``values`` (each
+        sorted by time, non-empty, ids increasing and above any added before)."""
+        if not len(ids):
+            return
+        if int(ids[0]) <= self._last_id or (len(ids) > 1 and bool(np.any(np.diff(ids) <= 0))):
+            raise AssertionError("BUG: block series must be added in increasing id order")
+        self._last_id = int(ids[-1])
+        for lo in range(0, len(ids), _BATCH_SERIES):
+            sl = slice(lo, lo + _BATCH_SERIES)
+            self._encode(ids[sl], ts, values, starts[sl], ends[sl])
+
+    def _encode(
+        self,
+        ids: npt.NDArray[np.int64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+    ) -> None:
+        data, ts_lens, val_lens, codecs = encoding.encode_columns(ts, values, starts, ends)
+        self._codec_ids.append(codecs)
+        counts = ends - starts
+        self.samples += int(counts.sum())
+        mins, maxs = ts[starts], ts[ends - 1]
+        self.mint_ms = min(self.mint_ms, int(mins.min()))
+        self.maxt_ms = max(self.maxt_ms, int(maxs.max()))
+        # Cut pages of about PAGE_TARGET_BYTES: a column pair starts a new page once the pairs
+        # before it in this batch fill a multiple of the target.
+        pair = ts_lens + val_lens
+        cum = np.cumsum(pair)
+        page_in_batch = (cum - pair) // encoding.PAGE_TARGET_BYTES
+        cuts = np.flatnonzero(np.diff(page_in_batch)) + 1
+        first_page = len(self._page_offsets)
+        view = memoryview(data)
+        bounds = [0, *cuts.tolist(), len(ids)]
+        for a, b in itertools.pairwise(bounds):
+            lo = int(cum[a] - pair[a])
+            hi = int(cum[b - 1])
+            self._write_page(view[lo:hi])
+        pages = first_page + np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+        self._rows.append(np.stack([ids, mins, maxs, counts, pages, ts_lens, val_lens], axis=1))
+
+    def _write_page(self, raw: memoryview) -> None:
+        page = encoding.encode_page([raw], self._level)
         self._page_offsets.append(self._chunks.tell())
         self._page_lens.append(len(page))
         self._chunks.write(_PAGE_HEAD.pack(len(page), zlib.crc32(page)))
         self._chunks.write(page)
-        self._pending, self._pending_bytes = [], 0
 
     def finish(self, meta: BlockMeta) -> BlockMeta:
         """Write the index and meta, fsync everything; returns the completed meta."""
-        self._cut_page()
+        self._drain()
         self._chunks.flush()
         os.fsync(self._chunks.fileno())
         meta.chunk_bytes = self._chunks.tell()
         self._chunks.close()
-        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 7)
+        rows = np.concatenate(self._rows) if self._rows else np.empty((0, 7), np.int64)
         body = b"".join(
             (
                 rows[:, 0].astype("<i8").tobytes(),
@@ -193,8 +245,9 @@ class BlockWriter:
         meta.samples = self.samples
         meta.mint_ms = int(self.mint_ms)
         meta.maxt_ms = int(self.maxt_ms)
-        meta.ts_codecs = dict(sorted(self._ts_codecs.items()))
-        meta.value_codecs = dict(sorted(self._value_codecs.items()))
+        ids = np.concatenate(self._codec_ids) if self._codec_ids else np.empty((0, 2), np.uint8)
+        meta.ts_codecs = _count_codecs(ids[:, 0])
+        meta.value_codecs = _count_codecs(ids[:, 1])
         with open(self.directory / "meta.json", "wb") as f:
             f.write(meta.to_json())
             os.fsync(f.fileno())
@@ -204,6 +257,11 @@ class BlockWriter:
     def abort(self) -> None:
         if not self._chunks.closed:
             self._chunks.close()
+
+
+def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
+    uniq, counts = np.unique(ids, return_counts=True)
+    return dict(sorted(zip(encoding.codec_names(uniq), counts.tolist(), strict=True)))
 
 
 class Block:
@@ -312,34 +370,44 @@ class Block:
     def read_rows(
         self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
     ) -> Iterator[tuple[int, TimeValues]]:
-        """Yield (series id, (ts, values)) for ``rows`` (ascending), clipped to [mint, maxt]."""
-        page_no = -1
-        page = b""
-        for row in rows.tolist():
-            if self.pages[row] != page_no:
-                page_no = int(self.pages[row])
-                page = self._page(page_no)
-            off = int(self.ts_offs[row])
-            ts_end = off + int(self.ts_lens[row])
-            val_end = ts_end + int(self.val_lens[row])
-            sid = int(self.series_ids[row])
+        """Yield (series id, (ts, values)) for ``rows`` (ascending), clipped to [mint, maxt].
+
+        Each page is decompressed once and all its wanted columns decoded in one call.
+        """
+        if not len(rows):
+            return
+        pages = self.pages[rows]
+        cuts = np.flatnonzero(np.diff(pages)) + 1
+        for group in np.split(rows, cuts):
+            page_no = int(self.pages[group[0]])
+            page = self._page(page_no)
+            ts_offs = self.ts_offs[group]
+            ts_lens = self.ts_lens[group]
+            counts = self.counts[group]
             try:
-                ts = encoding.decode_timestamps(memoryview(page)[off:ts_end])
-                values = encoding.decode_values(memoryview(page)[ts_end:val_end])
-            except CorruptDataError as exc:
-                raise CorruptDataError(
-                    f"cannot decode series {sid} in {self._chunks_path}: {exc}", self._chunks_path
-                ) from None
-            if len(ts) != self.counts[row] or len(values) != len(ts):
-                raise CorruptDataError(
-                    f"cannot decode series {sid} in {self._chunks_path}: sample count mismatch",
-                    self._chunks_path,
+                ts, values = encoding.decode_columns(
+                    page, ts_offs, ts_lens, ts_offs + ts_lens, self.val_lens[group], counts
                 )
-            if mint_ms > self.series_mint[row] or maxt_ms < self.series_maxt[row]:
-                lo = int(np.searchsorted(ts, mint_ms, "left"))
-                hi = int(np.searchsorted(ts, maxt_ms, "right"))
-                ts, values = ts[lo:hi], values[lo:hi]
-            yield sid, (ts, values)
+            except CorruptDataError as exc:
+                col = exc.column if exc.column is not None else getattr(exc, "column", None)
+                sid = "?" if col is None else str(int(self.series_ids[group[col]]))
+                raise CorruptDataError(
+                    f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
+                    self._chunks_path,
+                ) from None
+            ends = np.cumsum(counts).tolist()
+            starts = [0, *ends[:-1]]
+            clip = (self.series_mint[group] < mint_ms) | (self.series_maxt[group] > maxt_ms)
+            for sid, a, b, c in zip(
+                self.series_ids[group].tolist(), starts, ends, clip.tolist(), strict=True
+            ):
+                if c:
+                    t = ts[a:b]
+                    lo = a + int(np.searchsorted(t, mint_ms, "left"))
+                    hi = a + int(np.searchsorted(t, maxt_ms, "right"))
+                    yield sid, (ts[lo:hi], values[lo:hi])
+                else:
+                    yield sid, (ts[a:b], values[a:b])
 
     def close(self) -> None:
         if self._mm is not None:

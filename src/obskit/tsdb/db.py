@@ -431,10 +431,9 @@ class DB:
         writer = BlockWriter(tmp)
         try:
             bounds = np.flatnonzero(np.diff(ids)) + 1
-            starts = [0, *bounds.tolist()]
-            ends = [*bounds.tolist(), len(ids)]
-            for lo, hi in zip(starts, ends, strict=True):
-                writer.add_series(int(ids[lo]), ts[lo:hi], values[lo:hi])
+            starts = np.concatenate(([0], bounds)).astype(np.int64)
+            ends = np.concatenate((bounds, [len(ids)])).astype(np.int64)
+            writer.add_sorted(ids[starts], ts, values, starts, ends)
             writer.finish(_new_meta(seq, 0, window_start_ms, window_end_ms, [seq]))
         except BaseException:
             writer.abort()
