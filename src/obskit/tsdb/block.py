@@ -35,11 +35,11 @@ finished on open). ``kind`` is "raw"; downsampled rollup blocks will use another
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap
 import os
 import struct
-import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field

@@ -286,9 +286,9 @@ class DB:
             return
         r0 = opts.block_ranges_ms[0]
         cutoff = (span[1] - opts.head_keep_ms) // r0 * r0
-        if span[0] < cutoff and span[1] - span[0] > opts.head_keep_ms + r0:
-            if self.flush(before_ms=cutoff):
-                self.compact()
+        long = span[1] - span[0] > opts.head_keep_ms + r0
+        if span[0] < cutoff and long and self.flush(before_ms=cutoff):
+            self.compact()
 
     # ---- reading -------------------------------------------------------------------------------
 
