@@ -79,5 +79,6 @@ static inline void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t di
 /* Batch codecs (decode_columns.c, encode_columns.c), registered by obskit_native.c. */
 PyObject *py_decode_columns(PyObject *self, PyObject *args);
 PyObject *py_encode_columns(PyObject *self, PyObject *args);
+PyObject *py_sort_samples(PyObject *self, PyObject *args);
 
 #endif

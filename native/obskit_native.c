@@ -255,6 +255,9 @@ static PyMethodDef methods[] = {
      " -> (code, column, part)"},
     {"encode_columns", py_encode_columns, METH_VARARGS,
      "encode_columns(ts, values, starts, ends, ts_lens, val_lens, codecs, cand_lens) -> bytes"},
+    {"sort_samples", py_sort_samples, METH_VARARGS,
+     "sort_samples(ids, ts, values, out_ids, out_ts, out_values) -> kept: stable sort by"
+     " (id, ts), last of equal (id, ts) kept"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,6 +34,7 @@ opts = tsdb.Options(fsync="none", retention_ms=0, head_max_samples=3_000,
 perm = np.random.default_rng(1).permutation({N_SLOTS})
 db = tsdb.open(path, opts)
 refs = db.series_refs([make_labels("m", i=str(i)) for i in range({N_SERIES})])
+print("ready", flush=True)
 k = start
 while True:
     ts = (perm[k] * {STEPS} + np.arange({STEPS}, dtype=np.int64)) * 15_000
@@ -67,10 +68,16 @@ def test_acknowledged_samples_survive_sigkill(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        time.sleep(rnd.uniform(0.6, 1.6))
+        assert proc.stdout is not None
+        if trial % 4 == 3:  # kill anywhere, also while the store opens and replays its WAL
+            time.sleep(rnd.uniform(0.0, 1.0))
+            head = b""
+        else:  # kill while appending, flushing or compacting
+            head = proc.stdout.readline()
+            time.sleep(rnd.uniform(0.05, 1.0))
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate()
-        got = [int(x) for x in out.decode().split()]
+        got = [int(x) for x in (head + out).decode().split() if x != "ready"]
         assert got or b"Error" not in err, err.decode()
         acked.update(got)
         in_flight = (max(got) + 1) if got else next_k

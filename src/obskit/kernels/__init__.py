@@ -38,6 +38,7 @@ __all__ = [
     "encode_columns_native",
     "int_residuals",
     "pack_planes",
+    "sort_samples",
     "xor_residuals",
 ]
 
@@ -191,7 +192,25 @@ def encode_columns_native(
     return data, ts_lens, val_lens, codecs, cand_lens
 
 
+def _native_sort_samples(
+    ids: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n = ids.size
+    out_ids = np.empty(n, dtype=np.int64)
+    out_ts = np.empty(n, dtype=np.int64)
+    out_values = np.empty(n, dtype=np.float64)
+    assert _native is not None
+    kept: int = _native.sort_samples(ids, ts, values, out_ids, out_ts, out_values)
+    if kept == n:
+        return out_ids, out_ts, out_values
+    return out_ids[:kept].copy(), out_ts[:kept].copy(), out_values[:kept].copy()
+
+
 if _native is None:
+    sort_samples = _numpy.sort_samples
     int_residuals = _numpy.int_residuals
     xor_residuals = _numpy.xor_residuals
     pack_planes = _numpy.pack_planes
@@ -200,6 +219,7 @@ if _native is None:
     decode_decimal = _numpy.decode_decimal
     decode_xor = _numpy.decode_xor
 else:
+    sort_samples = _native_sort_samples
     int_residuals = _native_int_residuals
     xor_residuals = _native_xor_residuals
     pack_planes = _native_pack_planes
@@ -216,5 +236,6 @@ NATIVE_KERNELS: dict[str, object] = {
     "decimal_scale": _native_decimal_scale,
     "decode_decimal": _native_decode_decimal,
     "decode_xor": _native_decode_xor,
+    "sort_samples": _native_sort_samples,
 }
 """The native wrappers by name, for the parity tests (usable only when ``BACKEND == "native"``)."""

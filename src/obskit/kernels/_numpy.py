@@ -169,3 +169,33 @@ def decode_xor(
         out[1:] = np.bitwise_xor.accumulate(x)
         out[1:] ^= out[0]
     return out
+
+
+def sort_samples(
+    ids: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Sort samples by (id, ts), stably, keeping only the last of equal (id, ts).
+
+    The store's merge kernel: "last write wins". When ids and the timestamp span fit in one int64
+    the pair is packed into a single key (runs already in order merge in linear time); otherwise
+    ``np.lexsort`` does the same more slowly.
+    """
+    n = len(ids)
+    if n >= 2:
+        d_ids = np.diff(ids)
+        in_order = not (d_ids < 0).any() and not ((d_ids == 0) & (np.diff(ts) < 0)).any()
+        if not in_order:
+            ts_min = int(ts.min())
+            bits = max((int(ts.max()) - ts_min).bit_length(), 1)
+            if int(ids.min()) >= 0 and int(ids.max()).bit_length() + bits <= 62:
+                order = np.argsort((ids << bits) | (ts - ts_min), kind="stable")
+            else:
+                order = np.lexsort((ts, ids))
+            ids, ts, values = ids[order], ts[order], values[order]
+    if n < 2:
+        return ids.copy(), ts.copy(), values.copy()
+    last = np.empty(n, dtype=bool)
+    np.not_equal(ids[1:], ids[:-1], out=last[:-1])
+    last[:-1] |= ts[1:] != ts[:-1]
+    last[-1] = True
+    return ids[last], ts[last], values[last]
