@@ -249,3 +249,30 @@ def test_head_is_flushed_automatically_and_wal_truncated(tmp_path: Path) -> None
         assert st["compactions_total"] >= 1  # overlapping flushes of one window were merged
         assert st["wal_bytes"] < 10_000 * 20 + 4096
         assert sum(len(s) for s in db.select([], *ALL)) == 30_000
+
+
+def test_series_log_is_checkpointed_as_a_compressed_snapshot(tmp_path: Path) -> None:
+    opts = tsdb.Options(fsync="none", retention_ms=0)
+    labels = [
+        make_labels(
+            "node_cpu_seconds_total",
+            instance=f"host-{i:05d}:9100",
+            cpu=str(i % 4),
+            mode="user",
+            job="node",
+            region="eu-west-1",
+        )
+        for i in range(20_000)
+    ]
+    with tsdb.open(tmp_path, opts) as db:
+        refs = db.series_refs(labels[:15_000])
+        before = db.stats()["series_log_bytes"]
+        db.append_refs(refs, np.zeros(len(refs), np.int64), np.ones(len(refs)))
+        db.flush()
+        after = db.stats()["series_log_bytes"]
+        assert after < before / 4
+        more = db.series_refs(labels[15_000:])  # new series after the snapshot
+        assert more.tolist() == list(range(15_000, 20_000))
+    with tsdb.open(tmp_path, opts) as db:
+        assert db.series_refs(labels).tolist() == list(range(20_000))
+        assert db.series([]) == sorted(labels[:15_000])  # only series with samples

@@ -12,6 +12,11 @@ The framing (length, CRC, type) is ``obskit.disk.wal``'s; this module draws only
     │ u64 first_id │ u32 k │ k x ( u16 pairs, pairs x (u32 len, name, u32 len, value) )│
     └──────────────┴───────┴──────────────────────────────────────────────────────────┘
     names and values are UTF-8.
+
+    SERIES_SNAPSHOT (type 3): every series of the store, ids 0..k-1, as a SERIES payload with
+    first_id 0, compressed as one ``obskit.encoding`` page (zstd + CRC). It replaces everything
+    before it in the series log: the log is checkpointed by writing one and deleting older
+    segments.
 """
 
 from __future__ import annotations
@@ -22,19 +27,25 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from obskit import encoding
+from obskit.errors import CorruptDataError
 from obskit.model.labels import Labels
 
 __all__ = [
     "RECORD_SAMPLES",
     "RECORD_SERIES",
+    "RECORD_SERIES_SNAPSHOT",
     "decode_samples",
     "decode_series",
+    "decode_series_snapshot",
     "encode_samples",
     "encode_series",
+    "encode_series_snapshot",
 ]
 
 RECORD_SAMPLES = 1
 RECORD_SERIES = 2
+RECORD_SERIES_SNAPSHOT = 3
 
 _U32 = struct.Struct("<I")
 _SERIES_HEAD = struct.Struct("<QI")
@@ -107,3 +118,18 @@ def decode_series(buf: bytes | memoryview) -> tuple[int, list[Labels]]:
     if pos != len(data):
         raise RecordError(f"series record has {len(data) - pos} trailing bytes")
     return first_id, out
+
+
+def encode_series_snapshot(labels: Sequence[Labels]) -> bytes:
+    return encoding.encode_page([encode_series(0, labels)], level=3)
+
+
+def decode_series_snapshot(buf: bytes | memoryview) -> list[Labels]:
+    try:
+        raw = encoding.decode_page(buf)
+    except CorruptDataError as exc:
+        raise RecordError(f"series snapshot cannot be decompressed: {exc}") from None
+    first_id, labels = decode_series(raw)
+    if first_id != 0:
+        raise RecordError(f"series snapshot starts at id {first_id}, not 0")
+    return labels
