@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from obskit.model.batch import AppendResult, SampleBatch
+from obskit.model.labels import LabelsLike
 from obskit.model.matchers import Matcher
 from obskit.model.series import Series
 
-__all__ = ["Appender", "Querier"]
+__all__ = ["Appender", "Querier", "RefAppender"]
 
 
 class Appender(Protocol):
@@ -20,6 +24,25 @@ class Appender(Protocol):
 
     def append(self, batch: SampleBatch) -> AppendResult:
         """Append a batch; returns how many samples were accepted and rejected (by reason)."""
+        ...
+
+
+class RefAppender(Appender, Protocol):
+    """An appender with Prometheus-style series refs: resolve label sets once, then append
+    numpy columns by ref (the ingest fast path caches refs by the raw bytes of a label set)."""
+
+    def series_refs(self, labels: Sequence[LabelsLike]) -> npt.NDArray[np.int64]:
+        """Refs of these label sets (validated; created durably when new). Raises
+        ``InvalidSeriesError`` naming the first bad label set."""
+        ...
+
+    def append_refs(
+        self,
+        refs: npt.NDArray[np.int64],
+        timestamps_ms: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> AppendResult:
+        """Append samples by ref; returns once they are durable."""
         ...
 
 
