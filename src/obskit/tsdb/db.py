@@ -277,28 +277,32 @@ class DB:
             self._newest_ms = max(self._newest_ms, part.maxt_ms)
             self._appended_total += len(ids)
         self.metrics.appended.inc(len(ids))
-        self._maybe_flush()
+        if self.options.maintenance_in_append:
+            self.maintain()
         return AppendResult(len(ids), rejected)
 
-    def _maybe_flush(self) -> None:
-        """Flush (then compact and apply retention) when the head is too big or spans too long.
-
-        Runs in the appending thread, like Prometheus' head compaction is triggered by appends;
-        other threads keep appending meanwhile (only the maintenance lock is held).
-        """
+    def maintain(self) -> bool:
+        """Flush (then compact and apply retention) if the head is too big or spans too long;
+        returns whether it flushed. Other threads keep appending meanwhile (only the
+        maintenance lock is held). Called from append, or by a server's background thread."""
         opts = self.options
+        if self._closed:
+            return False
         if self.head.num_samples() >= opts.head_max_samples:
             if self.flush():
                 self.compact()
-            return
+                return True
+            return False
         span = self.head.time_range()
         if span is None:
-            return
+            return False
         r0 = opts.block_ranges_ms[0]
         cutoff = (span[1] - opts.head_keep_ms) // r0 * r0
         long = span[1] - span[0] > opts.head_keep_ms + r0
         if span[0] < cutoff and long and self.flush(before_ms=cutoff):
             self.compact()
+            return True
+        return False
 
     # ---- reading -------------------------------------------------------------------------------
 

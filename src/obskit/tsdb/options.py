@@ -43,6 +43,9 @@ class Options:
     # Once the head spans more than this, windows that ended this long ago are written out
     # (Prometheus keeps 1.5 block ranges in the head for late samples).
     head_keep_ms: int = 3 * HOUR_MS
+    # Run flush/compaction/retention from append when due (library use). A server turns this off
+    # and calls DB.maintain() from a background thread, so no request waits for a flush.
+    maintenance_in_append: bool = True
     # WAL segment size: large enough that rotation is rare, small enough to truncate promptly.
     wal_segment_bytes: int = 128 << 20
 
