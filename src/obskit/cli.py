@@ -27,10 +27,32 @@ def _cmd_tsdb_inspect(args: argparse.Namespace) -> int:
     return 1 if report["corrupt_blocks"] else 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from obskit.config import load_settings
+    from obskit.server import run
+    from obskit.telemetry import configure_logging
+
+    settings = load_settings(
+        args.config, data_dir=args.data_dir, listen=args.listen, log_level=args.log_level
+    )
+    configure_logging(settings.log_level)
+    run(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obskit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"obskit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service (ingest; data in ./obskit-data, listening on 127.0.0.1:9201)",
+    )
+    serve.add_argument("--data-dir", help="data directory (default ./obskit-data)")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:9201)")
+    serve.add_argument("--config", help="YAML config file (settings also via OBSKIT_* env)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_cmd_serve)
     tsdb = sub.add_parser("tsdb", help="inspect a data directory")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", required=True)
     inspect = tsdb_sub.add_parser(

@@ -1,0 +1,3 @@
+"""HTTP APIs (FastAPI lives only here and in ``obskit.server``): ingest endpoints, status."""
+
+__all__: list[str] = []

@@ -1,0 +1,168 @@
+"""Composition root of ``obskit serve``: builds the store, decoders, scraper and HTTP app from
+``Settings`` and runs them under uvicorn.
+
+Lifecycle: the store is opened (and its directory locked) when the app starts; a background
+thread runs flush/compaction/retention (``DB.maintain``) so no request waits for one; on SIGTERM
+or SIGINT uvicorn stops accepting connections and finishes in-flight requests, then the scraper
+writes staleness markers and stops, and the store closes its WAL cleanly. A restart replays the
+WAL, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+import obskit.tsdb as tsdb
+from obskit import __version__
+from obskit.api import ingest as ingest_api
+from obskit.api import status as status_api
+from obskit.api.errors import handle_obskit_error
+from obskit.api.services import IngestCounters, Services
+from obskit.config import Settings
+from obskit.errors import ObskitError
+from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
+from obskit.model.durations import parse_duration_ms
+
+__all__ = ["build_app", "run", "store_options"]
+
+logger = logging.getLogger(__name__)
+
+# How often the background thread checks whether the head is due for a flush: often enough
+# that the head stays near its configured size, rarely enough to cost nothing.
+_MAINTENANCE_INTERVAL_S = 10.0
+
+
+def store_options(settings: Settings) -> tsdb.Options:
+    st = settings.storage
+    return tsdb.Options(
+        fsync=st.fsync,
+        fsync_interval_s=parse_duration_ms(st.fsync_interval) / 1000,
+        retention_ms=parse_duration_ms(st.retention),
+        retention_bytes=st.retention_bytes,
+        head_max_samples=st.head_max_samples,
+        maintenance_in_append=False,
+    )
+
+
+def write_limits(settings: Settings) -> WriteLimits:
+    lim = settings.ingest
+    return WriteLimits(
+        max_body_bytes=lim.max_body_bytes,
+        max_decompressed_bytes=lim.max_decompressed_bytes,
+        max_labels_per_series=lim.max_labels_per_series,
+        max_label_name_bytes=lim.max_label_name_bytes,
+        max_label_value_bytes=lim.max_label_value_bytes,
+        max_series_per_request=lim.max_series_per_request,
+    )
+
+
+class _Maintenance:
+    """Background thread calling ``db.maintain()`` every few seconds."""
+
+    def __init__(self, db: tsdb.DB) -> None:
+        self._db = db
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="obskit-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(_MAINTENANCE_INTERVAL_S):
+            try:
+                self._db.maintain()
+            except ObskitError:
+                logger.exception("background maintenance failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _scrape_manager(settings: Settings, db: tsdb.DB, registry: CollectorRegistry) -> Any:
+    if not settings.scrape_configs:
+        return None
+    from obskit.ingest.scrape import ScrapeManager, parse_scrape_configs
+
+    configs = parse_scrape_configs(
+        {"global": settings.global_, "scrape_configs": settings.scrape_configs}
+    )
+    return ScrapeManager(configs, db, registry)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The HTTP app; the store opens when the app starts and closes when it stops."""
+    registry = CollectorRegistry(auto_describe=True)
+    counters = IngestCounters(registry)
+    limits = write_limits(settings)
+    ready = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = tsdb.open(settings.data_dir, store_options(settings), registry=registry)
+        maintenance = _Maintenance(db)
+
+        def flush() -> dict[str, Any]:
+            db.flush()
+            db.compact()
+            return {"blocks": len(db.blocks), "head_samples": db.head.num_samples()}
+
+        app.state.services = Services(
+            appender=db,
+            registry=registry,
+            counters=counters,
+            max_body_bytes=limits.max_body_bytes,
+            remote_write=RemoteWriteDecoder(db, limits),
+            limits=limits,
+            flush=flush,
+            ready=ready.is_set,
+        )
+        scraper = _scrape_manager(settings, db, registry)
+        try:
+            maintenance.start()
+            if scraper is not None:
+                await scraper.start()
+            ready.set()
+            logger.info(
+                "obskit is ready",
+                extra={"fields": {"listen": settings.listen, "data_dir": str(settings.data_dir)}},
+            )
+            yield
+        finally:
+            ready.clear()
+            logger.info("shutting down")
+            if scraper is not None:
+                await scraper.stop()
+            maintenance.stop()
+            db.close()
+            logger.info("store closed")
+
+    app = FastAPI(title="obskit", version=__version__, lifespan=lifespan, docs_url=None)
+    app.add_exception_handler(ObskitError, handle_obskit_error)
+    app.include_router(ingest_api.router)
+    app.include_router(status_api.router)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish, the WAL is closed)."""
+    import uvicorn
+
+    host, port = settings.listen_host_port
+    config = uvicorn.Config(
+        build_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
