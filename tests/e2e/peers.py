@@ -1,0 +1,98 @@
+"""Starting real processes for end-to-end tests: obskit itself and Debian-packaged peers, on free
+loopback ports with temporary directories; every process is stopped by the fixture that made it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"process exited with {proc.returncode} before ready:\n{out}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout_s}s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class Obskit:
+    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "obskit",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--data-dir",
+            str(data_dir),
+        ]
+        if config is not None:
+            cmd += ["--config", str(config)]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        wait_ready(f"{self.url}/-/ready", self.proc)
+
+    def stop(self) -> tuple[int, str]:
+        code = stop(self.proc)
+        out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+        return code, out
+
+
+@contextmanager
+def obskit_server(data_dir: Path, config: Path | None = None) -> Iterator[Obskit]:
+    server = Obskit(data_dir, config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package; scripts/test.sh installs it)")
+    return path
