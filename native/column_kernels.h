@@ -80,5 +80,15 @@ static inline void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t di
 PyObject *py_decode_columns(PyObject *self, PyObject *args);
 PyObject *py_encode_columns(PyObject *self, PyObject *args);
 PyObject *py_sort_samples(PyObject *self, PyObject *args);
+PyObject *py_merge_samples(PyObject *self, PyObject *args);
+
+/* Remote-write decoding and its series-ref cache (remote_write.c). */
+PyObject *py_rw_count(PyObject *self, PyObject *args);
+PyObject *py_rw_decode(PyObject *self, PyObject *args);
+PyObject *py_rw_cache_new(PyObject *self, PyObject *args);
+PyObject *py_rw_cache_len(PyObject *self, PyObject *args);
+PyObject *py_rw_cache_clear(PyObject *self, PyObject *args);
+PyObject *py_rw_cache_lookup(PyObject *self, PyObject *args);
+PyObject *py_rw_cache_insert(PyObject *self, PyObject *args);
 
 #endif

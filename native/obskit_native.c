@@ -258,6 +258,21 @@ static PyMethodDef methods[] = {
     {"sort_samples", py_sort_samples, METH_VARARGS,
      "sort_samples(ids, ts, values, out_ids, out_ts, out_values) -> kept: stable sort by"
      " (id, ts), last of equal (id, ts) kept"},
+    {"rw_count", py_rw_count, METH_VARARGS,
+     "rw_count(body) -> (code, offset, series, samples, labels, histograms)"},
+    {"rw_decode", py_rw_decode, METH_VARARGS,
+     "rw_decode(body, cache, series_ref, key_off, key_len, label_start, labels, sample_series,"
+     " ts, values) -> (code, offset, label_rows)"},
+    {"rw_cache_new", py_rw_cache_new, METH_VARARGS,
+     "rw_cache_new(max_entries, max_bytes, seed) -> cache"},
+    {"rw_cache_len", py_rw_cache_len, METH_VARARGS, "rw_cache_len(cache) -> entries"},
+    {"rw_cache_clear", py_rw_cache_clear, METH_VARARGS, "rw_cache_clear(cache)"},
+    {"rw_cache_lookup", py_rw_cache_lookup, METH_VARARGS, "rw_cache_lookup(cache, key) -> ref"},
+    {"rw_cache_insert", py_rw_cache_insert, METH_VARARGS,
+     "rw_cache_insert(cache, data, key_off, key_len, refs)"},
+    {"merge_samples", py_merge_samples, METH_VARARGS,
+     "merge_samples(a_ids, a_ts, a_values, b_ids, b_ts, b_values, out_ids, out_ts, out_values)"
+     " -> n: linear merge of two (id, ts)-sorted unique runs, the second winning ties"},
     {NULL, NULL, 0, NULL},
 };
 

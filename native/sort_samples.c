@@ -7,6 +7,9 @@
  * few times the sample count, else an LSD radix sort on 16-bit digits; both are stable and O(n).
  * Timestamps are usually already ascending within a series (scrapes arrive in time order); a
  * series that is not gets a stable merge sort of its own samples only.
+ *
+ * merge_samples: the linear merge of two runs already sorted and unique by (id, ts), the second
+ * winning on equal keys: how head parts are combined without sorting again (sequential access).
  */
 #include "column_kernels.h"
 
@@ -151,5 +154,51 @@ done:
     PyBuffer_Release(&oid);
     PyBuffer_Release(&ots);
     PyBuffer_Release(&oval);
+    return ret;
+}
+
+PyObject *py_merge_samples(PyObject *self, PyObject *args) {
+    Py_buffer ai, at, av, bi, bt, bv, oi, ot, ov;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*w*", &ai, &at, &av, &bi, &bt, &bv, &oi, &ot,
+                          &ov))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t na = ai.len / 8, nb = bi.len / 8;
+    if (ai.len % 8 || bi.len % 8 || at.len != ai.len || av.len != ai.len || bt.len != bi.len ||
+        bv.len != bi.len || oi.len != ai.len + bi.len || ot.len != oi.len || ov.len != oi.len) {
+        PyErr_SetString(PyExc_ValueError, "merge_samples: columns differ in size");
+        goto done;
+    }
+    Py_ssize_t o = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    const int64_t *aid = ai.buf, *ats = at.buf, *bid = bi.buf, *bts = bt.buf;
+    const uint64_t *avl = av.buf, *bvl = bv.buf;
+    int64_t *oid = oi.buf, *ots = ot.buf;
+    uint64_t *ovl = ov.buf;
+    Py_ssize_t a = 0, b = 0;
+    while (a < na && b < nb) {
+        int64_t x = aid[a], y = bid[b];
+        if (x < y || (x == y && ats[a] < bts[b])) {
+            oid[o] = x, ots[o] = ats[a], ovl[o] = avl[a], a++;
+        } else {
+            if (x == y && ats[a] == bts[b]) a++; /* the second run wins */
+            oid[o] = y, ots[o] = bts[b], ovl[o] = bvl[b], b++;
+        }
+        o++;
+    }
+    for (; a < na; a++, o++) oid[o] = aid[a], ots[o] = ats[a], ovl[o] = avl[a];
+    for (; b < nb; b++, o++) oid[o] = bid[b], ots[o] = bts[b], ovl[o] = bvl[b];
+    Py_END_ALLOW_THREADS;
+    ret = PyLong_FromSsize_t(o);
+done:
+    PyBuffer_Release(&ai);
+    PyBuffer_Release(&at);
+    PyBuffer_Release(&av);
+    PyBuffer_Release(&bi);
+    PyBuffer_Release(&bt);
+    PyBuffer_Release(&bv);
+    PyBuffer_Release(&oi);
+    PyBuffer_Release(&ot);
+    PyBuffer_Release(&ov);
     return ret;
 }

@@ -57,3 +57,23 @@ def test_large_batches_match(id_range: int) -> None:
         kernels.NATIVE_KERNELS["sort_samples"](ids, ts, values),  # type: ignore[operator]
         _numpy.sort_samples(ids, ts, values),
     )
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-5, 5), st.floats()), max_size=40),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-5, 5), st.floats()), max_size=40),
+)
+def test_merge_samples_equals_sorting_the_concatenation(
+    a_rows: list[tuple[int, int, float]], b_rows: list[tuple[int, int, float]]
+) -> None:
+    def run(rows: list[tuple[int, int, float]]) -> tuple[np.ndarray, ...]:
+        return _numpy.sort_samples(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows], dtype=np.float64),
+        )
+
+    a, b = run(a_rows), run(b_rows)
+    want = _numpy.sort_samples(*(np.concatenate((x, y)) for x, y in zip(a, b, strict=True)))
+    assert same(kernels.merge_samples(a, b), want)
+    assert same(_numpy.merge_samples(a, b), want)

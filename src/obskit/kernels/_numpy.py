@@ -199,3 +199,13 @@ def sort_samples(
     last[:-1] |= ts[1:] != ts[:-1]
     last[-1] = True
     return ids[last], ts[last], values[last]
+
+
+def merge_samples(
+    a: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    b: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Merge two runs each sorted and unique by (id, ts); ``b`` wins on equal (id, ts)."""
+    return sort_samples(
+        np.concatenate((a[0], b[0])), np.concatenate((a[1], b[1])), np.concatenate((a[2], b[2]))
+    )

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from obskit.tsdb.sortkey import Columns, concat_columns, sort_dedup
+from obskit import kernels
+from obskit.tsdb.sortkey import Columns, sort_dedup
 
 __all__ = ["Head", "HeadPart", "make_part"]
 
@@ -57,8 +58,11 @@ def make_part(
 
 
 def merge_parts(parts: list[HeadPart]) -> HeadPart:
-    """One part holding ``parts`` (in priority order: later parts win)."""
-    return HeadPart.of(sort_dedup(*concat_columns([p.columns() for p in parts])))
+    """One part holding ``parts`` (in priority order: later parts win), by linear merges."""
+    columns = parts[0].columns()
+    for part in parts[1:]:
+        columns = kernels.merge_samples(columns, part.columns())
+    return HeadPart.of(columns)
 
 
 class Head:
