@@ -8,6 +8,7 @@ matches it, so callers that only know Python's builtins still catch it::
     ├── InvalidSeriesError (ValueError)      a label set that cannot be stored (names the series)
     ├── InvalidBatchError (ValueError)       wrong dtypes, shapes or indices in an append batch
     ├── IngestError (ValueError)             a request body that cannot be parsed or is over a limit
+    │   └── PayloadTooLargeError             over a size limit (HTTP 413)
     ├── StorageError (OSError)               the store cannot do what was asked
     │   ├── LockedError                      the data directory is used by another process
     │   └── CorruptDataError                 a file failed its magic, version or CRC check
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidSeriesError",
     "LockedError",
     "ObskitError",
+    "PayloadTooLargeError",
     "ParseError",
     "QueryError",
     "RuleError",
@@ -53,6 +55,12 @@ class InvalidBatchError(ObskitError, ValueError):
 
 class IngestError(ObskitError, ValueError):
     """A request body that cannot be parsed or is over a limit."""
+
+
+class PayloadTooLargeError(IngestError):
+    """A request body (or what it decompresses or decodes to) over a configured size limit."""
+
+    status = 413
 
 
 class StorageError(ObskitError, OSError):

@@ -14,6 +14,11 @@ namesake in ``kernels/_numpy.py``; the native twins fill arrays allocated here. 
 Two batch kernels exist only natively (``decode_columns_native``, ``encode_columns_native``): they
 run whole codecs over many columns in one call, so their numpy reference is the per-column codec
 loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``.
+
+The remote-write decoder (``count_write_request``, ``decode_write_request``, ``new_ref_cache``)
+has its reference in ``kernels/_remote_write.py`` and its native wrappers in
+``kernels/_remote_write_native.py``; it raises ``MalformedError`` (code, byte offset) for a
+malformed protobuf, which ``obskit.ingest.remote_write`` turns into ``IngestError``.
 """
 
 from __future__ import annotations
@@ -26,17 +31,31 @@ import numpy as np
 import numpy.typing as npt
 
 from obskit.kernels import _numpy
+from obskit.kernels import _remote_write_native as _rw
+from obskit.kernels._remote_write import (
+    MalformedError,
+    RefCache,
+    WriteRequestColumns,
+    WriteRequestCounts,
+)
 
 __all__ = [
     "BACKEND",
     "MAX_DECIMAL_EXP",
+    "MalformedError",
+    "RefCache",
+    "WriteRequestColumns",
+    "WriteRequestCounts",
+    "count_write_request",
     "decimal_scale",
     "decode_columns_native",
     "decode_decimal",
     "decode_ints",
+    "decode_write_request",
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
+    "new_ref_cache",
     "pack_planes",
     "sort_samples",
     "xor_residuals",
@@ -59,6 +78,7 @@ def _load_native() -> ModuleType | None:
 
 _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
+count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
 
 
 def _native_int_residuals(

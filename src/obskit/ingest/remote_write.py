@@ -1,0 +1,277 @@
+"""Prometheus remote-write 1.0: a snappy-compressed protobuf ``WriteRequest`` -> ``RefAppender``.
+
+The body is snappy *block* format; its declared length is checked against the limits before any
+buffer is allocated. One kernel call (``kernels.decode_write_request``, C when built) decodes the
+whole request into numpy columns and looks every TimeSeries' raw label bytes up in a ref cache;
+only cache misses are parsed and validated here, resolved with one ``series_refs`` call, and
+cached. All samples then go to ``append_refs`` in one call.
+
+Partial writes: a body that is not a well-formed WriteRequest (bad snappy, truncated or malformed
+protobuf) or that is over a size limit raises ``IngestError`` (``PayloadTooLargeError``, HTTP 413,
+for sizes) and writes nothing. A well-formed request whose individual series are bad (invalid or
+duplicate label names, invalid UTF-8, no ``__name__``, over a label limit) has those series'
+samples rejected and every other sample written; ``WriteResult`` counts both and keeps the first
+few reasons, so the HTTP handler can answer 400 with them, as Prometheus does, knowing the valid
+samples are stored (a sender does not retry a 4xx). Native histogram samples are counted as
+rejected (not supported yet); exemplars and metadata are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import cramjam
+import numpy as np
+import numpy.typing as npt
+
+from obskit import kernels
+from obskit.errors import IngestError, InvalidSeriesError, PayloadTooLargeError
+from obskit.kernels import MalformedError, WriteRequestColumns
+from obskit.model.labels import Labels, validate_labels
+from obskit.model.protocols import RefAppender
+
+__all__ = ["RemoteWriteDecoder", "WriteLimits", "WriteResult", "decompress_body"]
+
+logger = logging.getLogger(__name__)
+
+# Reasons kept in WriteResult.errors: enough to show what is wrong, bounded for a hostile request.
+MAX_ERRORS = 10
+# Key-byte budget of the ref cache per entry: a node_exporter series' label list encodes to
+# ~150-250 bytes; with this budget 1 M cached series hold at most 256 MiB of keys.
+CACHE_BYTES_PER_ENTRY = 256
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLimits:
+    """Per-request limits. Sizes over a limit reject the request (413); label limits reject only
+    the series over them. ``max_samples_per_request`` bounds the decoded columns (20 bytes per
+    sample), since an empty Sample message is 2 bytes of protobuf."""
+
+    max_body_bytes: int = 64 << 20
+    max_decompressed_bytes: int = 256 << 20
+    max_labels_per_series: int = 64
+    max_label_name_bytes: int = 1024
+    max_label_value_bytes: int = 16384
+    max_series_per_request: int = 1_000_000
+    max_samples_per_request: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did; ``errors`` holds the first few reasons for rejected samples."""
+
+    samples_accepted: int
+    samples_rejected: int
+    series_rejected: int
+    errors: list[str]
+
+
+def _declared_length(body: bytes | memoryview) -> int:
+    """The uncompressed length snappy's block format puts first, as a varint (at most 2^32-1)."""
+    value = 0
+    for i in range(min(len(body), 5)):
+        byte = body[i]
+        value |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            if value >= 1 << 32:
+                break
+            return value
+    raise IngestError("cannot decompress remote-write body: bad snappy length header")
+
+
+def decompress_body(body: bytes | memoryview, limits: WriteLimits) -> npt.NDArray[np.uint8]:
+    """Snappy block format -> bytes, checking both sizes before allocating the output."""
+    if len(body) > limits.max_body_bytes:
+        raise PayloadTooLargeError(
+            f"cannot accept remote-write body: {len(body)} bytes, over the limit of "
+            f"{limits.max_body_bytes}"
+        )
+    declared = _declared_length(body)
+    if declared > limits.max_decompressed_bytes:
+        raise PayloadTooLargeError(
+            f"cannot accept remote-write body: it decompresses to {declared} bytes, over the "
+            f"limit of {limits.max_decompressed_bytes}"
+        )
+    out = np.empty(declared, dtype=np.uint8)
+    try:
+        written = cramjam.snappy.decompress_raw_into(body, out.data)
+    except cramjam.DecompressionError as exc:
+        raise IngestError(f"cannot decompress remote-write body: {exc}") from None
+    if written != declared:
+        raise IngestError(
+            f"cannot decompress remote-write body: {written} bytes instead of the {declared} "
+            "declared"
+        )
+    return out
+
+
+def _decode(
+    data: npt.NDArray[np.uint8], limits: WriteLimits, cache: kernels.RefCache
+) -> WriteRequestColumns:
+    try:
+        counts = kernels.count_write_request(data)
+        if counts.series > limits.max_series_per_request:
+            raise PayloadTooLargeError(
+                f"cannot accept remote-write request: {counts.series} series, over the limit of "
+                f"{limits.max_series_per_request}"
+            )
+        if counts.samples > limits.max_samples_per_request:
+            raise PayloadTooLargeError(
+                f"cannot accept remote-write request: {counts.samples} samples, over the limit "
+                f"of {limits.max_samples_per_request}"
+            )
+        return kernels.decode_write_request(data, counts, cache)
+    except MalformedError as exc:
+        raise IngestError(
+            f"cannot decode remote-write request: {exc.reason} at byte {exc.offset}"
+        ) from None
+
+
+def _series_labels(view: memoryview, rows: list[list[int]], limits: WriteLimits) -> Labels | str:
+    """The validated label set of one series from its label rows, or why it is rejected."""
+    pairs: list[tuple[str, str]] = []
+    for name_off, name_len, value_off, value_len in rows:
+        if name_len > limits.max_label_name_bytes:
+            return (
+                f"label name of {name_len} bytes, over the limit of {limits.max_label_name_bytes}"
+            )
+        if value_len > limits.max_label_value_bytes:
+            return (
+                f"label value of {value_len} bytes, over the limit of "
+                f"{limits.max_label_value_bytes}"
+            )
+        try:
+            name = str(view[name_off : name_off + name_len], "utf-8")
+            value = str(view[value_off : value_off + value_len], "utf-8")
+        except UnicodeDecodeError:
+            return "invalid series: label name or value is not valid UTF-8"
+        pairs.append((name, value))
+    try:
+        labels = validate_labels(pairs)
+    except InvalidSeriesError as exc:
+        return str(exc)
+    if len(labels) > limits.max_labels_per_series:
+        return f"series has {len(labels)} labels, over the limit of {limits.max_labels_per_series}"
+    return labels
+
+
+class RemoteWriteDecoder:
+    """Decodes remote-write bodies and appends them; one per appender, safe across threads."""
+
+    def __init__(
+        self,
+        appender: RefAppender,
+        limits: WriteLimits = WriteLimits(),
+        cache_size: int = 1_000_000,
+    ) -> None:
+        self._appender = appender
+        self._limits = limits
+        self._cache = kernels.new_ref_cache(cache_size, cache_size * CACHE_BYTES_PER_ENTRY)
+        # The cache is not thread-safe; decoding holds the lock, snappy and appends do not.
+        self._lock = threading.Lock()
+
+    @property
+    def cached_series(self) -> int:
+        """Entries in the ref cache (a series may count twice across its two generations)."""
+        with self._lock:
+            return len(self._cache)
+
+    def write(self, body: bytes | memoryview) -> WriteResult:
+        """Decompress, decode, resolve refs and append; raises ``IngestError`` for a malformed
+        body and ``PayloadTooLargeError`` for one over a size limit (nothing written then)."""
+        data = decompress_body(body, self._limits)
+        with self._lock:
+            cols = _decode(data, self._limits, self._cache)
+        errors: list[str] = []
+        series_ref, series_rejected = self._resolve(data, cols, errors)
+        sample_refs = series_ref[cols.sample_series]
+        ok = sample_refs >= 0
+        timestamps_ms, values = cols.timestamps_ms, cols.values
+        rejected = 0
+        if not ok.all():
+            rejected = int(ok.size - np.count_nonzero(ok))
+            sample_refs, timestamps_ms, values = sample_refs[ok], timestamps_ms[ok], values[ok]
+        if cols.histograms:
+            rejected += cols.histograms
+            if len(errors) < MAX_ERRORS:
+                errors.append(
+                    f"{cols.histograms} native histogram samples rejected: not supported yet"
+                )
+        accepted = 0
+        if sample_refs.size:
+            result = self._appender.append_refs(sample_refs, timestamps_ms, values)
+            accepted = result.accepted
+            if result.rejected:
+                rejected += result.rejected
+                if len(errors) < MAX_ERRORS:
+                    errors.append(f"{result.rejected} samples rejected: out of retention")
+        return WriteResult(accepted, rejected, series_rejected, errors)
+
+    def _resolve(
+        self, data: npt.NDArray[np.uint8], cols: WriteRequestColumns, errors: list[str]
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        """Refs of every series (-1: rejected), filling the cache with new valid ones."""
+        series_ref = cols.series_ref
+        n_series = series_ref.size
+        has_samples = np.bincount(cols.sample_series, minlength=n_series) > 0
+        missing = np.flatnonzero((series_ref < 0) & has_samples)
+        if not missing.size:
+            return series_ref, 0
+        view = data.data
+        starts = cols.label_start.tolist()
+        key_off, key_len = cols.key_off.tolist(), cols.key_len.tolist()
+        # Distinct label lists: senders repeat a series once per sample in a request.
+        slot_of_key: dict[bytes, int] = {}
+        slot_of: list[int] = []
+        slots: list[Labels] = []
+        first_of_slot: list[int] = []
+        for i in missing.tolist():
+            key = bytes(view[key_off[i] : key_off[i] + max(key_len[i], 0)])
+            cacheable = key_len[i] >= 0
+            slot = slot_of_key.get(key, -1) if cacheable else -1
+            if slot < 0:
+                rows = cols.labels[starts[i] : starts[i + 1]].tolist()
+                labels = _series_labels(view, rows, self._limits)
+                if isinstance(labels, str):
+                    slot_of.append(-1)
+                    if len(errors) < MAX_ERRORS:
+                        errors.append(labels)
+                    continue
+                slot = len(slots)
+                slots.append(labels)
+                first_of_slot.append(i)
+                if cacheable:
+                    slot_of_key[key] = slot
+            slot_of.append(slot)
+        refs = self._series_refs(slots, errors)
+        resolved = series_ref.copy()
+        slot_index = np.array(slot_of, dtype=np.int64)
+        slot_refs = np.append(refs, -1)  # slot -1 (rejected) -> ref -1
+        resolved[missing] = slot_refs[slot_index]
+        rejected_series = int(np.count_nonzero(resolved[missing] < 0))
+        good = np.flatnonzero(refs >= 0)
+        if good.size:
+            first = np.array(first_of_slot, dtype=np.int64)[good]
+            with self._lock:
+                self._cache.insert(data, cols.key_off[first], cols.key_len[first], refs[good])
+        return resolved, rejected_series
+
+    def _series_refs(self, slots: list[Labels], errors: list[str]) -> npt.NDArray[np.int64]:
+        """``series_refs`` of validated label sets; if the store still refuses one, find which
+        one by resolving one by one (-1 for those refused)."""
+        if not slots:
+            return np.empty(0, dtype=np.int64)
+        try:
+            return np.asarray(self._appender.series_refs(slots), dtype=np.int64)
+        except InvalidSeriesError:
+            logger.debug("store refused a validated series; resolving one by one")
+        refs = np.full(len(slots), -1, dtype=np.int64)
+        for j, labels in enumerate(slots):
+            try:
+                refs[j] = int(self._appender.series_refs([labels])[0])
+            except InvalidSeriesError as exc:
+                if len(errors) < MAX_ERRORS:
+                    errors.append(str(exc))
+        return refs
