@@ -79,6 +79,9 @@ class TargetScraper:
         self._last_error = ""
         self._last_scrape_ms: int | None = None
         self._last_duration_s: float | None = None
+        # Children exist from the start, so a job without failures shows 0 rather than nothing.
+        for counter in (metrics.scrapes, metrics.failures, metrics.samples, metrics.stale_markers):
+            counter.labels(target.job)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"scrape {self.target.url}")
