@@ -44,7 +44,7 @@ def stand_in_parse(
     default_ts_ms: int,
     *,
     openmetrics: bool | None = None,
-    extra_labels: Mapping[str, str] = {},  # noqa: B006 -- read only
+    extra_labels: Mapping[str, str] = {},
     strict: bool = True,
 ) -> StandInParsed:
     """Enough of the text format for node_exporter: no exemplars, no OpenMetrics specifics."""
