@@ -80,6 +80,7 @@ static inline void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t di
 PyObject *py_decode_columns(PyObject *self, PyObject *args);
 PyObject *py_encode_columns(PyObject *self, PyObject *args);
 PyObject *py_sort_samples(PyObject *self, PyObject *args);
+PyObject *py_tokenize_exposition(PyObject *self, PyObject *args); /* text_parse.c */
 PyObject *py_merge_samples(PyObject *self, PyObject *args);
 
 /* Remote-write decoding and its series-ref cache (remote_write.c). */

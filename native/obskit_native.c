@@ -273,6 +273,9 @@ static PyMethodDef methods[] = {
     {"merge_samples", py_merge_samples, METH_VARARGS,
      "merge_samples(a_ids, a_ts, a_values, b_ids, b_ts, b_values, out_ids, out_ts, out_values)"
      " -> n: linear merge of two (id, ts)-sorted unique runs, the second winning ties"},
+    {"tokenize_exposition", py_tokenize_exposition, METH_VARARGS,
+     "tokenize_exposition(text, openmetrics, seed, kinds, spans, values, ts, key_ids, key_lines)"
+     " -> n_keys"},
     {NULL, NULL, 0, NULL},
 };
 

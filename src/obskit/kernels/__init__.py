@@ -30,7 +30,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from obskit.kernels import _numpy
+from obskit.kernels import _numpy, exposition_lines
 from obskit.kernels import _remote_write_native as _rw
 from obskit.kernels._remote_write import (
     MalformedError,
@@ -58,6 +58,7 @@ __all__ = [
     "new_ref_cache",
     "pack_planes",
     "sort_samples",
+    "tokenize_exposition",
     "xor_residuals",
 ]
 
@@ -78,6 +79,7 @@ def _load_native() -> ModuleType | None:
 
 _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
+tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
 count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
 
 
