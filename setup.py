@@ -21,6 +21,7 @@ native = Extension(
         "native/decode_columns.c",
         "native/encode_columns.c",
         "native/sort_samples.c",
+        "native/concat_runs.c",
         "native/text_parse.c",
         "native/remote_write.c",
     ],

@@ -52,7 +52,7 @@ def test_golden_block_reads_back() -> None:
     series = golden_series()
     ids = np.array([s[0] for s in series], dtype=np.int64)
     lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    got = dict(block.read_rows(block.rows_for(ids, lo, hi), lo, hi))
+    got = {sid: (ts, v) for sid, ts, v in block.read(block.rows_for(ids, lo, hi), lo, hi).runs()}
     for sid, ts, values in series:
         assert (got[sid][0] == ts).all()
         assert (got[sid][1].view(np.uint64) == values.view(np.uint64)).all()

@@ -41,7 +41,6 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,7 +50,7 @@ import numpy.typing as npt
 from obskit import encoding
 from obskit.disk.files import fsync_dir
 from obskit.errors import CorruptDataError
-from obskit.tsdb.merge import TimeValues
+from obskit.tsdb.pieces import Pieces, clip_pieces
 
 __all__ = ["Block", "BlockMeta", "BlockWriter"]
 
@@ -367,26 +366,29 @@ class Block:
         out: npt.NDArray[np.int64] = rows[keep].astype(np.int64)
         return out
 
-    def read_rows(
-        self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
-    ) -> Iterator[tuple[int, TimeValues]]:
-        """Yield (series id, (ts, values)) for ``rows`` (ascending), clipped to [mint, maxt].
+    def read(self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
+        """The series at ``rows`` (ascending) with samples in [mint, maxt], as flat runs.
 
         Each page is decompressed once and all its wanted columns decoded in one call.
         """
         if not len(rows):
-            return
+            return Pieces.empty()
         pages = self.pages[rows]
         cuts = np.flatnonzero(np.diff(pages)) + 1
+        ts_parts, value_parts = [], []
         for group in np.split(rows, cuts):
             page_no = int(self.pages[group[0]])
             page = self._page(page_no)
             ts_offs = self.ts_offs[group]
             ts_lens = self.ts_lens[group]
-            counts = self.counts[group]
             try:
                 ts, values = encoding.decode_columns(
-                    page, ts_offs, ts_lens, ts_offs + ts_lens, self.val_lens[group], counts
+                    page,
+                    ts_offs,
+                    ts_lens,
+                    ts_offs + ts_lens,
+                    self.val_lens[group],
+                    self.counts[group],
                 )
             except CorruptDataError as exc:
                 col = exc.column if exc.column is not None else getattr(exc, "column", None)
@@ -395,19 +397,15 @@ class Block:
                     f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
                     self._chunks_path,
                 ) from None
-            ends = np.cumsum(counts).tolist()
-            starts = [0, *ends[:-1]]
-            clip = (self.series_mint[group] < mint_ms) | (self.series_maxt[group] > maxt_ms)
-            for sid, a, b, c in zip(
-                self.series_ids[group].tolist(), starts, ends, clip.tolist(), strict=True
-            ):
-                if c:
-                    t = ts[a:b]
-                    lo = a + int(np.searchsorted(t, mint_ms, "left"))
-                    hi = a + int(np.searchsorted(t, maxt_ms, "right"))
-                    yield sid, (ts[lo:hi], values[lo:hi])
-                else:
-                    yield sid, (ts[a:b], values[a:b])
+            ts_parts.append(ts)
+            value_parts.append(values)
+        pieces = Pieces(
+            self.series_ids[rows],
+            self.counts[rows],
+            ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts),
+            value_parts[0] if len(value_parts) == 1 else np.concatenate(value_parts),
+        )
+        return clip_pieces(pieces, mint_ms, maxt_ms)
 
     def close(self) -> None:
         if self._mm is not None:

@@ -43,9 +43,9 @@ from obskit.tsdb.block import Block, BlockMeta, BlockWriter, block_dir_name
 from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
 from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
 from obskit.tsdb.index import LabelIndex
-from obskit.tsdb.merge import TimeValues, merge_series
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
+from obskit.tsdb.pieces import Pieces, clip_pieces, gather_runs, merge_pieces
 from obskit.tsdb.records import (
     RECORD_SAMPLES,
     RECORD_SERIES,
@@ -314,23 +314,18 @@ class DB:
         """Series matching all ``matchers`` with their samples in [mint_ms, maxt_ms], sorted by
         labels; series without samples in the range are left out."""
         self._check_open()
-        ids = self.index.select(matchers)
-        blocks, parts = self._snapshot()
-        found: dict[int, list[TimeValues]] = {}
-        for block in blocks:
-            rows = block.rows_for(ids, mint_ms, maxt_ms)
-            for sid, tv in block.read_rows(rows, mint_ms, maxt_ms):
-                found.setdefault(sid, []).append(tv)
-        for part in parts:
-            for sid, tv in _read_part(part, ids, mint_ms, maxt_ms):
-                found.setdefault(sid, []).append(tv)
-        out = []
-        for sid, chunks in found.items():
-            ts, values = merge_series(chunks)
-            if len(ts):
-                out.append(Series(self.index.labels(sid), ts, values))
+        merged = self._read(self.index.select(matchers), mint_ms, maxt_ms)
+        labels = [self.index.labels(sid) for sid in merged.sids.tolist()]
+        out = [Series(labels[i], ts, values) for i, (_, ts, values) in enumerate(merged.runs())]
         out.sort(key=lambda s: s.labels)
         return out
+
+    def _read(self, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
+        """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head."""
+        blocks, parts = self._snapshot()
+        sources = [b.read(b.rows_for(ids, mint_ms, maxt_ms), mint_ms, maxt_ms) for b in blocks]
+        sources += [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
+        return merge_pieces(sources)
 
     def _live_ids(self, mint_ms: int | None, maxt_ms: int | None) -> npt.NDArray[np.int64]:
         lo = _MIN_TS if mint_ms is None else mint_ms
@@ -508,13 +503,11 @@ class DB:
             all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
             for lo in range(0, len(all_ids), _COMPACT_BATCH_SERIES):
                 ids = all_ids[lo : lo + _COMPACT_BATCH_SERIES]
-                found: dict[int, list[TimeValues]] = {}
-                for block in sources:
-                    rows = block.rows_for(ids, _MIN_TS, _MAX_TS)
-                    for sid, tv in block.read_rows(rows, _MIN_TS, _MAX_TS):
-                        found.setdefault(sid, []).append(tv)
-                for sid in sorted(found):
-                    writer.add_series(sid, *merge_series(found[sid]))
+                merged = merge_pieces(
+                    [b.read(b.rows_for(ids, _MIN_TS, _MAX_TS), _MIN_TS, _MAX_TS) for b in sources]
+                )
+                ends = np.cumsum(merged.counts)
+                writer.add_sorted(merged.sids, merged.ts, merged.values, ends - merged.counts, ends)
             meta = _new_meta(seq, plan.level, plan.window_start_ms, plan.window_end_ms, [])
             meta.sources = sorted({s for b in sources for s in b.meta.sources} | set(plan.seqs))
             writer.finish(meta)
@@ -522,11 +515,11 @@ class DB:
             writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        merged = self._publish(tmp, final)
+        result = self._publish(tmp, final)
         with self._state_lock:
             self._blocks = tuple(
                 sorted(
-                    [b for b in self._blocks if b.seq not in plan.seqs] + [merged],
+                    [b for b in self._blocks if b.seq not in plan.seqs] + [result],
                     key=lambda b: b.seq,
                 )
             )
@@ -637,26 +630,16 @@ def _split_parts(
     return out, (merge_parts(keep),) if keep else ()
 
 
-def _read_part(
-    part: HeadPart, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
-) -> list[tuple[int, TimeValues]]:
+def _read_part(part: HeadPart, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
     if part.maxt_ms < mint_ms or part.mint_ms > maxt_ms or not len(ids):
-        return []
+        return Pieces.empty()
     lo = np.searchsorted(part.ids, ids, "left")
     hi = np.searchsorted(part.ids, ids, "right")
     has = hi > lo
-    out = []
-    for sid, a, b in zip(ids[has].tolist(), lo[has].tolist(), hi[has].tolist(), strict=True):
-        ts = part.ts[a:b]
-        if ts[0] < mint_ms or ts[-1] > maxt_ms:
-            a2 = int(np.searchsorted(ts, mint_ms, "left"))
-            b2 = int(np.searchsorted(ts, maxt_ms, "right"))
-            if a2 >= b2:
-                continue
-            out.append((sid, (ts[a2:b2], part.values[a + a2 : a + b2])))
-        else:
-            out.append((sid, (ts, part.values[a:b])))
-    return out
+    counts = (hi - lo)[has]
+    idx = gather_runs(lo[has], counts)
+    pieces = Pieces(ids[has], counts, part.ts[idx], part.values[idx])
+    return clip_pieces(pieces, mint_ms, maxt_ms)
 
 
 def open_db(
