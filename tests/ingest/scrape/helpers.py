@@ -138,6 +138,11 @@ class RecordingAppender:
 # --- a controllable exporter -----------------------------------------------------------------
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a scraper that timed out closes the connection mid-response: expected
+
+
 class FakeExporter:
     """An HTTP endpoint on loopback whose body, status and delay the test sets."""
 
@@ -164,7 +169,7 @@ class FakeExporter:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

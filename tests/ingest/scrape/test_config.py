@@ -80,3 +80,12 @@ def test_durations(text: str, ms: int) -> None:
 )
 def test_durations_print_as_prometheus(ms: int, text: str) -> None:
     assert format_duration(ms) == text
+
+
+def test_parse_loaded_data_as_the_server_does() -> None:
+    from obskit.ingest.scrape import parse_scrape_configs
+
+    cfg = parse_scrape_configs({"global": {}, "scrape_configs": [{"job_name": "a"}]})
+    assert cfg.scrape_configs[0].scrape_interval == "1m"
+    with pytest.raises(ConfigError, match=r"scrape_configs\[0\]\.x: unknown key"):
+        parse_scrape_configs({"scrape_configs": [{"job_name": "a", "x": 1}]})

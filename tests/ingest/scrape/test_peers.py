@@ -149,3 +149,28 @@ scrape_configs:
             assert app.points(series)[-1][2], f"{series} marked stale when the manager stopped"
 
     asyncio.run(scenario())
+
+
+def test_static_node_exporter_with_the_real_exposition_parser(node_exporter: str) -> None:
+    pytest.importorskip("obskit.ingest.exposition", reason="the exposition parser has not landed")
+    configs = load_scrape_configs(
+        f"""
+scrape_configs:
+  - job_name: node
+    scrape_interval: 1s
+    static_configs: [{{targets: ["{node_exporter}"]}}]
+"""
+    )
+    app = RecordingAppender()
+
+    async def scenario() -> None:
+        manager = ScrapeManager(configs, app, CollectorRegistry())  # default parser
+        await manager.start()
+        try:
+            await wait_for(lambda: 1.0 in _up_values(app, "node"), 15, "up=1")
+            assert manager.targets()[0].last_error == ""
+            assert app.find("node_load1", job="node", instance=node_exporter)
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ from obskit.ingest.scrape.config import (
     ScrapeConfigs,
     StaticConfig,
     load_scrape_configs,
+    parse_scrape_configs,
 )
 from obskit.ingest.scrape.manager import ScrapeManager
 from obskit.ingest.scrape.relabel import Relabeler
@@ -32,4 +33,5 @@ __all__ = [
     "TargetInfo",
     "is_stale_nan",
     "load_scrape_configs",
+    "parse_scrape_configs",
 ]

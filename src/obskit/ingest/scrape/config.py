@@ -26,6 +26,7 @@ __all__ = [
     "ScrapeConfigs",
     "StaticConfig",
     "load_scrape_configs",
+    "parse_scrape_configs",
 ]
 
 RelabelAction = Literal[
@@ -305,6 +306,12 @@ def _describe(exc: ValidationError) -> str:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{where}: {message}")
     return "; ".join(problems)
+
+
+def parse_scrape_configs(data: object) -> ScrapeConfigs:
+    """Validate already-loaded data (``{"global": ..., "scrape_configs": [...]}``, e.g. from
+    obskit's settings file); raises ``ConfigError`` naming every bad key."""
+    return ScrapeConfigs.parse_obj_checked(data)
 
 
 def load_scrape_configs(text: str | bytes) -> ScrapeConfigs:
