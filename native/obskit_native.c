@@ -270,6 +270,8 @@ static PyMethodDef methods[] = {
     {"rw_cache_lookup", py_rw_cache_lookup, METH_VARARGS, "rw_cache_lookup(cache, key) -> ref"},
     {"rw_cache_insert", py_rw_cache_insert, METH_VARARGS,
      "rw_cache_insert(cache, data, key_off, key_len, refs)"},
+    {"concat_runs", py_concat_runs, METH_VARARGS,
+     "concat_runs(ts_sources, value_sources, run_src, run_start, run_count, out_ts, out_values)"},
     {"merge_samples", py_merge_samples, METH_VARARGS,
      "merge_samples(a_ids, a_ts, a_values, b_ids, b_ts, b_values, out_ids, out_ts, out_values)"
      " -> n: linear merge of two (id, ts)-sorted unique runs, the second winning ties"},

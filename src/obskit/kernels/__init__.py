@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "RefCache",
     "WriteRequestColumns",
     "WriteRequestCounts",
+    "concat_runs",
     "count_write_request",
     "decimal_scale",
     "decode_columns_native",
@@ -55,6 +57,7 @@ __all__ = [
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
+    "merge_samples",
     "new_ref_cache",
     "pack_planes",
     "sort_samples",
@@ -79,8 +82,8 @@ def _load_native() -> ModuleType | None:
 
 _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
-tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
 count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
+tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
 
 
 def _native_int_residuals(
@@ -231,7 +234,46 @@ def _native_sort_samples(
     return out_ids[:kept].copy(), out_ts[:kept].copy(), out_values[:kept].copy()
 
 
+_Cols = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+def _native_merge_samples(a: _Cols, b: _Cols) -> _Cols:
+    n = len(a[0]) + len(b[0])
+    out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64))
+    assert _native is not None
+    args = [np.ascontiguousarray(x) for x in (*a, *b)]
+    kept: int = _native.merge_samples(*args, *out)
+    if kept == n:
+        return out
+    return out[0][:kept].copy(), out[1][:kept].copy(), out[2][:kept].copy()
+
+
+def _native_concat_runs(
+    ts_sources: Sequence[npt.NDArray[np.int64]],
+    value_sources: Sequence[npt.NDArray[np.float64]],
+    run_src: npt.NDArray[np.int64],
+    run_start: npt.NDArray[np.int64],
+    run_count: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    total = int(run_count.sum())
+    out_ts = np.empty(total, np.int64)
+    out_values = np.empty(total, np.float64)
+    assert _native is not None
+    _native.concat_runs(
+        tuple(np.ascontiguousarray(t, np.int64) for t in ts_sources),
+        tuple(np.ascontiguousarray(v, np.float64) for v in value_sources),
+        np.ascontiguousarray(run_src, np.int64),
+        np.ascontiguousarray(run_start, np.int64),
+        np.ascontiguousarray(run_count, np.int64),
+        out_ts,
+        out_values,
+    )
+    return out_ts, out_values
+
+
 if _native is None:
+    concat_runs = _numpy.concat_runs
+    merge_samples = _numpy.merge_samples
     sort_samples = _numpy.sort_samples
     int_residuals = _numpy.int_residuals
     xor_residuals = _numpy.xor_residuals
@@ -241,6 +283,8 @@ if _native is None:
     decode_decimal = _numpy.decode_decimal
     decode_xor = _numpy.decode_xor
 else:
+    concat_runs = _native_concat_runs
+    merge_samples = _native_merge_samples
     sort_samples = _native_sort_samples
     int_residuals = _native_int_residuals
     xor_residuals = _native_xor_residuals
@@ -259,5 +303,7 @@ NATIVE_KERNELS: dict[str, object] = {
     "decode_decimal": _native_decode_decimal,
     "decode_xor": _native_decode_xor,
     "sort_samples": _native_sort_samples,
+    "merge_samples": _native_merge_samples,
+    "concat_runs": _native_concat_runs,
 }
 """The native wrappers by name, for the parity tests (usable only when ``BACKEND == "native"``)."""

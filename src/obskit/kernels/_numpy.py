@@ -22,6 +22,8 @@ Invalid input is a ``ValueError`` (``kernels/__init__.py`` documents which argum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -209,3 +211,21 @@ def merge_samples(
     return sort_samples(
         np.concatenate((a[0], b[0])), np.concatenate((a[1], b[1])), np.concatenate((a[2], b[2]))
     )
+
+
+def concat_runs(
+    ts_sources: Sequence[npt.NDArray[np.int64]],
+    value_sources: Sequence[npt.NDArray[np.float64]],
+    run_src: npt.NDArray[np.int64],
+    run_start: npt.NDArray[np.int64],
+    run_count: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Lay run ``r`` = ``[run_start[r], +run_count[r])`` of source ``run_src[r]`` end to end."""
+    bases = np.cumsum([0] + [len(t) for t in ts_sources])[:-1].astype(np.int64)
+    total = int(run_count.sum())
+    starts = bases[run_src] + run_start if len(run_src) else run_start
+    out_starts = np.cumsum(run_count) - run_count
+    idx = np.repeat(starts - out_starts, run_count) + np.arange(total, dtype=np.int64)
+    ts = np.concatenate(ts_sources) if ts_sources else np.empty(0, np.int64)
+    values = np.concatenate(value_sources) if value_sources else np.empty(0, np.float64)
+    return ts[idx], values[idx]
