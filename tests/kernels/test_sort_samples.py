@@ -77,3 +77,22 @@ def test_merge_samples_equals_sorting_the_concatenation(
     want = _numpy.sort_samples(*(np.concatenate((x, y)) for x, y in zip(a, b, strict=True)))
     assert same(kernels.merge_samples(a, b), want)
     assert same(_numpy.merge_samples(a, b), want)
+
+
+@native
+@given(st.lists(st.lists(st.integers(-5, 5), max_size=12), min_size=1, max_size=4), st.data())
+def test_native_concat_runs_matches_numpy(sources: list[list[int]], data: st.DataObject) -> None:
+    ts_sources = [np.array(s, np.int64) for s in sources]
+    value_sources = [t.astype(np.float64) * 0.5 for t in ts_sources]
+    runs = data.draw(st.lists(st.integers(0, len(sources) - 1), max_size=10))
+    src, start, count = [], [], []
+    for k in runs:
+        n = len(sources[k])
+        a = data.draw(st.integers(0, n))
+        src.append(k)
+        start.append(a)
+        count.append(data.draw(st.integers(0, n - a)))
+    args = (np.array(src, np.int64), np.array(start, np.int64), np.array(count, np.int64))
+    want = _numpy.concat_runs(ts_sources, value_sources, *args)
+    got = kernels.NATIVE_KERNELS["concat_runs"](ts_sources, value_sources, *args)  # type: ignore[operator]
+    assert same(tuple(got), tuple(want))
