@@ -4,9 +4,7 @@ shared HTTP client, reload without losing the staleness state of targets that st
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-from typing import cast
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -28,9 +26,10 @@ _MAX_KEEPALIVE_CONNECTIONS = 1000
 
 
 def _default_parser() -> ParseFunc:
-    # Looked up at run time: the exposition parser is a sibling module with its own life cycle.
-    module = importlib.import_module("obskit.ingest.exposition")
-    return cast(ParseFunc, module.parse_exposition)
+    from obskit.ingest.exposition import parse_exposition
+
+    parse: ParseFunc = parse_exposition  # mypy checks the parser fits what the scraper expects
+    return parse
 
 
 class ScrapeManager:
