@@ -27,8 +27,9 @@ from fastapi.responses import Response
 from obskit.api.errors import BodyTooLargeError, error_response
 from obskit.api.services import Services, services
 from obskit.errors import IngestError
-from obskit.ingest.exposition import ParsedSamples, parse_exposition
+from obskit.ingest.exposition import parse_exposition
 from obskit.ingest.influx import parse_influx
+from obskit.ingest.parsed import ParsedSamples
 from obskit.ingest.pipeline import AppendOutcome, append_parsed
 
 __all__ = ["router"]

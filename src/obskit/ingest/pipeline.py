@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from obskit.errors import InvalidSeriesError
-from obskit.ingest.exposition import ParsedSamples
+from obskit.ingest.parsed import ParsedSamples
 from obskit.ingest.remote_write import WriteLimits
 from obskit.model.batch import SampleBatch
 from obskit.model.labels import Labels, format_labels
