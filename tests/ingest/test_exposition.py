@@ -254,9 +254,9 @@ def test_extra_labels_override(backend: str) -> None:
 
 
 def test_hostile_input_is_linear(backend: str) -> None:
-    huge = b'm{a="' + b"\\\\" * 2_000_000 + b'"} 1\n'
+    huge = b'm{a="' + b"\\\\" * 300_000 + b'"} 1\n'
     p = parse_exposition(huge, 0)
-    assert len(dict(p.series[0])["a"]) == 2_000_000
+    assert len(dict(p.series[0])["a"]) == 300_000
     unterminated = b'm{a="' + b"x" * 5_000_000
     q = parse_exposition(unterminated, 0, strict=False)
     assert len(q) == 0 and "not closed" in q.errors[0] and len(q.errors[0]) < 200

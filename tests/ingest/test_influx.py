@@ -75,5 +75,5 @@ def test_unknown_precision() -> None:
 
 
 def test_hostile_line_is_linear() -> None:
-    p = parse_influx(b"m,t=" + b"\\," * 3_000_000 + b" v=1\n", 0)
-    assert len(dict(p.series[0])["t"]) == 3_000_000
+    p = parse_influx(b"m,t=" + b"\\," * 300_000 + b" v=1\n", 0)
+    assert len(dict(p.series[0])["t"]) == 300_000
