@@ -25,11 +25,19 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` with stdout and stderr going to ``log`` (a pipe nobody reads could block)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], log: Path | None = None, timeout_s: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = log.read_text(errors="replace") if log else ""
             raise AssertionError(f"process exited with {proc.returncode} before ready:\n{out}")
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
@@ -68,18 +76,13 @@ class Obskit:
         ]
         if config is not None:
             cmd += ["--config", str(config)]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        wait_ready(f"{self.url}/-/ready", self.proc)
+        self.log = data_dir.parent / f"obskit-{self.port}.log"
+        self.proc = start(cmd, self.log, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        wait_ready(f"{self.url}/-/ready", self.proc, self.log)
 
     def stop(self) -> tuple[int, str]:
         code = stop(self.proc)
-        out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
-        return code, out
+        return code, self.log.read_text(errors="replace")
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 
 import obskit.tsdb as tsdb
-from e2e.peers import free_port, obskit_server, require_binary, stop, wait_ready
+from e2e.peers import free_port, obskit_server, require_binary, start, stop, wait_ready
 
 SCRAPE = 1  # seconds
 
@@ -31,18 +31,16 @@ remote_write:
     queue_config: {{batch_send_deadline: 1s, max_samples_per_send: 500}}
 """
     )
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp / "prometheus.log"
+    cmd = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp / 'prom-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    proc = start(cmd, log)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/-/ready", proc)
+    wait_ready(f"{url}/-/ready", proc, log)
     return proc, url
 
 
@@ -62,7 +60,7 @@ def test_prometheus_remote_write_lands_exactly(tmp_path: Path) -> None:
     with obskit_server(tmp_path / "obskit") as obskit:
         prom, prom_url = start_prometheus(tmp_path, obskit.url)
         try:
-            time.sleep(8 * SCRAPE)
+            time.sleep(14 * SCRAPE)  # Prometheus starts scraping ~5 s after it is ready
             at = time.time() - 3  # samples older than this have been sent by now
             want = prometheus_raw(prom_url, '{job="prometheus"}[1m]', at)
             time.sleep(4)
