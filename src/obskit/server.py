@@ -10,9 +10,10 @@ WAL, so nothing acknowledged is lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -152,8 +153,18 @@ def build_app(settings: Settings) -> FastAPI:
 
 
 def run(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish, the WAL is closed)."""
+    """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish, the WAL is closed),
+    then return normally, so the process exits 0 as Prometheus does."""
     import uvicorn
+
+    class _Server(uvicorn.Server):
+        # uvicorn re-raises the signal after a graceful shutdown (exit status -15); a clean
+        # shutdown is a success for obskit, so forget the captured signals instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
 
     host, port = settings.listen_host_port
     config = uvicorn.Config(
@@ -165,4 +176,4 @@ def run(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
