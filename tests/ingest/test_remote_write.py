@@ -344,3 +344,31 @@ def test_with_the_real_store(tmp_path: object) -> None:
         assert dict(by_instance["h2"].labels) == {"__name__": "node_load1", "instance": "h2"}
     finally:
         db.close()
+
+
+def test_team_encoder_bodies_decode(backend: str) -> None:
+    """Bodies built with ../shared/bench/remote_write.py's hand-written encoder, when present."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parents[3] / "shared" / "bench" / "remote_write.py"
+    if not path.exists():
+        pytest.skip("../shared/bench/remote_write.py is not here")
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("shared_remote_write", path)
+        assert spec is not None and spec.loader is not None
+        team = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(team)
+    finally:
+        sys.path.remove(str(path.parent))
+    pairs = [("__name__", "node_load1"), ("instance", "h:9100"), ("job", "node")]
+    lab = team.encode_labels(pairs)
+    sample = b"\x09" + struct.pack("<d", 0.25) + b"\x10" + team.varint(1_700_000_000_000)
+    record = b"\x0a" + team.varint(len(lab) + 2 + len(sample)) + lab
+    record += b"\x12" + team.varint(len(sample)) + sample
+    app = FakeAppender()
+    result = RemoteWriteDecoder(app).write(compress(record * 3))
+    assert result.samples_accepted == 3
+    assert app.appended[0] == (tuple(pairs), 1_700_000_000_000, float_bits(0.25))
