@@ -30,23 +30,29 @@ def parse_duration_ms(text: str) -> int:
             break
         rank = _ORDER.index(match.group(2))
         if rank <= last:
-            raise ValueError(f"invalid duration {text!r}: units out of order or repeated")
+            raise ValueError(
+                f"not a valid duration string: {text!r} (units out of order or repeated)"
+            )
         last = rank
         total += int(match.group(1)) * _UNITS_MS[match.group(2)]
         pos = match.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"invalid duration {text!r}: expected e.g. 15s, 5m, 1h30m, 15d")
+        raise ValueError(f"not a valid duration string: {text!r} (expected e.g. 15s, 5m, 1h30m)")
     return total
 
 
 def format_duration_ms(ms: int) -> str:
-    """The shortest Prometheus duration string for ``ms`` (e.g. 5400000 -> "1h30m")."""
+    """``ms`` as Prometheus' ``model.Duration`` prints it: years and weeks only when exact (90d,
+    not 12w6d), so text that ends up in target labels matches Prometheus byte for byte."""
     if ms == 0:
         return "0s"
     out = []
+    rest = ms
     for unit in _ORDER:
         size = _UNITS_MS[unit]
-        if ms >= size:
-            out.append(f"{ms // size}{unit}")
-            ms %= size
+        if unit in ("y", "w") and rest % size != 0:
+            continue
+        count, rest = divmod(rest, size)
+        if count:
+            out.append(f"{count}{unit}")
     return "".join(out)

@@ -6,7 +6,7 @@ import pytest
 
 from obskit.errors import ConfigError
 from obskit.ingest.scrape import load_scrape_configs
-from obskit.ingest.scrape.durations import format_duration, parse_duration_ms
+from obskit.model.durations import format_duration_ms, parse_duration_ms
 
 
 def test_defaults_follow_prometheus() -> None:
@@ -79,7 +79,7 @@ def test_durations(text: str, ms: int) -> None:
     [(0, "0s"), (60_000, "1m"), (90_000, "1m30s"), (1_500, "1s500ms"), (90 * 86_400_000, "90d")],
 )
 def test_durations_print_as_prometheus(ms: int, text: str) -> None:
-    assert format_duration(ms) == text
+    assert format_duration_ms(ms) == text
 
 
 def test_parse_loaded_data_as_the_server_does() -> None:

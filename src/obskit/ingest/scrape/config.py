@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from obskit.errors import ConfigError
-from obskit.ingest.scrape.durations import format_duration, parse_duration_ms
+from obskit.model.durations import format_duration_ms, parse_duration_ms
 
 __all__ = [
     "DNSSDConfig",
@@ -208,7 +208,7 @@ class GlobalConfig(_Strict):
         interval_ms = parse_duration_ms(self.scrape_interval)
         if self.scrape_timeout is None:
             # As Prometheus: 10s, or the interval when that is shorter.
-            timeout = format_duration(min(10_000, interval_ms))
+            timeout = format_duration_ms(min(10_000, interval_ms))
             object.__setattr__(self, "scrape_timeout", timeout)
         elif parse_duration_ms(self.scrape_timeout) > interval_ms:
             raise ValueError("global scrape timeout greater than scrape interval")
@@ -246,7 +246,7 @@ class ScrapeConfig(_Strict):
         if timeout is None:
             assert defaults.scrape_timeout is not None, "BUG: global timeout not defaulted"
             timeout_ms = min(parse_duration_ms(defaults.scrape_timeout), interval_ms)
-            timeout = format_duration(timeout_ms)
+            timeout = format_duration_ms(timeout_ms)
         elif parse_duration_ms(timeout) > interval_ms:
             raise ValueError(
                 f"scrape timeout greater than scrape interval for job {self.job_name!r}"

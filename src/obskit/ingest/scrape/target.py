@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from obskit.ingest.scrape.config import ScrapeConfig
-from obskit.ingest.scrape.durations import parse_duration_ms
 from obskit.ingest.scrape.relabel import Relabeler
+from obskit.model.durations import parse_duration_ms
 
 __all__ = ["DroppedTarget", "LabelPairs", "Target", "populate_target"]
 
