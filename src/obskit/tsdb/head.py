@@ -24,7 +24,7 @@ __all__ = ["Head", "HeadPart", "make_part"]
 # times the newest: keeps the number of parts logarithmic in the head size.
 _MERGE_RATIO = 4
 # Parts smaller than this are always merged (appends of a few samples must not pile up parts).
-_MIN_PART_SAMPLES = 1_048_576
+_MIN_PART_SAMPLES = 16_384
 
 
 @dataclass(frozen=True, slots=True)
