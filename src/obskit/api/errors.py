@@ -17,21 +17,18 @@ from obskit.errors import (
     InvalidSeriesError,
     ObskitError,
     ParseError,
+    PayloadTooLargeError,
     QueryError,
     StorageError,
 )
 
-__all__ = ["BodyTooLargeError", "error_response", "handle_obskit_error", "status_of"]
+__all__ = ["error_response", "handle_obskit_error", "status_of"]
 
 logger = logging.getLogger(__name__)
 
 
-class BodyTooLargeError(IngestError):
-    """A request body over the configured size limit (HTTP 413)."""
-
-
 _TABLE: list[tuple[type[ObskitError], int, str]] = [
-    (BodyTooLargeError, 413, "bad_data"),
+    (PayloadTooLargeError, 413, "bad_data"),
     (ParseError, 400, "bad_data"),
     (QueryError, 422, "execution"),
     (IngestError, 400, "bad_data"),

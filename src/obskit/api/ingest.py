@@ -24,9 +24,9 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from obskit.api.errors import BodyTooLargeError, error_response
+from obskit.api.errors import error_response
 from obskit.api.services import Services, services
-from obskit.errors import IngestError
+from obskit.errors import IngestError, PayloadTooLargeError
 from obskit.ingest.exposition import parse_exposition
 from obskit.ingest.influx import parse_influx
 from obskit.ingest.parsed import ParsedSamples
@@ -41,13 +41,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) more than ``limit`` bytes without reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes")
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -62,7 +62,7 @@ def _decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     except (zlib.error, gzip.BadGzipFile) as exc:
         raise IngestError(f"cannot decompress gzip body: {exc}") from None
     if len(out) > limit:
-        raise BodyTooLargeError(f"decompressed body exceeds the limit of {limit} bytes")
+        raise PayloadTooLargeError(f"decompressed body exceeds the limit of {limit} bytes")
     return out
 
 
