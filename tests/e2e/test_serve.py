@@ -40,8 +40,7 @@ def stored(data_dir: Path) -> dict[str, dict[tuple[tuple[str, str], ...], list[f
 def test_every_format_lands_and_bad_input_gets_a_clear_4xx(tmp_path: Path) -> None:
     now_ms = int(time.time() * 1000)
     data = tmp_path / "data"
-    with obskit_server(data) as srv:
-        c = httpx.Client(base_url=srv.url, timeout=10)
+    with obskit_server(data) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         assert c.get("/-/healthy").status_code == 200
         r = c.post(
             "/api/v1/write",
