@@ -60,9 +60,9 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
 
 
 class Obskit:
-    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, config: Path | None = None, port: int | None = None) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
             sys.executable,
