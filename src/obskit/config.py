@@ -62,6 +62,7 @@ class IngestSettings(BaseModel):
     max_label_name_bytes: int = Field(1024, gt=0)
     max_label_value_bytes: int = Field(16 * 1024, gt=0)
     max_series_per_request: int = Field(1_000_000, gt=0)
+    max_samples_per_request: int = Field(10_000_000, gt=0)  # bounds decoded columns (20 B each)
 
 
 class Settings(BaseSettings):

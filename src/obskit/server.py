@@ -53,15 +53,7 @@ def store_options(settings: Settings) -> tsdb.Options:
 
 
 def write_limits(settings: Settings) -> WriteLimits:
-    lim = settings.ingest
-    return WriteLimits(
-        max_body_bytes=lim.max_body_bytes,
-        max_decompressed_bytes=lim.max_decompressed_bytes,
-        max_labels_per_series=lim.max_labels_per_series,
-        max_label_name_bytes=lim.max_label_name_bytes,
-        max_label_value_bytes=lim.max_label_value_bytes,
-        max_series_per_request=lim.max_series_per_request,
-    )
+    return WriteLimits(**settings.ingest.model_dump())
 
 
 class _Maintenance:
