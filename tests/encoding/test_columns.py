@@ -34,6 +34,12 @@ import gen_node
 
 NATIVE = kernels.BACKEND == "native"
 ENCODERS: list[Callable[..., Any]] = [col._encode_numpy] + ([col._encode_native] if NATIVE else [])
+
+
+def out_arrays(total: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.empty(total, np.int64), np.empty(total, np.float64)
+
+
 DECODERS: list[Callable[..., Any]] = [col._decode_numpy] + ([col._decode_native] if NATIVE else [])
 
 
@@ -74,7 +80,7 @@ def check_round_trip(ts: np.ndarray, vs: np.ndarray, starts: np.ndarray, ends: n
     page = b"junk" + data  # columns need not start at 0
     for decode in DECODERS:
         index = (ts_offs + 4, ts_lens, val_offs + 4, val_lens, counts)
-        got_ts, got_vs = decode(page, index, int(counts.sum()))
+        got_ts, got_vs = decode(page, index, out_arrays(int(counts.sum())))
         order = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)] or [[]])
         order = order.astype(np.intp)
         assert np.array_equal(got_ts, ts[order])
@@ -140,7 +146,7 @@ def sample_page() -> tuple[bytes, tuple[np.ndarray, ...]]:
 
 def damaged_column(decode: Callable[..., Any], page: bytes, index: tuple[np.ndarray, ...]) -> int:
     with pytest.raises(CorruptDataError) as info:
-        decode(page, index, int(index[4].sum()))
+        decode(page, index, out_arrays(int(index[4].sum())))
     assert f"column {info.value.column}" in str(info.value)  # type: ignore[attr-defined]
     return int(info.value.column)  # type: ignore[attr-defined]
 
@@ -172,7 +178,7 @@ def test_damage_is_corrupt_data_for_the_same_column_on_both_backends(data: st.Da
     results = []
     for decode in DECODERS:
         try:
-            got = decode(bytes(buf), index, int(index[4].sum()))
+            got = decode(bytes(buf), index, out_arrays(int(index[4].sum())))
             results.append(("ok", got[0].tobytes(), got[1].tobytes()))
         except CorruptDataError as exc:
             results.append(("corrupt", exc.column))  # type: ignore[attr-defined]

@@ -71,12 +71,16 @@ def decode_columns(
     val_offsets: npt.ArrayLike,
     val_lengths: npt.ArrayLike,
     counts: npt.ArrayLike,
+    out: tuple[I64, F64] | None = None,
 ) -> tuple[I64, F64]:
     """Decode k (timestamp, value) column pairs at the given byte ranges of a decoded page.
 
     Column ``i`` fills ``[cum[i-1], cum[i])`` of both results, ``cum = cumsum(counts)``. A damaged
     column (including a sample count other than ``counts[i]``) raises ``CorruptDataError`` naming
     it and carrying its 0-based index as ``column``; badly shaped arguments raise ``ValueError``.
+    ``out`` (two contiguous arrays of exactly ``sum(counts)`` items, e.g. slices of one larger
+    buffer) receives the samples instead of new arrays, so a caller decoding many pages into one
+    result copies nothing.
     """
     names = ("ts_offsets", "ts_lengths", "val_offsets", "val_lengths", "counts")
     index = tuple(
@@ -92,23 +96,35 @@ def decode_columns(
     if k and int(n.min()) < 0:
         raise ValueError("cannot decode columns: negative sample count")
     total = int(n.sum())
+    if out is None:
+        out = (np.empty(total, dtype=np.int64), np.empty(total, dtype=np.float64))
+    elif not (
+        out[0].dtype == np.int64
+        and out[1].dtype == np.float64
+        and out[0].shape == out[1].shape == (total,)
+        and out[0].flags.c_contiguous
+        and out[1].flags.c_contiguous
+    ):
+        raise ValueError(f"cannot decode columns: out must be two contiguous arrays of {total}")
     if kernels.BACKEND == "native":
-        return _decode_native(page, index, total)
-    return _decode_numpy(page, index, total)
+        return _decode_native(page, index, out)
+    return _decode_numpy(page, index, out)
 
 
-def _decode_native(page: bytes | memoryview, index: tuple[I64, ...], total: int) -> tuple[I64, F64]:
-    ts_out = np.empty(total, dtype=np.int64)
-    val_out = np.empty(total, dtype=np.float64)
+def _decode_native(
+    page: bytes | memoryview, index: tuple[I64, ...], out: tuple[I64, F64]
+) -> tuple[I64, F64]:
+    ts_out, val_out = out
     damage, column, part = kernels.decode_columns_native(page, index, ts_out, val_out)
     if damage:
         raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[damage]}")
     return ts_out, val_out
 
 
-def _decode_numpy(page: bytes | memoryview, index: tuple[I64, ...], total: int) -> tuple[I64, F64]:
-    ts_out = np.empty(total, dtype=np.int64)
-    val_out = np.empty(total, dtype=np.float64)
+def _decode_numpy(
+    page: bytes | memoryview, index: tuple[I64, ...], out: tuple[I64, F64]
+) -> tuple[I64, F64]:
+    ts_out, val_out = out
     view = memoryview(page).cast("B") if isinstance(page, memoryview) else memoryview(page)
     size = len(view)
     at = 0

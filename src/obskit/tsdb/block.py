@@ -375,20 +375,25 @@ class Block:
             return Pieces.empty()
         pages = self.pages[rows]
         cuts = np.flatnonzero(np.diff(pages)) + 1
-        ts_parts, value_parts = [], []
+        counts = self.counts[rows]
+        total = int(counts.sum())
+        ts_all, values_all = np.empty(total, np.int64), np.empty(total, np.float64)
+        at = 0
         for group in np.split(rows, cuts):
             page_no = int(self.pages[group[0]])
             page = self._page(page_no)
             ts_offs = self.ts_offs[group]
             ts_lens = self.ts_lens[group]
+            n = int(self.counts[group].sum())
             try:
-                ts, values = encoding.decode_columns(
+                encoding.decode_columns(
                     page,
                     ts_offs,
                     ts_lens,
                     ts_offs + ts_lens,
                     self.val_lens[group],
                     self.counts[group],
+                    out=(ts_all[at : at + n], values_all[at : at + n]),
                 )
             except CorruptDataError as exc:
                 col = exc.column if exc.column is not None else getattr(exc, "column", None)
@@ -397,14 +402,10 @@ class Block:
                     f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
                     self._chunks_path,
                 ) from None
-            ts_parts.append(ts)
-            value_parts.append(values)
-        pieces = Pieces(
-            self.series_ids[rows],
-            self.counts[rows],
-            ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts),
-            value_parts[0] if len(value_parts) == 1 else np.concatenate(value_parts),
-        )
+            at += n
+        pieces = Pieces(self.series_ids[rows], counts, ts_all, values_all)
+        if self.meta.mint_ms >= mint_ms and self.meta.maxt_ms <= maxt_ms:
+            return pieces
         return clip_pieces(pieces, mint_ms, maxt_ms)
 
     def close(self) -> None:
