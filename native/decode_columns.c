@@ -242,14 +242,17 @@ static int in_page(int64_t off, int64_t len, Py_ssize_t page_len, cursor *c,
 }
 
 PyObject *py_decode_columns(PyObject *self, PyObject *args) {
-    Py_buffer page, idx[5], ts_out, val_out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*", &page, &idx[0], &idx[1], &idx[2], &idx[3],
-                          &idx[4], &ts_out, &val_out))
+    Py_buffer page, idx[5], ts_out, val_out, offs = {0};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*|y*", &page, &idx[0], &idx[1], &idx[2], &idx[3],
+                          &idx[4], &ts_out, &val_out, &offs))
         return NULL;
     PyObject *ret = NULL;
     Py_ssize_t k = idx[0].len / 8;
     int bad_args = ts_out.len != val_out.len || ts_out.len % 8 != 0;
     for (int j = 0; j < 5; j++) bad_args |= idx[j].len != k * 8;
+    /* optional out_offsets: column i goes to [out_offsets[i], +counts[i]) instead of packed */
+    const int64_t *out_at = offs.buf;
+    bad_args |= out_at != NULL && offs.len != k * 8;
     if (bad_args) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to decode_columns");
         goto done;
@@ -265,7 +268,8 @@ PyObject *py_decode_columns(PyObject *self, PyObject *args) {
     uint64_t at = 0;
     for (; column < k; column++) {
         const int64_t n = counts[column];
-        if (n < 0 || (uint64_t)n > room - at) {
+        if (out_at != NULL) at = (uint64_t)out_at[column];
+        if (n < 0 || at > room || (uint64_t)n > room - at) {
             code = -1; /* the caller sized the outputs from these counts */
             break;
         }
@@ -291,5 +295,6 @@ done:
     for (int j = 0; j < 5; j++) PyBuffer_Release(&idx[j]);
     PyBuffer_Release(&ts_out);
     PyBuffer_Release(&val_out);
+    if (offs.obj != NULL) PyBuffer_Release(&offs);
     return ret;
 }

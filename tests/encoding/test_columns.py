@@ -217,3 +217,24 @@ def test_empty_batch() -> None:
     assert codecs.shape == (0, 2)
     ts, vs = decode_columns(b"", [], [], [], [], [])
     assert ts.size == vs.size == 0
+
+
+def test_out_offsets_place_columns_anywhere_on_both_backends() -> None:
+    page, index = sample_page()
+    counts = index[4]
+    k = len(counts)
+    # reverse the column order inside a larger buffer, with gaps
+    places = np.cumsum(counts[::-1] + 3)[::-1] - counts - 3 + 5
+    room = int((places + counts).max()) + 7
+    want_ts, want_vs = out_arrays(int(counts.sum()))
+    col._decode_numpy(page, index, (want_ts, want_vs))
+    starts = np.cumsum(counts) - counts
+    for decode in DECODERS:
+        ts, vs = np.zeros(room, np.int64), np.zeros(room, np.float64)
+        decode(page, index, (ts, vs), places.astype(np.int64))
+        for i in range(k):
+            a, n, b = int(places[i]), int(counts[i]), int(starts[i])
+            assert (ts[a : a + n] == want_ts[b : b + n]).all()
+            assert (vs[a : a + n].view(np.uint64) == want_vs[b : b + n].view(np.uint64)).all()
+    with pytest.raises(ValueError, match="outside"):
+        decode_columns(page, *index, out=out_arrays(room), out_offsets=places + room)

@@ -72,6 +72,7 @@ def decode_columns(
     val_lengths: npt.ArrayLike,
     counts: npt.ArrayLike,
     out: tuple[I64, F64] | None = None,
+    out_offsets: npt.ArrayLike | None = None,
 ) -> tuple[I64, F64]:
     """Decode k (timestamp, value) column pairs at the given byte ranges of a decoded page.
 
@@ -80,7 +81,9 @@ def decode_columns(
     it and carrying its 0-based index as ``column``; badly shaped arguments raise ``ValueError``.
     ``out`` (two contiguous arrays of exactly ``sum(counts)`` items, e.g. slices of one larger
     buffer) receives the samples instead of new arrays, so a caller decoding many pages into one
-    result copies nothing.
+    result copies nothing. With ``out_offsets`` column ``i`` goes to ``[out_offsets[i],
+    +counts[i])`` of ``out`` instead (columns of one series from several blocks laid out in their
+    final places); ``out`` may then be larger than ``sum(counts)``.
     """
     names = ("ts_offsets", "ts_lengths", "val_offsets", "val_lengths", "counts")
     index = tuple(
@@ -96,6 +99,15 @@ def decode_columns(
     if k and int(n.min()) < 0:
         raise ValueError("cannot decode columns: negative sample count")
     total = int(n.sum())
+    offsets = None
+    if out_offsets is not None:
+        offsets = _index_array(out_offsets, "out_offsets")
+        if out is None or offsets.size != k:
+            raise ValueError("cannot decode columns: out_offsets needs out and one offset each")
+        room = out[0].shape[0] if out[0].shape == out[1].shape else -1
+        if k and (int(offsets.min()) < 0 or int((offsets + n).max()) > room):
+            raise ValueError("cannot decode columns: out_offsets place columns outside out")
+        total = room
     if out is None:
         out = (np.empty(total, dtype=np.int64), np.empty(total, dtype=np.float64))
     elif not (
@@ -107,29 +119,38 @@ def decode_columns(
     ):
         raise ValueError(f"cannot decode columns: out must be two contiguous arrays of {total}")
     if kernels.BACKEND == "native":
-        return _decode_native(page, index, out)
-    return _decode_numpy(page, index, out)
+        return _decode_native(page, index, out, offsets)
+    return _decode_numpy(page, index, out, offsets)
 
 
 def _decode_native(
-    page: bytes | memoryview, index: tuple[I64, ...], out: tuple[I64, F64]
+    page: bytes | memoryview,
+    index: tuple[I64, ...],
+    out: tuple[I64, F64],
+    offsets: I64 | None = None,
 ) -> tuple[I64, F64]:
     ts_out, val_out = out
-    damage, column, part = kernels.decode_columns_native(page, index, ts_out, val_out)
+    damage, column, part = kernels.decode_columns_native(page, index, ts_out, val_out, offsets)
     if damage:
         raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[damage]}")
     return ts_out, val_out
 
 
 def _decode_numpy(
-    page: bytes | memoryview, index: tuple[I64, ...], out: tuple[I64, F64]
+    page: bytes | memoryview,
+    index: tuple[I64, ...],
+    out: tuple[I64, F64],
+    offsets: I64 | None = None,
 ) -> tuple[I64, F64]:
     ts_out, val_out = out
     view = memoryview(page).cast("B") if isinstance(page, memoryview) else memoryview(page)
     size = len(view)
     at = 0
     rows = zip(*(a.tolist() for a in index), strict=True)
+    places = None if offsets is None else offsets.tolist()
     for column, (ts_off, ts_len, val_off, val_len, n) in enumerate(rows):
+        if places is not None:
+            at = places[column]
         for part, (off, length) in enumerate(((ts_off, ts_len), (val_off, val_len))):
             if off < 0 or length < 0 or off + length > size:
                 raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[1]}")

@@ -173,16 +173,21 @@ def decode_columns_native(
     index: tuple[npt.NDArray[np.int64], ...],
     ts_out: npt.NDArray[np.int64],
     val_out: npt.NDArray[np.float64],
+    out_offsets: npt.NDArray[np.int64] | None = None,
 ) -> tuple[int, int, int]:
     """Decode the k column pairs at ``index`` = (ts_off, ts_len, val_off, val_len, counts).
 
     Returns ``(damage, column, part)``: damage 0 when every column decoded, else a code listed in
     ``obskit.encoding.columns`` for column ``column`` (part 0 timestamps, 1 values). Index arrays
-    are contiguous int64 of one length; ``counts`` must sum to the size of both outputs.
+    are contiguous int64 of one length; ``counts`` must sum to the size of both outputs, unless
+    ``out_offsets`` places column i at ``[out_offsets[i], +counts[i])`` of the outputs instead.
     """
     if _native is None:
         raise AssertionError("BUG: decode_columns_native without the native backend")
-    result: tuple[int, int, int] = _native.decode_columns(page, *index, ts_out, val_out)
+    if out_offsets is None:
+        result: tuple[int, int, int] = _native.decode_columns(page, *index, ts_out, val_out)
+    else:
+        result = _native.decode_columns(page, *index, ts_out, val_out, out_offsets)
     return result
 
 

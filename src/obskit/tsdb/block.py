@@ -366,25 +366,39 @@ class Block:
         out: npt.NDArray[np.int64] = rows[keep].astype(np.int64)
         return out
 
-    def read(self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
-        """The series at ``rows`` (ascending) with samples in [mint, maxt], as flat runs.
+    def covers(self, mint_ms: int, maxt_ms: int) -> bool:
+        """Whether every sample of the block lies in [mint, maxt] (reads need no clipping)."""
+        return self.meta.mint_ms >= mint_ms and self.meta.maxt_ms <= maxt_ms
 
-        Each page is decompressed once and all its wanted columns decoded in one call.
-        """
+    def read(self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
+        """The series at ``rows`` (ascending) with samples in [mint, maxt], as flat runs."""
         if not len(rows):
             return Pieces.empty()
-        pages = self.pages[rows]
-        cuts = np.flatnonzero(np.diff(pages)) + 1
         counts = self.counts[rows]
         total = int(counts.sum())
-        ts_all, values_all = np.empty(total, np.int64), np.empty(total, np.float64)
-        at = 0
-        for group in np.split(rows, cuts):
+        out = (np.empty(total, np.int64), np.empty(total, np.float64))
+        self.read_into(rows, out, np.cumsum(counts) - counts)
+        pieces = Pieces(self.series_ids[rows], counts, *out)
+        if self.covers(mint_ms, maxt_ms):
+            return pieces
+        return clip_pieces(pieces, mint_ms, maxt_ms)
+
+    def read_into(
+        self,
+        rows: npt.NDArray[np.int64],
+        out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+        out_offsets: npt.NDArray[np.int64],
+    ) -> None:
+        """Decode the series at ``rows`` (ascending) whole, series ``rows[i]`` into
+        ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once and all its
+        wanted columns decoded in one call, straight into their final places."""
+        pages = self.pages[rows]
+        cuts = np.flatnonzero(np.diff(pages)) + 1
+        for group, places in zip(np.split(rows, cuts), np.split(out_offsets, cuts), strict=True):
             page_no = int(self.pages[group[0]])
             page = self._page(page_no)
             ts_offs = self.ts_offs[group]
             ts_lens = self.ts_lens[group]
-            n = int(self.counts[group].sum())
             try:
                 encoding.decode_columns(
                     page,
@@ -393,7 +407,8 @@ class Block:
                     ts_offs + ts_lens,
                     self.val_lens[group],
                     self.counts[group],
-                    out=(ts_all[at : at + n], values_all[at : at + n]),
+                    out=out,
+                    out_offsets=places,
                 )
             except CorruptDataError as exc:
                 col = exc.column if exc.column is not None else getattr(exc, "column", None)
@@ -402,11 +417,6 @@ class Block:
                     f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
                     self._chunks_path,
                 ) from None
-            at += n
-        pieces = Pieces(self.series_ids[rows], counts, ts_all, values_all)
-        if self.meta.mint_ms >= mint_ms and self.meta.maxt_ms <= maxt_ms:
-            return pieces
-        return clip_pieces(pieces, mint_ms, maxt_ms)
 
     def close(self) -> None:
         if self._mm is not None:

@@ -321,11 +321,52 @@ class DB:
         return out
 
     def _read(self, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
-        """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head."""
+        """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head.
+
+        When no series has overlapping runs in different sources (the usual case: blocks cover
+        disjoint windows, the head is newer), the output is laid out from the block indexes
+        first and every block decodes straight into its final place; otherwise the pieces are
+        decoded, then merged with the later source winning.
+        """
         blocks, parts = self._snapshot()
-        sources = [b.read(b.rows_for(ids, mint_ms, maxt_ms), mint_ms, maxt_ms) for b in blocks]
-        sources += [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
-        return merge_pieces(sources)
+        rows = [b.rows_for(ids, mint_ms, maxt_ms) for b in blocks]
+        whole = [i for i, b in enumerate(blocks) if b.covers(mint_ms, maxt_ms) and len(rows[i])]
+        others = [
+            b.read(rows[i], mint_ms, maxt_ms) for i, b in enumerate(blocks) if i not in whole
+        ] + [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
+        others = [p for p in others if len(p)]
+        if not whole:
+            return merge_pieces(others)
+        layout = _plan_layout(
+            [
+                (
+                    blocks[i].series_ids[rows[i]],
+                    blocks[i].counts[rows[i]],
+                    blocks[i].series_mint[rows[i]],
+                    blocks[i].series_maxt[rows[i]],
+                )
+                for i in whole
+            ]
+            + [
+                (p.sids, p.counts, p.ts[p.starts()], p.ts[p.starts() + p.counts - 1])
+                for p in others
+            ]
+        )
+        if layout is None:  # overlapping runs: decode everything, merge by priority
+            return merge_pieces(
+                [b.read(r, mint_ms, maxt_ms) for b, r in zip(blocks, rows, strict=True)]
+                + [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
+            )
+        sids, counts, places = layout
+        total = int(counts.sum())
+        out = (np.empty(total, np.int64), np.empty(total, np.float64))
+        for k, i in enumerate(whole):
+            blocks[i].read_into(rows[i], out, places[k])
+        for k, p in enumerate(others, start=len(whole)):
+            idx = gather_runs(places[k], p.counts)
+            out[0][idx] = p.ts
+            out[1][idx] = p.values
+        return Pieces(sids, counts, *out)
 
     def _live_ids(self, mint_ms: int | None, maxt_ms: int | None) -> npt.NDArray[np.int64]:
         lo = _MIN_TS if mint_ms is None else mint_ms
@@ -628,6 +669,33 @@ def _split_parts(
         else:
             keep.append(part)
     return out, (merge_parts(keep),) if keep else ()
+
+
+def _plan_layout(
+    runs: list[tuple[npt.NDArray[np.int64], ...]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[npt.NDArray[np.int64]]] | None:
+    """Place runs (sids, counts, first_ms, last_ms) of several sources one series after another,
+    in time order within a series. Returns (series ids, samples per series, start of each run
+    per source), or None when two runs of one series overlap in time."""
+    sids = np.concatenate([r[0] for r in runs])
+    counts = np.concatenate([r[1] for r in runs])
+    first = np.concatenate([r[2] for r in runs])
+    last = np.concatenate([r[3] for r in runs])
+    order = np.lexsort((first, sids))
+    sids_o = sids[order]
+    same = sids_o[1:] == sids_o[:-1]
+    if (same & (last[order][:-1] >= first[order][1:])).any():
+        return None
+    counts_o = counts[order]
+    starts = np.empty(len(sids), np.int64)
+    starts[order] = np.cumsum(counts_o) - counts_o
+    head = np.concatenate(([True], ~same))
+    bounds = np.cumsum([len(r[0]) for r in runs])[:-1]
+    return (
+        sids_o[head],
+        np.add.reduceat(counts_o, np.flatnonzero(head)),
+        np.split(starts, bounds),
+    )
 
 
 def _read_part(part: HeadPart, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
