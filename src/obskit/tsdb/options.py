@@ -40,9 +40,11 @@ class Options:
     retention_bytes: int = 0
     # Flush the whole head to blocks once it holds this many samples (~16 B each in memory).
     head_max_samples: int = 50_000_000
-    # Once the head spans more than this, windows that ended this long ago are written out
-    # (Prometheus keeps 1.5 block ranges in the head for late samples).
-    head_keep_ms: int = 3 * HOUR_MS
+    # Once the head spans more than this plus one block range, windows that ended more than this
+    # before the newest sample are written out. Samples arriving later than that still land
+    # (in a small block that compaction merges), so this trades head memory (~24 B per sample
+    # until head chunks are compressed) against extra compaction work for very late data.
+    head_keep_ms: int = 1 * HOUR_MS
     # Run flush/compaction/retention from append when due (library use). A server turns this off
     # and calls DB.maintain() from a background thread, so no request waits for a flush.
     maintenance_in_append: bool = True
