@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 _MIN_TS = int(np.iinfo(np.int64).min)
 _MAX_TS = int(np.iinfo(np.int64).max)
 # Series read per step of a compaction: bounds its memory to a few thousand decoded series.
-_COMPACT_BATCH_SERIES = 4096
+_COMPACT_BATCH_SERIES = 1024
 _MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
 _LOST_SERIES_NAME = "__obskit_lost_series__"
 
