@@ -45,7 +45,7 @@ from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
 from obskit.tsdb.index import LabelIndex
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
-from obskit.tsdb.pieces import Pieces, clip_pieces, gather_runs, merge_pieces
+from obskit.tsdb.pieces import Pieces, gather_runs, merge_pieces, plan_layout, read_part
 from obskit.tsdb.records import (
     RECORD_SAMPLES,
     RECORD_SERIES,
@@ -333,11 +333,11 @@ class DB:
         whole = [i for i, b in enumerate(blocks) if b.covers(mint_ms, maxt_ms) and len(rows[i])]
         others = [
             b.read(rows[i], mint_ms, maxt_ms) for i, b in enumerate(blocks) if i not in whole
-        ] + [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
+        ] + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
         others = [p for p in others if len(p)]
         if not whole:
             return merge_pieces(others)
-        layout = _plan_layout(
+        layout = plan_layout(
             [
                 (
                     blocks[i].series_ids[rows[i]],
@@ -355,7 +355,7 @@ class DB:
         if layout is None:  # overlapping runs: decode everything, merge by priority
             return merge_pieces(
                 [b.read(r, mint_ms, maxt_ms) for b, r in zip(blocks, rows, strict=True)]
-                + [_read_part(part, ids, mint_ms, maxt_ms) for part in parts]
+                + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
             )
         sids, counts, places = layout
         total = int(counts.sum())
@@ -669,45 +669,6 @@ def _split_parts(
         else:
             keep.append(part)
     return out, (merge_parts(keep),) if keep else ()
-
-
-def _plan_layout(
-    runs: list[tuple[npt.NDArray[np.int64], ...]],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[npt.NDArray[np.int64]]] | None:
-    """Place runs (sids, counts, first_ms, last_ms) of several sources one series after another,
-    in time order within a series. Returns (series ids, samples per series, start of each run
-    per source), or None when two runs of one series overlap in time."""
-    sids = np.concatenate([r[0] for r in runs])
-    counts = np.concatenate([r[1] for r in runs])
-    first = np.concatenate([r[2] for r in runs])
-    last = np.concatenate([r[3] for r in runs])
-    order = np.lexsort((first, sids))
-    sids_o = sids[order]
-    same = sids_o[1:] == sids_o[:-1]
-    if (same & (last[order][:-1] >= first[order][1:])).any():
-        return None
-    counts_o = counts[order]
-    starts = np.empty(len(sids), np.int64)
-    starts[order] = np.cumsum(counts_o) - counts_o
-    head = np.concatenate(([True], ~same))
-    bounds = np.cumsum([len(r[0]) for r in runs])[:-1]
-    return (
-        sids_o[head],
-        np.add.reduceat(counts_o, np.flatnonzero(head)),
-        np.split(starts, bounds),
-    )
-
-
-def _read_part(part: HeadPart, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
-    if part.maxt_ms < mint_ms or part.mint_ms > maxt_ms or not len(ids):
-        return Pieces.empty()
-    lo = np.searchsorted(part.ids, ids, "left")
-    hi = np.searchsorted(part.ids, ids, "right")
-    has = hi > lo
-    counts = (hi - lo)[has]
-    idx = gather_runs(lo[has], counts)
-    pieces = Pieces(ids[has], counts, part.ts[idx], part.values[idx])
-    return clip_pieces(pieces, mint_ms, maxt_ms)
 
 
 def open_db(

@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from obskit import kernels
+from obskit.tsdb.head import HeadPart
 from obskit.tsdb.merge import merge_series
 
-__all__ = ["Pieces", "clip_pieces", "gather_runs", "merge_pieces"]
+__all__ = ["Pieces", "clip_pieces", "gather_runs", "merge_pieces", "plan_layout", "read_part"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -162,3 +163,42 @@ def _merge_with_overlaps(
     order = np.argsort(all_sids, kind="stable")
     idx = gather_runs((np.cumsum(all_counts) - all_counts)[order], all_counts[order])
     return Pieces(all_sids[order], all_counts[order], all_ts[idx], all_values[idx])
+
+
+def plan_layout(
+    runs: list[tuple[I64, ...]],
+) -> tuple[I64, I64, list[I64]] | None:
+    """Place runs (sids, counts, first_ms, last_ms) of several sources one series after another,
+    in time order within a series. Returns (series ids, samples per series, start of each run
+    per source), or None when two runs of one series overlap in time."""
+    sids = np.concatenate([r[0] for r in runs])
+    counts = np.concatenate([r[1] for r in runs])
+    first = np.concatenate([r[2] for r in runs])
+    last = np.concatenate([r[3] for r in runs])
+    order = np.lexsort((first, sids))
+    sids_o = sids[order]
+    same = sids_o[1:] == sids_o[:-1]
+    if (same & (last[order][:-1] >= first[order][1:])).any():
+        return None
+    counts_o = counts[order]
+    starts = np.empty(len(sids), np.int64)
+    starts[order] = np.cumsum(counts_o) - counts_o
+    head = np.concatenate(([True], ~same))
+    bounds = np.cumsum([len(r[0]) for r in runs])[:-1]
+    return (
+        sids_o[head],
+        np.add.reduceat(counts_o, np.flatnonzero(head)),
+        np.split(starts, bounds),
+    )
+
+
+def read_part(part: HeadPart, ids: I64, mint_ms: int, maxt_ms: int) -> Pieces:
+    if part.maxt_ms < mint_ms or part.mint_ms > maxt_ms or not len(ids):
+        return Pieces.empty()
+    lo = np.searchsorted(part.ids, ids, "left")
+    hi = np.searchsorted(part.ids, ids, "right")
+    has = hi > lo
+    counts = (hi - lo)[has]
+    idx = gather_runs(lo[has], counts)
+    pieces = Pieces(ids[has], counts, part.ts[idx], part.values[idx])
+    return clip_pieces(pieces, mint_ms, maxt_ms)
