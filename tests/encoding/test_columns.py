@@ -147,8 +147,8 @@ def sample_page() -> tuple[bytes, tuple[np.ndarray, ...]]:
 def damaged_column(decode: Callable[..., Any], page: bytes, index: tuple[np.ndarray, ...]) -> int:
     with pytest.raises(CorruptDataError) as info:
         decode(page, index, out_arrays(int(index[4].sum())))
-    assert f"column {info.value.column}" in str(info.value)  # type: ignore[attr-defined]
-    return int(info.value.column)  # type: ignore[attr-defined]
+    assert f"column {info.value.column}" in str(info.value)
+    return int(info.value.column)
 
 
 def test_count_mismatch_names_the_column() -> None:
@@ -181,7 +181,7 @@ def test_damage_is_corrupt_data_for_the_same_column_on_both_backends(data: st.Da
             got = decode(bytes(buf), index, out_arrays(int(index[4].sum())))
             results.append(("ok", got[0].tobytes(), got[1].tobytes()))
         except CorruptDataError as exc:
-            results.append(("corrupt", exc.column))  # type: ignore[attr-defined]
+            results.append(("corrupt", exc.column))
     assert all(r == results[0] for r in results)
 
 

@@ -18,7 +18,6 @@ import gzip
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
@@ -118,13 +117,10 @@ async def _parsed_ingest(
 async def remote_write(request: Request) -> Response:
     svc = services(request)
     body = await read_body(request, svc.max_body_bytes)
-    result: Any = await anyio.to_thread.run_sync(svc.remote_write.write, body)
-    outcome = AppendOutcome(accepted=result.samples_accepted)
-    for reason, count in getattr(result, "rejected_by_reason", {}).items():
-        outcome.rejected[reason] += count
-    if result.samples_rejected and not outcome.rejected:
+    result = await anyio.to_thread.run_sync(svc.remote_write.write, body)
+    outcome = AppendOutcome(accepted=result.samples_accepted, errors=list(result.errors))
+    if result.samples_rejected:
         outcome.rejected["invalid_series"] += result.samples_rejected
-    outcome.errors = list(result.errors)
     return _finish(svc, "remote_write", outcome, [])
 
 

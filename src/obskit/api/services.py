@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter
 
+from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
 from obskit.model.protocols import RefAppender
 
 __all__ = ["IngestCounters", "Services", "services"]
@@ -42,8 +43,8 @@ class Services:
     registry: CollectorRegistry
     counters: IngestCounters
     max_body_bytes: int
-    remote_write: Any  # obskit.ingest.remote_write.RemoteWriteDecoder
-    limits: Any  # obskit.ingest.remote_write.WriteLimits
+    remote_write: RemoteWriteDecoder
+    limits: WriteLimits
     flush: Callable[[], dict[str, Any]]
     ready: Callable[[], bool] = field(default=lambda: True)
 

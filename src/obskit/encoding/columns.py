@@ -51,10 +51,7 @@ _FLOAT_CANDIDATES = 0xFF  # value codec id the C encoder gives float columns (se
 
 
 def _column_error(column: int, why: str) -> CorruptDataError:
-    err = CorruptDataError(f"cannot decode column {column}: {why}")
-    # errors.py does not declare ``column`` yet; callers read it with getattr(err, "column").
-    setattr(err, "column", column)  # noqa: B010
-    return err
+    return CorruptDataError(f"cannot decode column {column}: {why}", column=column)
 
 
 def _index_array(a: npt.ArrayLike, name: str) -> I64:

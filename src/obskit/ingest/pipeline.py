@@ -18,7 +18,6 @@ import numpy as np
 from obskit.errors import InvalidSeriesError
 from obskit.ingest.parsed import ParsedSamples
 from obskit.ingest.remote_write import WriteLimits
-from obskit.model.batch import SampleBatch
 from obskit.model.labels import Labels, format_labels
 from obskit.model.protocols import RefAppender
 
@@ -103,8 +102,3 @@ def append_parsed(
                 f"{result.out_of_retention} samples are older than the retention",
             )
     return out
-
-
-def batch_of(parsed: ParsedSamples) -> SampleBatch:
-    """The parsed samples as a SampleBatch (for library callers)."""
-    return SampleBatch(parsed.series, parsed.series_index, parsed.timestamps_ms, parsed.values)

@@ -411,7 +411,7 @@ class Block:
                     out_offsets=places,
                 )
             except CorruptDataError as exc:
-                col = exc.column if exc.column is not None else getattr(exc, "column", None)
+                col = exc.column
                 sid = "?" if col is None else str(int(self.series_ids[group[col]]))
                 raise CorruptDataError(
                     f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
