@@ -13,7 +13,9 @@ matches it, so callers that only know Python's builtins still catch it::
     │   ├── LockedError                      the data directory is used by another process
     │   └── CorruptDataError                 a file failed its magic, version or CRC check
     ├── QueryError (ValueError)              a query that cannot be evaluated
-    │   └── ParseError                       a query that cannot be parsed (carries the position)
+    │   ├── ParseError                       a query that cannot be parsed (carries the position)
+    │   ├── QueryLimitError                  over a query limit: samples, series, points (HTTP 422)
+    │   └── QueryTimeoutError                evaluation cancelled at its deadline (HTTP 503)
     └── RuleError (ValueError)               an alerting or recording rule that cannot be loaded
 
 Messages are lowercase and say what could not be done and why.
@@ -32,6 +34,8 @@ __all__ = [
     "ParseError",
     "PayloadTooLargeError",
     "QueryError",
+    "QueryLimitError",
+    "QueryTimeoutError",
     "RuleError",
     "StorageError",
 ]
@@ -94,6 +98,14 @@ class ParseError(QueryError):
     def __init__(self, message: str, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class QueryLimitError(QueryError):
+    """A query over one of its limits (samples loaded, series, points per series)."""
+
+
+class QueryTimeoutError(QueryError):
+    """A query whose evaluation was cancelled at its deadline."""
 
 
 class RuleError(ObskitError, ValueError):
