@@ -13,4 +13,13 @@ Semantics follow Prometheus 3.x for float samples; native histograms are rejecte
 from obskit.promql.engine import Engine, EngineOptions
 from obskit.promql.value import Matrix, QueryResult, Scalar, String, Value, Vector
 
-__all__ = ["Engine", "EngineOptions", "Matrix", "QueryResult", "Scalar", "String", "Value", "Vector"]
+__all__ = [
+    "Engine",
+    "EngineOptions",
+    "Matrix",
+    "QueryResult",
+    "Scalar",
+    "String",
+    "Value",
+    "Vector",
+]

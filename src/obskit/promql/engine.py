@@ -1,13 +1,72 @@
-"""The PromQL engine's public face: options, instant and range queries (body in progress)."""
+"""The PromQL engine: parse with ``promql-parser``, evaluate each node over all steps at once.
+
+An instant query is a range query with one step. Every node evaluates to a ``steps`` value
+(``StepScalar``/``StepVector``/``RangeInput``/``StepString``) covering all steps; selectors
+load each series once for the whole query and locate lookback or range windows with
+``searchsorted``. Subqueries evaluate their inner expression once over the union of the
+inner steps they need. The result is converted to the API values in ``value.py``.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import promql_parser as pp
+
+from obskit.errors import ParseError, QueryError, QueryLimitError, QueryTimeoutError
+from obskit.model.labels import METRIC_NAME, Labels
+from obskit.model.matchers import Matcher, MatchType
 from obskit.model.protocols import Querier
-from obskit.promql.value import QueryResult
+from obskit.model.series import Series
+from obskit.promql import functions as fn
+from obskit.promql.aggregate import aggregate
+from obskit.promql.binary import (
+    COMPARE,
+    Matching,
+    merge_duplicates,
+    scalar_binop,
+    vector_binop,
+    vector_scalar_binop,
+)
+from obskit.promql.steps import (
+    RangeInput,
+    StepScalar,
+    StepString,
+    StepVector,
+    Value,
+    is_stale,
+    locate,
+)
+from obskit.promql.value import Matrix, QueryResult, Scalar, String, Vector
+from obskit.promql.windows import RANGE_FUNCTIONS
 
-__all__ = ["Engine", "EngineOptions"]
+__all__ = ["Engine", "EngineOptions", "parse"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+_MATCH_OPS = {
+    "MatchOp.Equal": MatchType.EQ,
+    "MatchOp.NotEqual": MatchType.NEQ,
+    "MatchOp.Re": MatchType.RE,
+    "MatchOp.NotRe": MatchType.NRE,
+}
+_KEEP_NAME = {
+    "label_replace",
+    "label_join",
+    "sort",
+    "sort_desc",
+    "sort_by_label",
+    "sort_by_label_desc",
+    "last_over_time",
+    "first_over_time",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +87,34 @@ class EngineOptions:
     max_points_per_series: int = 11_000
 
 
+def parse(query: str) -> Any:
+    """Parse PromQL; ``ParseError`` (400 bad_data) with the parser's message."""
+    try:
+        return pp.parse(query)
+    except ValueError as exc:
+        raise ParseError(f"parse error: {exc}") from None
+    except BaseException as exc:  # the Rust parser panics on a few inputs
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise ParseError(f"parse error: {exc}") from None
+
+
+def _duration_ms(td: timedelta | None) -> int:
+    if td is None:
+        return 0
+    return (td.days * 86400 + td.seconds) * 1000 + td.microseconds // 1000
+
+
+def _at_ms(dt: datetime) -> int:
+    delta = dt - datetime(1970, 1, 1, tzinfo=dt.tzinfo)
+    return _duration_ms(delta)
+
+
 class Engine:
     """Evaluates PromQL against a ``Querier`` (the store, or anything with its protocol).
 
-    Errors: ``ParseError`` (with position) for bad syntax and types, ``QueryError`` for run-time
-    errors (e.g. many-to-many matching), ``QueryLimitError`` over ``max_samples``/``max_series``,
+    Errors: ``ParseError`` for bad syntax and types, ``QueryError`` for run-time errors (e.g.
+    many-to-many matching), ``QueryLimitError`` over ``max_samples``/``max_series``,
     ``QueryTimeoutError`` past the deadline.
     """
 
@@ -49,7 +131,28 @@ class Engine:
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate ``query`` at ``time_ms``: Scalar, String, Vector, or Matrix (``x[5m]``)."""
-        raise NotImplementedError
+        expr = parse(query)
+        ev = self._evaluator(time_ms, time_ms, 1, timeout_s, lookback_delta_ms)
+        value = ev.eval(expr)
+        if isinstance(value, StepScalar):
+            return QueryResult(Scalar(time_ms, float(value.values[0])))
+        if isinstance(value, StepString):
+            return QueryResult(String(time_ms, value.value))
+        if isinstance(value, RangeInput):
+            return QueryResult(_range_input_matrix(value))
+        labels = value.effective_labels()
+        present = value.present[:, 0]
+        rows = np.flatnonzero(present)
+        out_labels = [labels[i] for i in rows]
+        if len(set(out_labels)) != len(out_labels):
+            seen: set[Labels] = set()
+            for lab in out_labels:
+                if lab in seen:
+                    raise QueryError(
+                        "vector cannot contain metrics with the same labelset: " + _fmt_labels(lab)
+                    )
+                seen.add(lab)
+        return QueryResult(Vector(time_ms, out_labels, value.values[rows, 0].copy()))
 
     def range_query(
         self,
@@ -62,4 +165,489 @@ class Engine:
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate ``query`` at start, start+step, ... <= end; always a Matrix."""
-        raise NotImplementedError
+        if step_ms <= 0:
+            raise QueryError("zero or negative query resolution step widths are not accepted")
+        if end_ms < start_ms:
+            raise QueryError("end timestamp must not be before start time")
+        expr = parse(query)
+        ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms)
+        value = ev.eval(expr)
+        times = ev.times
+        if isinstance(value, StepString):
+            raise QueryError(
+                'invalid expression type "string" for range query, must be Scalar or instant Vector'
+            )
+        if isinstance(value, RangeInput):
+            raise QueryError(
+                'invalid expression type "range vector" for range query, must '
+                "be Scalar or instant Vector"
+            )
+        if isinstance(value, StepScalar):
+            return QueryResult(Matrix([Series((), times.copy(), value.values.copy())]))
+        merged = merge_duplicates(value, value.effective_labels())
+        series = []
+        for i, lab in enumerate(merged.labels):
+            p = merged.present[i]
+            if p.any():
+                series.append(Series(lab, times[p], merged.values[i][p]))
+        series.sort(key=lambda s: s.labels)
+        return QueryResult(Matrix(series))
+
+    def _evaluator(
+        self,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        timeout_s: float | None,
+        lookback_delta_ms: int | None,
+    ) -> _Evaluator:
+        opts = self.options
+        timeout = opts.timeout_s if timeout_s is None else min(timeout_s, opts.timeout_s)
+        n = (end_ms - start_ms) // step_ms + 1
+        times = start_ms + np.arange(n, dtype=np.int64) * step_ms
+        return _Evaluator(
+            self.querier,
+            opts,
+            times,
+            start_ms,
+            end_ms,
+            lookback_delta_ms or opts.lookback_delta_ms,
+            time.monotonic() + timeout,
+        )
+
+
+def _fmt_labels(lab: Labels) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in lab) + "}"
+
+
+def _range_input_matrix(ri: RangeInput) -> Matrix:
+    lo, hi = ri.windows()
+    out = []
+    for i, lab in enumerate(ri.labels):
+        a, b = int(lo[i, 0]), int(hi[i, 0])
+        if b > a:
+            out.append(Series(lab, ri.ts[a:b].copy(), ri.vals[a:b].copy()))
+    out.sort(key=lambda s: s.labels)
+    return Matrix(out)
+
+
+class _Evaluator:
+    def __init__(
+        self,
+        querier: Querier,
+        options: EngineOptions,
+        times: I64,
+        start_ms: int,
+        end_ms: int,
+        lookback_ms: int,
+        deadline: float,
+    ) -> None:
+        self.querier = querier
+        self.options = options
+        self.times = times
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.lookback_ms = lookback_ms
+        self.deadline = deadline
+        self.samples = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.times)
+
+    def _check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise QueryTimeoutError("query timed out in expression evaluation")
+
+    def sub(self, times: I64) -> _Evaluator:
+        ev = _Evaluator(
+            self.querier,
+            self.options,
+            times,
+            self.start_ms,
+            self.end_ms,
+            self.lookback_ms,
+            self.deadline,
+        )
+        ev.samples = self.samples
+        return ev
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def eval(self, node: Any) -> Value:
+        self._check()
+        if isinstance(node, pp.NumberLiteral):
+            return StepScalar(np.full(self.n, float(node.val)))
+        if isinstance(node, pp.StringLiteral):
+            return StepString(str(node.val))
+        if isinstance(node, pp.ParenExpr):
+            return self.eval(node.expr)
+        if isinstance(node, pp.UnaryExpr):
+            inner = self.eval(node.expr)
+            if isinstance(inner, StepScalar):
+                return StepScalar(-inner.values)
+            if isinstance(inner, StepVector):
+                return StepVector(
+                    inner.labels, -inner.values, inner.present, np.ones(len(inner), np.bool_)
+                )
+            raise QueryError("unary minus is only allowed on scalars and instant vectors")
+        if isinstance(node, pp.VectorSelector):
+            return self.instant_selector(node)[0]
+        if isinstance(node, pp.MatrixSelector):
+            return self.range_selector(node)
+        if isinstance(node, pp.SubqueryExpr):
+            return self.subquery(node)
+        if isinstance(node, pp.Call):
+            return self.call(node)
+        if isinstance(node, pp.AggregateExpr):
+            return self.aggregate(node)
+        if isinstance(node, pp.BinaryExpr):
+            return self.binary(node)
+        raise QueryError(f"unsupported expression {node}")
+
+    # -- selectors --------------------------------------------------------------------------
+
+    def _ends(self, at: Any, offset: Any) -> I64:
+        if at is not None:
+            kind = str(at.type)
+            if kind.endswith("Start"):
+                base = np.full(self.n, self.start_ms, np.int64)
+            elif kind.endswith("End"):
+                base = np.full(self.n, self.end_ms, np.int64)
+            else:
+                base = np.full(self.n, _at_ms(at.at), np.int64)
+        else:
+            base = self.times
+        out: I64 = base - _duration_ms(offset)
+        return out
+
+    def _matchers(self, vs: Any) -> list[Matcher]:
+        out = []
+        if vs.name:
+            out.append(Matcher(MatchType.EQ, METRIC_NAME, str(vs.name)))
+        if vs.matchers.or_matchers:
+            raise QueryError("'or' inside label matchers is not supported")
+        for m in vs.matchers.matchers:
+            out.append(Matcher(_MATCH_OPS[str(m.op)], str(m.name), str(m.value)))
+        return out
+
+    def _load(self, vs: Any, mint: int, maxt: int) -> tuple[list[Labels], I64, F64, I64]:
+        series = self.querier.select(self._matchers(vs), mint, maxt)
+        if len(series) > self.options.max_series:
+            raise QueryLimitError(
+                f"query selects {len(series)} series, more than the limit of "
+                f"{self.options.max_series}"
+            )
+        total = sum(len(s) for s in series)
+        self.samples += total
+        if self.samples > self.options.max_samples:
+            raise QueryLimitError(
+                "query processing would load too many samples into memory in query execution"
+            )
+        labels = [s.labels for s in series]
+        if series:
+            ts = np.concatenate([s.timestamps_ms for s in series])
+            vals = np.concatenate([s.values for s in series])
+        else:
+            ts = np.empty(0, np.int64)
+            vals = np.empty(0, np.float64)
+        offsets = np.zeros(len(series) + 1, np.int64)
+        np.cumsum([len(s) for s in series], out=offsets[1:])
+        return labels, ts, vals, offsets
+
+    def instant_selector(self, vs: Any) -> tuple[StepVector, I64]:
+        """The vector and, per series and step, the timestamp of the chosen sample."""
+        ends = self._ends(vs.at, vs.offset)
+        lookback = self.lookback_ms
+        labels, ts, vals, offsets = self._load(vs, int(ends.min()) - lookback + 1, int(ends.max()))
+        n_series = len(labels)
+        if n_series == 0:
+            return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
+        hi = locate(ts, offsets, ends)
+        idx = hi - 1
+        has = idx >= offsets[:-1, None]
+        idx = np.where(has, idx, 0)
+        if len(ts) == 0:
+            return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
+        t_at = ts[idx]
+        v_at = vals[idx]
+        present = has & (t_at > ends[None, :] - lookback) & ~is_stale(v_at)
+        vec = StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)).compact()
+        keep = present.any(axis=1)
+        return vec, t_at[keep]
+
+    def range_selector(self, ms: Any) -> RangeInput:
+        vs = ms.vector_selector
+        rng = _duration_ms(ms.range)
+        ends = self._ends(vs.at, vs.offset)
+        labels, ts, vals, offsets = self._load(vs, int(ends.min()) - rng + 1, int(ends.max()))
+        stale = is_stale(vals)
+        if stale.any():
+            keep = ~stale
+            counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(vals) else None
+            ts, vals = ts[keep], vals[keep]
+            new_offsets = np.zeros_like(offsets)
+            if counts is not None:
+                lens = np.diff(offsets)
+                counts = np.where(lens > 0, counts, 0)
+                np.cumsum(counts, out=new_offsets[1:])
+            offsets = new_offsets
+        return RangeInput(labels, ts, vals, offsets, ends, rng, np.zeros(len(labels), np.bool_))
+
+    def subquery(self, sq: Any) -> RangeInput:
+        rng = _duration_ms(sq.range)
+        step = _duration_ms(sq.step) or self.options.default_subquery_step_ms
+        ends = self._ends(sq.at, sq.offset)
+        lo_t = int(ends.min()) - rng
+        first = (lo_t // step) * step
+        if first <= lo_t:
+            first += step
+        last = int(ends.max())
+        inner_times = np.arange(first, last + 1, step, dtype=np.int64)
+        inner = self.sub(inner_times).eval(sq.expr)
+        if isinstance(inner, StepScalar):
+            inner = StepVector(
+                [()],
+                inner.values[None, :],
+                np.ones((1, len(inner_times)), bool),
+                np.zeros(1, np.bool_),
+            )
+        if not isinstance(inner, StepVector):
+            raise QueryError("subquery is only allowed on instant vector")
+        counts = inner.present.sum(axis=1)
+        offsets = np.zeros(len(inner) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        rows, cols = np.nonzero(inner.present)
+        ts = inner_times[cols]
+        vals = inner.values[rows, cols]
+        return RangeInput(inner.labels, ts, vals, offsets, ends, rng, inner.drop_name.copy())
+
+    # -- functions --------------------------------------------------------------------------
+
+    def _scalar_arg(self, node: Any) -> F64:
+        v = self.eval(node)
+        if isinstance(v, StepScalar):
+            return v.values
+        raise QueryError("expected a scalar argument")
+
+    def _vector_arg(self, node: Any) -> StepVector:
+        v = self.eval(node)
+        if isinstance(v, StepVector):
+            return v
+        raise QueryError("expected an instant vector argument")
+
+    def call(self, node: Any) -> Value:
+        name = str(node.func.name)
+        args = list(node.args)
+        if name in RANGE_FUNCTIONS:
+            return self._range_call(name, args)
+        if name in fn.MATH_FUNCTIONS:
+            vec = self._vector_arg(args[0])
+            with np.errstate(all="ignore"):
+                vals = fn.MATH_FUNCTIONS[name](vec.values)
+            return _derived(vec, vals)
+        if name in fn.DATE_FUNCTIONS:
+            if args:
+                vec = self._vector_arg(args[0])
+                return _derived(vec, fn.DATE_FUNCTIONS[name](vec.values))
+            return _time_vector(self.times, fn.DATE_FUNCTIONS[name](self.times / 1000.0))
+        if name == "time":
+            return StepScalar(self.times / 1000.0)
+        if name == "pi":
+            return StepScalar(np.full(self.n, math.pi))
+        if name == "vector":
+            s = self._scalar_arg(args[0])
+            return StepVector(
+                [()], s[None, :].copy(), np.ones((1, self.n), np.bool_), np.zeros(1, np.bool_)
+            )
+        if name == "scalar":
+            vec = self._vector_arg(args[0])
+            cnt = vec.present.sum(axis=0)
+            first = np.argmax(vec.present, axis=0) if len(vec) else np.zeros(self.n, np.intp)
+            vals = vec.values[first, np.arange(self.n)] if len(vec) else np.full(self.n, np.nan)
+            return StepScalar(np.where(cnt == 1, vals, np.nan))
+        if name in ("round",):
+            vec = self._vector_arg(args[0])
+            nearest = self._scalar_arg(args[1]) if len(args) > 1 else np.ones(self.n)
+            return _derived(vec, fn.round_to(vec.values, nearest[None, :]))
+        if name in ("clamp", "clamp_min", "clamp_max"):
+            vec = self._vector_arg(args[0])
+            if name == "clamp":
+                lo, hi = self._scalar_arg(args[1]), self._scalar_arg(args[2])
+                out = _derived(vec, fn.clamp(vec.values, lo[None, :], hi[None, :]))
+                out.present &= ~(hi < lo)[None, :]
+                return out.compact()
+            bound = self._scalar_arg(args[1])[None, :]
+            if name == "clamp_min":
+                return _derived(vec, np.maximum(bound, vec.values))
+            return _derived(vec, np.minimum(bound, vec.values))
+        if name == "timestamp":
+            return self._timestamp(args[0])
+        if name == "absent":
+            vec = self._vector_arg(args[0])
+            return self._absent(vec.present, args[0])
+        if name == "absent_over_time":
+            ri = self.eval(args[0])
+            assert isinstance(ri, RangeInput)
+            lo, hi = ri.windows()
+            return self._absent(hi > lo, args[0])
+        if name == "label_replace":
+            vec = self._vector_arg(args[0])
+            dst, repl, src, regex = (self._string_arg(a) for a in args[1:5])
+            return fn.label_replace(vec, dst, repl, src, regex)
+        if name == "label_join":
+            vec = self._vector_arg(args[0])
+            dst, sep = self._string_arg(args[1]), self._string_arg(args[2])
+            return fn.label_join(vec, dst, sep, [self._string_arg(a) for a in args[3:]])
+        if name in ("sort", "sort_desc"):
+            vec = self._vector_arg(args[0])
+            if self.n == 1:
+                return vec.take(fn.sort_order(vec, name == "sort_desc"))
+            return vec
+        if name in ("sort_by_label", "sort_by_label_desc"):
+            vec = self._vector_arg(args[0])
+            names = [self._string_arg(a) for a in args[1:]]
+            if self.n == 1:
+                labels = vec.effective_labels()
+                keys = [tuple(dict(lab).get(k, "") for k in names) + (lab,) for lab in labels]
+                order = sorted(
+                    range(len(vec)), key=lambda i: keys[i], reverse=name.endswith("_desc")
+                )
+                return vec.take(np.asarray(order, np.intp))
+            return vec
+        if name == "histogram_quantile":
+            q = self._scalar_arg(args[0])
+            vec = self._vector_arg(args[1])
+            return fn.histogram_quantile(q, vec)
+        if name.startswith("histogram_"):
+            raise QueryError(
+                f"function {name}() needs native histograms, which obskit does not store yet"
+            )
+        raise QueryError(f"function {name}() is not supported")
+
+    def _string_arg(self, node: Any) -> str:
+        v = self.eval(node)
+        if isinstance(v, StepString):
+            return v.value
+        raise QueryError("expected a string argument")
+
+    def _range_call(self, name: str, args: list[Any]) -> StepVector:
+        if name == "quantile_over_time":
+            extra = [self._scalar_arg(args[0])]
+            target = args[1]
+        elif name in ("holt_winters", "double_exponential_smoothing"):
+            extra = [self._scalar_arg(args[1]), self._scalar_arg(args[2])]
+            target = args[0]
+        elif name == "predict_linear":
+            extra = [self._scalar_arg(args[1])]
+            target = args[0]
+        else:
+            extra = []
+            target = args[0]
+        ri = self.eval(target)
+        if not isinstance(ri, RangeInput):
+            raise QueryError(f"expected a range vector in call to function {name}()")
+        values, present = RANGE_FUNCTIONS[name](ri, extra)
+        drop = ri.drop_name.copy() if name in _KEEP_NAME else np.ones(len(ri), np.bool_)
+        return StepVector(ri.labels, values, present, drop).compact()
+
+    def _timestamp(self, node: Any) -> StepVector:
+        inner = node
+        while isinstance(inner, pp.ParenExpr):
+            inner = inner.expr
+        if isinstance(inner, pp.VectorSelector):
+            vec, t_at = self.instant_selector(inner)
+            return StepVector(vec.labels, t_at / 1000.0, vec.present, np.ones(len(vec), np.bool_))
+        vec = self._vector_arg(node)
+        vals = np.broadcast_to(self.times / 1000.0, vec.values.shape).copy()
+        return StepVector(vec.labels, vals, vec.present, np.ones(len(vec), np.bool_))
+
+    def _absent(self, present: npt.NDArray[np.bool_], node: Any) -> StepVector:
+        any_p = present.any(axis=0) if len(present) else np.zeros(self.n, np.bool_)
+        inner = node
+        while isinstance(inner, pp.ParenExpr):
+            inner = inner.expr
+        if isinstance(inner, pp.MatrixSelector):
+            inner = inner.vector_selector
+        labels: Labels = ()
+        if isinstance(inner, pp.VectorSelector):
+            eq: dict[str, str] = {}
+            dup: set[str] = set()
+            for m in self._matchers(inner):
+                if m.type is MatchType.EQ and m.name != METRIC_NAME:
+                    if m.name in eq:
+                        dup.add(m.name)
+                    eq[m.name] = m.value
+            labels = tuple(sorted((k, v) for k, v in eq.items() if k not in dup))
+        return StepVector(
+            [labels], np.ones((1, self.n)), ~any_p[None, :], np.zeros(1, np.bool_)
+        ).compact()
+
+    # -- aggregation and binary operators ---------------------------------------------------
+
+    def aggregate(self, node: Any) -> Value:
+        op = str(node.op)
+        vec = self._vector_arg(node.expr)
+        grouping: list[str] = []
+        without = False
+        if node.modifier is not None:
+            grouping = [str(x) for x in node.modifier.labels]
+            without = str(node.modifier.type).endswith("Without")
+        param: F64 | str | None = None
+        if node.param is not None:
+            p = self.eval(node.param)
+            if isinstance(p, StepString):
+                param = p.value
+            elif isinstance(p, StepScalar):
+                param = p.values
+            else:
+                raise QueryError(f"expected a scalar parameter for {op}")
+        return aggregate(op, vec, grouping, without, param)
+
+    def binary(self, node: Any) -> Value:
+        op = str(node.op)
+        lhs = self.eval(node.lhs)
+        rhs = self.eval(node.rhs)
+        mod = node.modifier
+        return_bool = bool(mod.return_bool) if mod is not None else False
+        if isinstance(lhs, StepScalar) and isinstance(rhs, StepScalar):
+            if op in COMPARE and not return_bool:
+                raise QueryError("comparisons between scalars must use BOOL modifier")
+            return scalar_binop(op, lhs, rhs)
+        if isinstance(lhs, StepVector) and isinstance(rhs, StepScalar):
+            return vector_scalar_binop(op, lhs, rhs, False, return_bool)
+        if isinstance(lhs, StepScalar) and isinstance(rhs, StepVector):
+            return vector_scalar_binop(op, rhs, lhs, True, return_bool)
+        if isinstance(lhs, StepVector) and isinstance(rhs, StepVector):
+            return vector_binop(op, lhs, rhs, _matching(op, mod, return_bool))
+        raise QueryError("binary expression must contain only scalar and instant vector types")
+
+
+def _matching(op: str, mod: Any, return_bool: bool) -> Matching:
+    if mod is None:
+        card = "many-to-many" if op in ("and", "or", "unless") else "one-to-one"
+        return Matching(card, False, (), (), return_bool)
+    card_s = str(mod.card)
+    card = {
+        "VectorMatchCardinality.OneToOne": "one-to-one",
+        "VectorMatchCardinality.ManyToOne": "many-to-one",
+        "VectorMatchCardinality.OneToMany": "one-to-many",
+        "VectorMatchCardinality.ManyToMany": "many-to-many",
+    }.get(card_s, "one-to-one")
+    on = False
+    labels: tuple[str, ...] = ()
+    if mod.matching is not None:
+        on = str(mod.matching.type).endswith("Include")
+        labels = tuple(str(x) for x in mod.matching.labels)
+    include = tuple(str(x) for x in (mod.group_labels or ()))
+    return Matching(card, on, labels, include, return_bool)
+
+
+def _derived(vec: StepVector, values: F64) -> StepVector:
+    return StepVector(vec.labels, values, vec.present, np.ones(len(vec), np.bool_))
+
+
+def _time_vector(times: I64, values: F64) -> StepVector:
+    return StepVector(
+        [()], values[None, :], np.ones((1, len(times)), np.bool_), np.zeros(1, np.bool_)
+    )

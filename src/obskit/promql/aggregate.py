@@ -1,0 +1,186 @@
+"""Aggregation operators (``sum by (job) (...)`` ...) over all steps at once.
+
+Series are grouped by their ``by``/``without`` label key; rows of one group are reduced with
+numpy along the series axis for every step together. ``topk``/``bottomk``/``limitk`` keep the
+input series (with their labels) at the steps where they are selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit.errors import QueryError
+from obskit.model.labels import METRIC_NAME, Labels
+from obskit.promql.format import format_float
+from obskit.promql.steps import StepVector, without_name
+from obskit.promql.windows import quantile_rows
+
+__all__ = ["aggregate", "group_keys"]
+
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+
+def group_keys(
+    labels: Sequence[Labels], grouping: Sequence[str], without: bool
+) -> tuple[npt.NDArray[np.intp], list[Labels]]:
+    """Group number of every series and the output label set of every group."""
+    names = set(grouping)
+    ids: dict[Labels, int] = {}
+    out = np.empty(len(labels), np.intp)
+    for i, lab in enumerate(labels):
+        if without:
+            key = tuple(p for p in lab if p[0] not in names and p[0] != METRIC_NAME)
+        else:
+            key = tuple(p for p in lab if p[0] in names)
+        out[i] = ids.setdefault(key, len(ids))
+    return out, list(ids)
+
+
+def _reduce_groups(ufunc: np.ufunc, data: F64, gid: npt.NDArray[np.intp], n_groups: int) -> F64:
+    order = np.argsort(gid, kind="stable")
+    sorted_g = gid[order]
+    starts = np.flatnonzero(np.r_[True, sorted_g[1:] != sorted_g[:-1]])
+    reduced = ufunc.reduceat(data[order], starts, axis=0)
+    out = np.empty((n_groups, data.shape[1]), np.float64)
+    out[sorted_g[starts]] = reduced
+    return out
+
+
+def aggregate(
+    op: str,
+    vec: StepVector,
+    grouping: Sequence[str],
+    without: bool,
+    param: F64 | str | None,
+) -> StepVector:
+    """Evaluate aggregation ``op`` of ``vec``; ``param`` is k / q per step, or a label name."""
+    n_steps = vec.values.shape[1]
+    labels = vec.effective_labels()
+    if op in ("topk", "bottomk", "limitk", "limit_ratio"):
+        return _select(op, vec, labels, grouping, without, param)
+    if op == "count_values":
+        assert isinstance(param, str)
+        return _count_values(vec, labels, grouping, without, param)
+    if len(vec) == 0:
+        return StepVector.empty(n_steps)
+    gid, keys = group_keys(labels, grouping, without)
+    g = len(keys)
+    present = vec.present
+    anyp = _reduce_groups(np.logical_or, present.astype(np.float64), gid, g) > 0
+    count = _reduce_groups(np.add, present.astype(np.float64), gid, g)
+    vals = vec.values
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if op == "sum":
+            out = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
+        elif op == "count":
+            out = count
+        elif op == "group":
+            out = np.ones((g, n_steps))
+        elif op == "min":
+            out = _reduce_groups(np.fmin, np.where(present, vals, np.nan), gid, g)
+        elif op == "max":
+            out = _reduce_groups(np.fmax, np.where(present, vals, np.nan), gid, g)
+        elif op == "avg":
+            total = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
+            out = total / count
+        elif op in ("stddev", "stdvar"):
+            total = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
+            mean = total / count
+            dev = np.where(present, vals - mean[gid], 0.0)
+            out = _reduce_groups(np.add, dev * dev, gid, g) / count
+            if op == "stddev":
+                out = np.sqrt(out)
+        elif op == "quantile":
+            assert isinstance(param, np.ndarray)
+            out = np.full((g, n_steps), np.nan)
+            for k in range(g):
+                rows = np.flatnonzero(gid == k)
+                out[k] = quantile_rows(param, vals[rows].T, present[rows].T)
+        else:
+            raise QueryError(f"unsupported aggregation {op!r}")
+    return StepVector(keys, out, anyp, np.zeros(g, np.bool_))
+
+
+def _select(
+    op: str,
+    vec: StepVector,
+    labels: list[Labels],
+    grouping: Sequence[str],
+    without: bool,
+    param: F64 | str | None,
+) -> StepVector:
+    assert isinstance(param, np.ndarray)
+    n_steps = vec.values.shape[1]
+    if len(vec) == 0:
+        return StepVector.empty(n_steps)
+    gid, keys = group_keys(labels, grouping, without)
+    keep = np.zeros_like(vec.present)
+    if op == "limit_ratio":
+        ratio = param
+        # Deterministic per-series sample in [0, 1) from the label set, as a hash would give.
+        h = np.array([(hash(lab) & 0xFFFFFFFF) / 2**32 for lab in labels])
+        keep = np.where(
+            ratio[None, :] >= 0, h[:, None] < ratio[None, :], h[:, None] >= 1 + ratio[None, :]
+        )
+        keep &= vec.present
+    else:
+        with np.errstate(invalid="ignore"):
+            k_steps = np.where(np.isnan(param), 0, np.clip(param, -1, 1e9)).astype(np.int64)
+        for grp in range(len(keys)):
+            rows = np.flatnonzero(gid == grp)
+            v = vec.values[rows]
+            p = vec.present[rows]
+            if op == "limitk":
+                rank = np.cumsum(p, axis=0) - 1
+            else:
+                sign = -1.0 if op == "topk" else 1.0
+                key = np.where(p & ~np.isnan(v), sign * v, np.inf)
+                key = np.where(p & np.isnan(v), np.finfo(np.float64).max, key)
+                order = np.argsort(key, axis=0, kind="stable")
+                rank = np.empty_like(order)
+                np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
+            keep[rows] = p & (rank < k_steps[None, :])
+    out = StepVector(vec.labels, vec.values, keep, vec.drop_name)
+    if n_steps == 1 and op in ("topk", "bottomk"):
+        sign = -1.0 if op == "topk" else 1.0
+        rows = np.flatnonzero(keep[:, 0])
+        v = vec.values[rows, 0]
+        key = np.where(np.isnan(v), np.inf, sign * v)
+        order = rows[np.lexsort((key, gid[rows]))]
+        return out.take(order)
+    return out.compact()
+
+
+def _count_values(
+    vec: StepVector,
+    labels: list[Labels],
+    grouping: Sequence[str],
+    without: bool,
+    label: str,
+) -> StepVector:
+    n_steps = vec.values.shape[1]
+    gid, keys = group_keys(labels, grouping, without)
+    counts: dict[Labels, npt.NDArray[np.float64]] = {}
+    s_idx, k_idx = np.nonzero(vec.present)
+    for s, k in zip(s_idx.tolist(), k_idx.tolist(), strict=True):
+        text = format_float(float(vec.values[s, k]))
+        base = tuple(p for p in keys[gid[s]] if p[0] != label)
+        key = tuple(sorted((*base, (label, text))))
+        row = counts.get(key)
+        if row is None:
+            row = counts[key] = np.zeros(n_steps)
+        row[k] += 1
+    if not counts:
+        return StepVector.empty(n_steps)
+    out_labels = list(counts)
+    values = np.array([counts[k] for k in out_labels])
+    return StepVector(
+        [without_name(lab) for lab in out_labels],
+        values,
+        values > 0,
+        np.zeros(len(out_labels), np.bool_),
+    )

@@ -1,0 +1,325 @@
+"""Instant-vector functions: math, clamping, rounding, dates, labels, sorting, histograms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import re2
+
+from obskit.errors import QueryError
+from obskit.model.labels import METRIC_NAME, Labels
+from obskit.promql.steps import StepVector
+
+__all__ = [
+    "DATE_FUNCTIONS",
+    "MATH_FUNCTIONS",
+    "clamp",
+    "histogram_quantile",
+    "label_join",
+    "label_replace",
+    "round_to",
+    "sort_order",
+]
+
+F64 = npt.NDArray[np.float64]
+
+
+def _sgn(x: F64) -> F64:
+    return np.sign(x)
+
+
+MATH_FUNCTIONS: dict[str, Callable[[F64], F64]] = {
+    "abs": np.abs,
+    "ceil": np.ceil,
+    "floor": np.floor,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "ln": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sgn": _sgn,
+    "acos": np.arccos,
+    "acosh": np.arccosh,
+    "asin": np.arcsin,
+    "asinh": np.arcsinh,
+    "atan": np.arctan,
+    "atanh": np.arctanh,
+    "cos": np.cos,
+    "cosh": np.cosh,
+    "sin": np.sin,
+    "sinh": np.sinh,
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "deg": np.degrees,
+    "rad": np.radians,
+}
+
+
+def round_to(x: F64, to_nearest: F64) -> F64:
+    inv = 1.0 / to_nearest
+    with np.errstate(all="ignore"):
+        out: F64 = np.floor(x * inv + 0.5) / inv
+    return out
+
+
+def clamp(x: F64, lo: F64, hi: F64) -> F64:
+    out: F64 = np.maximum(lo, np.minimum(hi, x))
+    return out
+
+
+def _civil(seconds: F64) -> tuple[F64, F64, F64, F64, F64]:
+    """Year, month, day, day of week, day of year (UTC) for unix seconds (vectorised)."""
+    secs = np.floor(np.where(np.isfinite(seconds), seconds, 0)).astype(np.int64)
+    days = np.floor_divide(secs, 86400)
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy_mar = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy_mar + 2) // 153
+    d = doy_mar - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    y = np.where(m <= 2, y + 1, y)
+    dow = np.mod(days + 4, 7)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    cum = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+    doy = cum[m - 1] + d + np.where(leap & (m > 2), 1, 0)
+    return (
+        y.astype(np.float64),
+        m.astype(np.float64),
+        d.astype(np.float64),
+        dow.astype(np.float64),
+        doy.astype(np.float64),
+    )
+
+
+def _date(part: str) -> Callable[[F64], F64]:
+    def fn(x: F64) -> F64:
+        y, m, d, dow, doy = _civil(x)
+        secs = np.floor(np.where(np.isfinite(x), x, 0))
+        if part == "year":
+            out = y
+        elif part == "month":
+            out = m
+        elif part == "day_of_month":
+            out = d
+        elif part == "day_of_week":
+            out = dow
+        elif part == "day_of_year":
+            out = doy
+        elif part == "hour":
+            out = np.floor(np.mod(secs, 86400) / 3600)
+        elif part == "minute":
+            out = np.floor(np.mod(secs, 3600) / 60)
+        else:  # days_in_month
+            leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+            lengths = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.float64)
+            out = lengths[m.astype(np.int64) - 1] + np.where(leap & (m == 2), 1, 0)
+        result: F64 = np.where(np.isfinite(x), out, np.nan)
+        return result
+
+    return fn
+
+
+DATE_FUNCTIONS: dict[str, Callable[[F64], F64]] = {
+    name: _date(name)
+    for name in (
+        "year",
+        "month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "hour",
+        "minute",
+        "days_in_month",
+    )
+}
+
+
+def _valid_label_name(name: str) -> bool:
+    return bool(name) and "\x00" not in name
+
+
+def label_replace(vec: StepVector, dst: str, repl: str, src: str, regex: str) -> StepVector:
+    try:
+        pattern = re2.compile(f"^(?s:{regex})$")
+    except re2.error as exc:
+        raise QueryError(f'invalid regular expression in label_replace(): "{regex}"') from exc
+    if not _valid_label_name(dst):
+        raise QueryError(f'invalid destination label name in label_replace(): "{dst}"')
+    template = _go_template(repl)
+    out_labels: list[Labels] = []
+    drop = vec.drop_name.copy()
+    for i, lab in enumerate(vec.labels):
+        d = dict(lab)
+        if drop[i] and src == METRIC_NAME:
+            value = d.get(METRIC_NAME, "")
+        else:
+            value = "" if (drop[i] and src == METRIC_NAME) else d.get(src, "")
+        m = pattern.match(value)
+        if m is not None:
+            res = m.expand(template)
+            if res:
+                d[dst] = res
+            else:
+                d.pop(dst, None)
+            if dst == METRIC_NAME:
+                drop[i] = False
+        out_labels.append(tuple(sorted(d.items())))
+    return StepVector(out_labels, vec.values, vec.present, drop)
+
+
+def _go_template(repl: str) -> str:
+    """Go's regexp Expand syntax ($1, ${1}, $name, $$) as Python's expand template."""
+    out = []
+    i = 0
+    while i < len(repl):
+        c = repl[i]
+        if c == "\\":
+            out.append("\\\\")
+            i += 1
+        elif c == "$" and i + 1 < len(repl):
+            nxt = repl[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+            elif nxt == "{":
+                end = repl.find("}", i)
+                if end < 0:
+                    out.append("$")
+                    i += 1
+                else:
+                    out.append(f"\\g<{repl[i + 2 : end]}>")
+                    i = end + 1
+            else:
+                j = i + 1
+                while j < len(repl) and (repl[j].isalnum() or repl[j] == "_"):
+                    j += 1
+                name = repl[i + 1 : j]
+                if name:
+                    out.append(f"\\g<{name}>")
+                    i = j
+                else:
+                    out.append("$")
+                    i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def label_join(vec: StepVector, dst: str, sep: str, srcs: list[str]) -> StepVector:
+    if not _valid_label_name(dst):
+        raise QueryError(f'invalid destination label name in label_join(): "{dst}"')
+    out_labels: list[Labels] = []
+    drop = vec.drop_name.copy()
+    for i, lab in enumerate(vec.labels):
+        d = dict(lab)
+        value = sep.join(d.get(s, "") for s in srcs)
+        if value:
+            d[dst] = value
+        else:
+            d.pop(dst, None)
+        if dst == METRIC_NAME:
+            drop[i] = False
+        out_labels.append(tuple(sorted(d.items())))
+    return StepVector(out_labels, vec.values, vec.present, drop)
+
+
+def sort_order(vec: StepVector, descending: bool) -> npt.NDArray[np.intp]:
+    """Row order for sort()/sort_desc() of an instant vector (NaN last, as Prometheus)."""
+    v = vec.values[:, 0]
+    key = np.where(np.isnan(v), np.inf, -v if descending else v)
+    order: npt.NDArray[np.intp] = np.argsort(key, kind="stable")
+    return order
+
+
+def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
+    """Classic-bucket quantiles: groups of series that differ only in ``le``."""
+    n = vec.values.shape[1]
+    groups: dict[Labels, list[tuple[float, int]]] = {}
+    for i, lab in enumerate(vec.effective_labels()):
+        le = None
+        rest = []
+        for k, v in lab:
+            if k == "le":
+                le = v
+            elif k != METRIC_NAME:
+                rest.append((k, v))
+        if le is None:
+            continue
+        try:
+            bound = float(le)
+        except ValueError:
+            continue
+        groups.setdefault(tuple(rest), []).append((bound, i))
+    out_labels: list[Labels] = []
+    rows = []
+    pres = []
+    for key, members in groups.items():
+        members.sort()
+        bounds = np.array([b for b, _ in members])
+        idx = np.array([i for _, i in members])
+        counts = vec.values[idx]
+        present = vec.present[idx]
+        vals = np.full(n, np.nan)
+        any_p = present.any(axis=0)
+        for k in np.flatnonzero(any_p):
+            sel = present[:, k]
+            vals[k] = _bucket_quantile(float(q[k]), bounds[sel], counts[sel, k])
+        out_labels.append(key)
+        rows.append(vals)
+        pres.append(any_p)
+    if not rows:
+        return StepVector.empty(n)
+    return StepVector(out_labels, np.array(rows), np.array(pres), np.zeros(len(rows), np.bool_))
+
+
+def _bucket_quantile(q: float, bounds: F64, counts: F64) -> float:
+    if np.isnan(q):
+        return float("nan")
+    if q < 0:
+        return float("-inf")
+    if q > 1:
+        return float("inf")
+    if len(bounds) == 0 or not np.isposinf(bounds[-1]):
+        return float("nan")
+    # coalesce equal bounds
+    ub, inv = np.unique(bounds, return_inverse=True)
+    c = np.zeros(len(ub))
+    np.add.at(c, inv, counts)
+    # monotonic, ignoring tiny deltas
+    prev = c[0]
+    for i in range(1, len(c)):
+        cur = c[i]
+        if cur == prev:
+            continue
+        if abs(cur - prev) <= 1e-12 * max(abs(cur), abs(prev)):
+            c[i] = prev
+            continue
+        if cur < prev:
+            c[i] = prev
+            continue
+        prev = cur
+    if len(ub) < 2:
+        return float("nan")
+    obs = c[-1]
+    if obs == 0 or np.isnan(obs):
+        return float("nan")
+    rank = q * obs
+    b = int(np.searchsorted(c[:-1], rank, side="left"))
+    if b == len(ub) - 1:
+        return float(ub[-2])
+    if b == 0 and ub[0] <= 0:
+        return float(ub[0])
+    start = 0.0
+    end = float(ub[b])
+    count = float(c[b])
+    if b > 0:
+        start = float(ub[b - 1])
+        count -= float(c[b - 1])
+        rank -= float(c[b - 1])
+    return start + (end - start) * (rank / count)

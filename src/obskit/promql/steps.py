@@ -1,0 +1,153 @@
+"""The engine's working values: everything is evaluated at all steps of a query at once.
+
+A range query at steps ``T[0..N)`` (an instant query is the case N = 1) evaluates every node
+of the expression to one of:
+
+* ``StepScalar`` — one float per step;
+* ``StepString`` — a string literal;
+* ``StepVector`` — S series x N steps: ``values[S, N]`` and ``present[S, N]`` (NaN is a value,
+  so absence needs its own mask), the series' label sets, and ``drop_name[S]`` for Prometheus'
+  delayed ``__name__`` removal (functions and operators mark the name, the result drops it);
+* ``RangeInput`` — the argument of a range function (``x[5m]`` or a subquery): the samples of
+  S series as flat columns (``ts``/``vals`` with ``offsets[S+1]``, staleness markers removed) and
+  the window ``(ends[k] - range_ms, ends[k]]`` for each step k.
+
+Windows are located for all series and steps with one ``searchsorted`` on a composite key
+(series number x span + time), so no Python loop runs per step or per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit.model.labels import METRIC_NAME, Labels
+
+__all__ = [
+    "STALE_NAN_BITS",
+    "RangeInput",
+    "StepScalar",
+    "StepString",
+    "StepVector",
+    "Value",
+    "is_stale",
+    "locate",
+    "without_name",
+]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Bool = npt.NDArray[np.bool_]
+
+STALE_NAN_BITS = 0x7FF0000000000002
+
+
+def is_stale(values: F64) -> Bool:
+    """Which values are Prometheus' staleness marker (one NaN bit pattern)."""
+    out: Bool = values.view(np.uint64) == np.uint64(STALE_NAN_BITS)
+    return out
+
+
+def without_name(labels: Labels) -> Labels:
+    """``labels`` without ``__name__``."""
+    return tuple(p for p in labels if p[0] != METRIC_NAME)
+
+
+@dataclass(slots=True)
+class StepScalar:
+    values: F64
+
+
+@dataclass(slots=True)
+class StepString:
+    value: str
+
+
+@dataclass(slots=True)
+class StepVector:
+    labels: list[Labels]
+    values: F64
+    present: Bool
+    drop_name: Bool
+
+    @staticmethod
+    def empty(n_steps: int) -> StepVector:
+        return StepVector(
+            [],
+            np.empty((0, n_steps), np.float64),
+            np.zeros((0, n_steps), np.bool_),
+            np.zeros(0, np.bool_),
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, rows: npt.NDArray[np.intp] | Bool) -> StepVector:
+        idx = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
+        return StepVector(
+            [self.labels[i] for i in idx],
+            self.values[idx],
+            self.present[idx],
+            self.drop_name[idx],
+        )
+
+    def compact(self) -> StepVector:
+        """Drop series that have no point at any step."""
+        keep = self.present.any(axis=1)
+        return self if keep.all() else self.take(keep)
+
+    def effective_labels(self) -> list[Labels]:
+        """Label sets as they will be returned (marked names dropped)."""
+        return [
+            without_name(lab) if drop else lab
+            for lab, drop in zip(self.labels, self.drop_name.tolist(), strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class RangeInput:
+    labels: list[Labels]
+    ts: I64
+    vals: F64
+    offsets: I64
+    ends: I64
+    range_ms: int
+    drop_name: Bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def windows(self) -> tuple[I64, I64]:
+        """Flat indices ``lo[S, N]``, ``hi[S, N]``: window k of series s is ``[lo, hi)``."""
+        lo = locate(self.ts, self.offsets, self.ends - self.range_ms)
+        hi = locate(self.ts, self.offsets, self.ends)
+        return lo, hi
+
+
+Value = StepScalar | StepString | StepVector | RangeInput
+
+
+def locate(ts: I64, offsets: I64, times: I64) -> I64:
+    """For each series s (flat ``ts[offsets[s]:offsets[s+1]]``, ascending) and each time t in
+    ``times``: the flat index one past the last sample with timestamp <= t. Shape [S, N]."""
+    n_series = len(offsets) - 1
+    if n_series == 0:
+        return np.zeros((0, len(times)), np.int64)
+    if len(ts) == 0:
+        return np.zeros((n_series, len(times)), np.int64)
+    tmin = int(min(int(ts.min()), int(times.min())))
+    tmax = int(max(int(ts.max()), int(times.max())))
+    span = tmax - tmin + 2
+    if span * (n_series + 1) >= 2**62:
+        out = np.empty((n_series, len(times)), np.int64)
+        for s in range(n_series):
+            a, b = int(offsets[s]), int(offsets[s + 1])
+            out[s] = a + np.searchsorted(ts[a:b], times, side="right")
+        return out
+    seg = np.repeat(np.arange(n_series, dtype=np.int64), np.diff(offsets))
+    keys = seg * span + (ts - tmin)
+    queries = np.arange(n_series, dtype=np.int64)[:, None] * span + (times - tmin)[None, :]
+    found: I64 = np.searchsorted(keys, queries, side="right").astype(np.int64)
+    return found
