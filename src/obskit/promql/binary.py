@@ -57,6 +57,10 @@ def arith(op: str, a: F64, b: F64) -> F64:
 
 
 def compare(op: str, a: F64, b: F64) -> Bool:
+    return np.asarray(_compare(op, a, b), np.bool_)
+
+
+def _compare(op: str, a: F64, b: F64) -> object:
     with np.errstate(invalid="ignore"):
         if op == "==":
             return a == b

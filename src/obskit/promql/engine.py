@@ -327,8 +327,9 @@ class _Evaluator:
             out.append(Matcher(MatchType.EQ, METRIC_NAME, str(vs.name)))
         if vs.matchers.or_matchers:
             raise QueryError("'or' inside label matchers is not supported")
-        for m in vs.matchers.matchers:
-            out.append(Matcher(_MATCH_OPS[str(m.op)], str(m.name), str(m.value)))
+        out.extend(
+            Matcher(_MATCH_OPS[str(m.op)], str(m.name), str(m.value)) for m in vs.matchers.matchers
+        )
         return out
 
     def _load(self, vs: Any, mint: int, maxt: int) -> tuple[list[Labels], I64, F64, I64]:
@@ -487,10 +488,11 @@ class _Evaluator:
             vec = self._vector_arg(args[0])
             return self._absent(vec.present, args[0])
         if name == "absent_over_time":
-            ri = self.eval(args[0])
-            assert isinstance(ri, RangeInput)
-            lo, hi = ri.windows()
-            return self._absent(hi > lo, args[0])
+            rng = self.eval(args[0])
+            if not isinstance(rng, RangeInput):
+                raise QueryError("expected a range vector in call to function absent_over_time()")
+            w_lo, w_hi = rng.windows()
+            return self._absent(w_hi > w_lo, args[0])
         if name == "label_replace":
             vec = self._vector_arg(args[0])
             dst, repl, src, regex = (self._string_arg(a) for a in args[1:5])
@@ -509,7 +511,7 @@ class _Evaluator:
             names = [self._string_arg(a) for a in args[1:]]
             if self.n == 1:
                 labels = vec.effective_labels()
-                keys = [tuple(dict(lab).get(k, "") for k in names) + (lab,) for lab in labels]
+                keys = [(*(dict(lab).get(k, "") for k in names), lab) for lab in labels]
                 order = sorted(
                     range(len(vec)), key=lambda i: keys[i], reverse=name.endswith("_desc")
                 )
@@ -563,7 +565,9 @@ class _Evaluator:
         return StepVector(vec.labels, vals, vec.present, np.ones(len(vec), np.bool_))
 
     def _absent(self, present: npt.NDArray[np.bool_], node: Any) -> StepVector:
-        any_p = present.any(axis=0) if len(present) else np.zeros(self.n, np.bool_)
+        any_p = np.zeros(self.n, np.bool_)
+        if len(present):
+            any_p = np.asarray(present.any(axis=0), np.bool_)
         inner = node
         while isinstance(inner, pp.ParenExpr):
             inner = inner.expr

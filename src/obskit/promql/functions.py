@@ -267,9 +267,9 @@ def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
         present = vec.present[idx]
         vals = np.full(n, np.nan)
         any_p = present.any(axis=0)
-        for k in np.flatnonzero(any_p):
-            sel = present[:, k]
-            vals[k] = _bucket_quantile(float(q[k]), bounds[sel], counts[sel, k])
+        for step in np.flatnonzero(any_p).tolist():
+            sel = present[:, step]
+            vals[step] = _bucket_quantile(float(q[step]), bounds[sel], counts[sel, step])
         out_labels.append(key)
         rows.append(vals)
         pres.append(any_p)
@@ -322,4 +322,4 @@ def _bucket_quantile(q: float, bounds: F64, counts: F64) -> float:
         start = float(ub[b - 1])
         count -= float(c[b - 1])
         rank -= float(c[b - 1])
-    return start + (end - start) * (rank / count)
+    return float(start + (end - start) * (rank / count))

@@ -95,7 +95,7 @@ class StepVector:
 
     def compact(self) -> StepVector:
         """Drop series that have no point at any step."""
-        keep = self.present.any(axis=1)
+        keep: Bool = np.asarray(self.present.any(axis=1), np.bool_)
         return self if keep.all() else self.take(keep)
 
     def effective_labels(self) -> list[Labels]:

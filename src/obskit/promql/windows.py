@@ -318,8 +318,6 @@ def _regression(t: F64, v: F64, m: Bool, at: F64) -> tuple[F64, F64]:
 
 
 def _deriv(ri: RangeInput, _args: list[F64]) -> Result:
-    lo, _hi = ri.windows()
-
     def fn(v: F64, t: F64, m: Bool, _a: int) -> F64:
         slope, _ = _regression(t, v, m, t[:, 0] / 1000.0)
         return slope
