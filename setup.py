@@ -24,6 +24,7 @@ native = Extension(
         "native/concat_runs.c",
         "native/text_parse.c",
         "native/remote_write.c",
+        "native/promql_windows.c",
     ],
     depends=["native/column_kernels.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.

@@ -83,6 +83,9 @@ PyObject *py_sort_samples(PyObject *self, PyObject *args);
 PyObject *py_tokenize_exposition(PyObject *self, PyObject *args); /* text_parse.c */
 PyObject *py_merge_samples(PyObject *self, PyObject *args);
 PyObject *py_concat_runs(PyObject *self, PyObject *args);
+PyObject *py_pq_window_bounds(PyObject *self, PyObject *args); /* promql_windows.c */
+PyObject *py_pq_rate(PyObject *self, PyObject *args);
+PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 
 /* Remote-write decoding and its series-ref cache (remote_write.c). */
 PyObject *py_rw_count(PyObject *self, PyObject *args);

@@ -278,6 +278,13 @@ static PyMethodDef methods[] = {
     {"tokenize_exposition", py_tokenize_exposition, METH_VARARGS,
      "tokenize_exposition(text, openmetrics, seed, kinds, spans, values, ts, key_ids, key_lines)"
      " -> n_keys"},
+    {"pq_window_bounds", py_pq_window_bounds, METH_VARARGS,
+     "pq_window_bounds(ts, offsets, ends, range_ms, lo_out, hi_out): PromQL windows per series"},
+    {"pq_rate", py_pq_rate, METH_VARARGS,
+     "pq_rate(ts, values, lo, hi, ends, range_ms, is_counter, is_rate, out, ok)"},
+    {"pq_window_stat", py_pq_window_stat, METH_VARARGS,
+     "pq_window_stat(kind, values, lo, hi, param, out): Kahan sum, avg, stdvar, stddev,"
+     " quantile, mad per window"},
     {NULL, NULL, 0, NULL},
 };
 

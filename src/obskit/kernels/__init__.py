@@ -31,7 +31,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from obskit.kernels import _numpy, exposition_lines
+from obskit.kernels import _numpy, _promql, _promql_native, exposition_lines
 from obskit.kernels import _remote_write_native as _rw
 from obskit.kernels._remote_write import (
     MalformedError,
@@ -43,6 +43,7 @@ from obskit.kernels._remote_write import (
 __all__ = [
     "BACKEND",
     "MAX_DECIMAL_EXP",
+    "PQ_STAT_KINDS",
     "MalformedError",
     "RefCache",
     "WriteRequestColumns",
@@ -60,6 +61,9 @@ __all__ = [
     "merge_samples",
     "new_ref_cache",
     "pack_planes",
+    "pq_window_bounds",
+    "pq_window_rate",
+    "pq_window_stat",
     "sort_samples",
     "tokenize_exposition",
     "xor_residuals",
@@ -298,6 +302,18 @@ else:
     decimal_scale = _native_decimal_scale
     decode_decimal = _native_decode_decimal
     decode_xor = _native_decode_xor
+
+# PromQL range-window kernels (numpy reference in _promql.py, C in native/promql_windows.c).
+PROMQL_NATIVE = None if _native is None else _promql_native.NativeWindows(_native)
+if PROMQL_NATIVE is None:
+    pq_window_bounds = _promql.window_bounds
+    pq_window_rate = _promql.window_rate
+    pq_window_stat = _promql.window_stat
+else:
+    pq_window_bounds = PROMQL_NATIVE.window_bounds
+    pq_window_rate = PROMQL_NATIVE.window_rate
+    pq_window_stat = PROMQL_NATIVE.window_stat
+PQ_STAT_KINDS = _promql.STAT_KINDS
 
 NATIVE_KERNELS: dict[str, object] = {
     "int_residuals": _native_int_residuals,

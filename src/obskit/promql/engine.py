@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import promql_parser as pp
 
+from obskit import kernels
 from obskit.errors import ParseError, QueryError, QueryLimitError, QueryTimeoutError
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.model.matchers import Matcher, MatchType
@@ -41,7 +42,6 @@ from obskit.promql.steps import (
     StepVector,
     Value,
     is_stale,
-    locate,
 )
 from obskit.promql.value import Matrix, QueryResult, Scalar, String, Vector
 from obskit.promql.windows import RANGE_FUNCTIONS
@@ -364,7 +364,7 @@ class _Evaluator:
         n_series = len(labels)
         if n_series == 0:
             return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
-        hi = locate(ts, offsets, ends)
+        _lo, hi = kernels.pq_window_bounds(ts, offsets, ends, lookback)
         idx = hi - 1
         has = idx >= offsets[:-1, None]
         idx = np.where(has, idx, 0)

@@ -12,8 +12,8 @@ of the expression to one of:
   S series as flat columns (``ts``/``vals`` with ``offsets[S+1]``, staleness markers removed) and
   the window ``(ends[k] - range_ms, ends[k]]`` for each step k.
 
-Windows are located for all series and steps with one ``searchsorted`` on a composite key
-(series number x span + time), so no Python loop runs per step or per sample.
+Windows are located for all series and steps by one kernel call (``kernels.pq_window_bounds``,
+a two-pointer walk in C), so no Python loop runs per step or per sample.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from obskit import kernels
 from obskit.model.labels import METRIC_NAME, Labels
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "StepVector",
     "Value",
     "is_stale",
-    "locate",
     "without_name",
 ]
 
@@ -115,39 +115,19 @@ class RangeInput:
     ends: I64
     range_ms: int
     drop_name: Bool
+    _windows: tuple[I64, I64] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def windows(self) -> tuple[I64, I64]:
-        """Flat indices ``lo[S, N]``, ``hi[S, N]``: window k of series s is ``[lo, hi)``."""
-        lo = locate(self.ts, self.offsets, self.ends - self.range_ms)
-        hi = locate(self.ts, self.offsets, self.ends)
-        return lo, hi
+        """Flat indices ``lo[S, N]``, ``hi[S, N]``: window k of series s is ``[lo, hi)``
+        (computed once, then cached)."""
+        if self._windows is None:
+            self._windows = kernels.pq_window_bounds(
+                self.ts, self.offsets, self.ends, self.range_ms
+            )
+        return self._windows
 
 
 Value = StepScalar | StepString | StepVector | RangeInput
-
-
-def locate(ts: I64, offsets: I64, times: I64) -> I64:
-    """For each series s (flat ``ts[offsets[s]:offsets[s+1]]``, ascending) and each time t in
-    ``times``: the flat index one past the last sample with timestamp <= t. Shape [S, N]."""
-    n_series = len(offsets) - 1
-    if n_series == 0:
-        return np.zeros((0, len(times)), np.int64)
-    if len(ts) == 0:
-        return np.zeros((n_series, len(times)), np.int64)
-    tmin = int(min(int(ts.min()), int(times.min())))
-    tmax = int(max(int(ts.max()), int(times.max())))
-    span = tmax - tmin + 2
-    if span * (n_series + 1) >= 2**62:
-        out = np.empty((n_series, len(times)), np.int64)
-        for s in range(n_series):
-            a, b = int(offsets[s]), int(offsets[s + 1])
-            out[s] = a + np.searchsorted(ts[a:b], times, side="right")
-        return out
-    seg = np.repeat(np.arange(n_series, dtype=np.int64), np.diff(offsets))
-    keys = seg * span + (ts - tmin)
-    queries = np.arange(n_series, dtype=np.int64)[:, None] * span + (times - tmin)[None, :]
-    found: I64 = np.searchsorted(keys, queries, side="right").astype(np.int64)
-    return found

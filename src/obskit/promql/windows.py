@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from obskit import kernels
 from obskit.promql.steps import RangeInput
 
 __all__ = ["RANGE_FUNCTIONS", "RangeFunction", "extrapolated_rate"]
@@ -70,39 +71,14 @@ def _pair_terms(ri: RangeInput) -> tuple[F64, F64]:
 def extrapolated_rate(ri: RangeInput, is_counter: bool, is_rate: bool) -> Result:
     """Prometheus' ``extrapolatedRate`` for rate, increase and delta."""
     lo, hi = ri.windows()
-    count = hi - lo
-    ok = count >= 2
-    first = np.where(ok, lo, 0)
-    last = np.where(ok, hi - 1, 0)
-    if len(ri.vals) == 0:
-        return np.zeros(lo.shape), ok
-    f_first, f_last = ri.vals[first], ri.vals[last]
-    t_first, t_last = ri.ts[first], ri.ts[last]
-    result = f_last - f_first
-    if is_counter:
-        prev, same = _pair_terms(ri)
-        drop = np.where((ri.vals < prev) & (same > 0), prev, 0.0)
-        result = result + _pairs_in_window(ri, lo, hi, drop)
-    ends = ri.ends[None, :]
-    range_start = ends - ri.range_ms
-    with np.errstate(divide="ignore", invalid="ignore"):
-        to_start = (t_first - range_start) / 1000.0
-        to_end = (ends - t_last) / 1000.0
-        sampled = (t_last - t_first) / 1000.0
-        avg = sampled / np.maximum(count - 1, 1)
-        threshold = avg * 1.1
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
-        if is_counter:
-            to_zero = np.where(
-                (result > 0) & (f_first >= 0), sampled * (f_first / result), to_start
-            )
-            to_start = np.minimum(to_start, np.where(np.isnan(to_zero), to_start, to_zero))
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
-        factor = (sampled + to_start + to_end) / sampled
-        if is_rate:
-            factor = factor / (ri.range_ms / 1000.0)
-        out = result * factor
-    return out, ok
+    return kernels.pq_window_rate(ri.ts, ri.vals, lo, hi, ri.ends, ri.range_ms, is_counter, is_rate)
+
+
+def _stat(kind: str, ri: RangeInput, param: F64 | None = None) -> Result:
+    lo, hi = ri.windows()
+    ok = hi > lo
+    q = None if param is None else np.ascontiguousarray(np.broadcast_to(param[None, :], lo.shape))
+    return kernels.pq_window_stat(kernels.PQ_STAT_KINDS[kind], ri.vals, lo, hi, q), ok
 
 
 def _instant_rate(ri: RangeInput, is_rate: bool) -> Result:
@@ -164,45 +140,11 @@ def _count(ri: RangeInput, _args: list[F64]) -> Result:
 
 
 def _sum(ri: RangeInput, _args: list[F64]) -> Result:
-    lo, hi = ri.windows()
-    return _reduce(np.add, ri.vals, lo, hi), hi > lo
+    return _stat("sum", ri)
 
 
 def _avg(ri: RangeInput, _args: list[F64]) -> Result:
-    lo, hi = ri.windows()
-    n = hi - lo
-
-    def mean(v: F64, _t: F64, m: Bool, _a: int) -> F64:
-        return _kahan_mean(v, m)
-
-    values, ok = _per_window(ri, mean)
-    return values, ok & (n > 0)
-
-
-def _kahan_mean(v: F64, m: Bool) -> F64:
-    x = np.where(m, v, 0.0)
-    n = m.sum(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = np.zeros(len(x))
-        comp = np.zeros(len(x))
-        for j in range(x.shape[1]):
-            col = x[:, j]
-            t = total + col
-            big = np.abs(total) >= np.abs(col)
-            comp += np.where(big, (total - t) + col, (col - t) + total)
-            total = t
-        res = total + comp
-        out: F64 = res / n
-        # Overflow to ±Inf: Prometheus then averages incrementally.
-        bad = ~np.isfinite(total) & np.isfinite(x).all(axis=1)
-        if bad.any():
-            mean = np.zeros(int(bad.sum()))
-            xs = x[bad]
-            for j in range(xs.shape[1]):
-                mj = m[bad][:, j]
-                mean = np.where(mj, mean + xs[:, j] / np.maximum(j + 1, 1) - mean / (j + 1), mean)
-            out[bad] = mean
-    return out
+    return _stat("avg", ri)
 
 
 def _min(ri: RangeInput, _args: list[F64]) -> Result:
@@ -236,22 +178,12 @@ def _present(ri: RangeInput, _args: list[F64]) -> Result:
     return np.ones(lo.shape), hi > lo
 
 
-def _variance(v: F64, m: Bool) -> F64:
-    n = m.sum(axis=1)
-    x = np.where(m, v, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = x.sum(axis=1) / n
-        dev = np.where(m, v - mean[:, None], 0.0)
-        out: F64 = (dev * dev).sum(axis=1) / n
-    return out
-
-
 def _stdvar(ri: RangeInput, _args: list[F64]) -> Result:
-    return _per_window(ri, lambda v, _t, m, _a: _variance(v, m))
+    return _stat("stdvar", ri)
 
 
 def _stddev(ri: RangeInput, _args: list[F64]) -> Result:
-    return _per_window(ri, lambda v, _t, m, _a: np.sqrt(_variance(v, m)))
+    return _stat("stddev", ri)
 
 
 def quantile_rows(q: F64, v: F64, m: Bool) -> F64:
@@ -279,24 +211,11 @@ def quantile_rows(q: F64, v: F64, m: Bool) -> F64:
 
 
 def _quantile(ri: RangeInput, args: list[F64]) -> Result:
-    q_steps = args[0]
-    lo, _hi = ri.windows()
-    q_all = np.broadcast_to(q_steps[None, :], lo.shape).ravel()
-    ok_rows = np.flatnonzero(((_hi - lo) > 0).ravel())
-
-    def fn(v: F64, _t: F64, m: Bool, a: int) -> F64:
-        return quantile_rows(q_all[ok_rows[a : a + len(v)]], v, m)
-
-    return _per_window(ri, fn)
+    return _stat("quantile", ri, args[0])
 
 
 def _mad(ri: RangeInput, _args: list[F64]) -> Result:
-    def fn(v: F64, _t: F64, m: Bool, _a: int) -> F64:
-        half = np.full(len(v), 0.5)
-        med = quantile_rows(half, v, m)
-        return quantile_rows(half, np.abs(v - med[:, None]), m)
-
-    return _per_window(ri, fn)
+    return _stat("mad", ri)
 
 
 def _regression(t: F64, v: F64, m: Bool, at: F64) -> tuple[F64, F64]:

@@ -1,0 +1,312 @@
+/*
+ * PromQL range-window kernels: C twins of src/obskit/kernels/_promql.py.
+ *
+ * Samples of S series are flat columns ts[]/vals[] with offsets[S+1]; windows are given per series
+ * and step as flat index ranges [lo, hi) (arrays of S*N int64, row-major by series). Every kernel
+ * performs exactly the floating-point operations of its numpy twin, in the same order, so both
+ * backends give identical results (compiled with -ffp-contract=off: no fused multiply-add).
+ * Loops run without the GIL. Bad sizes raise ValueError; indices are checked before any loop.
+ */
+#include "column_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int need(const Py_buffer *b, Py_ssize_t want, const char *what) {
+    if (b->len != want) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, expected %zd", what, b->len, want);
+        return -1;
+    }
+    return 0;
+}
+
+/* Windows are valid when 0 <= lo <= hi <= n for every entry. */
+static int check_windows(const int64_t *lo, const int64_t *hi, Py_ssize_t m, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (lo[i] < 0 || lo[i] > hi[i] || hi[i] > n) {
+            PyErr_SetString(PyExc_ValueError, "window index out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Index one past the last ts[a..b) <= t (ts ascending). */
+static int64_t upper(const int64_t *ts, int64_t a, int64_t b, int64_t t) {
+    while (a < b) {
+        int64_t mid = a + (b - a) / 2;
+        if (ts[mid] <= t)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a;
+}
+
+/* window_bounds(ts, offsets, ends, range_ms, lo_out, hi_out): per series s and step k,
+ * lo = first index with ts > ends[k] - range, hi = first index with ts > ends[k]. */
+PyObject *py_pq_window_bounds(PyObject *self, PyObject *args) {
+    Py_buffer ts, off, ends, lo, hi;
+    long long range_ms;
+    if (!PyArg_ParseTuple(args, "y*y*y*Lw*w*", &ts, &off, &ends, &range_ms, &lo, &hi)) return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = ts.len / 8, s_count = off.len / 8 - 1, steps = ends.len / 8;
+    if (ts.len % 8 || off.len % 8 || s_count < 0 || ends.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes for window_bounds");
+        goto done;
+    }
+    if (need(&lo, s_count * steps * 8, "lo") < 0 || need(&hi, s_count * steps * 8, "hi") < 0)
+        goto done;
+    const int64_t *t = (const int64_t *)ts.buf, *o = (const int64_t *)off.buf;
+    const int64_t *e = (const int64_t *)ends.buf;
+    for (Py_ssize_t s = 0; s < s_count; s++) {
+        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            goto done;
+        }
+    }
+    int monotonic = 1;
+    for (Py_ssize_t k = 1; k < steps; k++)
+        if (e[k] < e[k - 1]) monotonic = 0;
+    int64_t *plo = (int64_t *)lo.buf, *phi = (int64_t *)hi.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t s = 0; s < s_count; s++) {
+        int64_t a = o[s], b = o[s + 1];
+        int64_t *rlo = plo + s * steps, *rhi = phi + s * steps;
+        if (monotonic) {
+            int64_t i = a, j = a;
+            for (Py_ssize_t k = 0; k < steps; k++) {
+                int64_t end = e[k], start = e[k] - (int64_t)range_ms;
+                while (i < b && t[i] <= start) i++;
+                while (j < b && t[j] <= end) j++;
+                rlo[k] = i;
+                rhi[k] = j;
+            }
+        } else {
+            for (Py_ssize_t k = 0; k < steps; k++) {
+                rlo[k] = upper(t, a, b, e[k] - (int64_t)range_ms);
+                rhi[k] = upper(t, a, b, e[k]);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&hi);
+    return ret;
+}
+
+/* rate/increase/delta as Prometheus' extrapolatedRate; out NaN and ok 0 below two samples. */
+PyObject *py_pq_rate(PyObject *self, PyObject *args) {
+    Py_buffer ts, vals, lo, hi, ends, out, ok;
+    long long range_ms;
+    int is_counter, is_rate;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*Lppw*w*", &ts, &vals, &lo, &hi, &ends, &range_ms,
+                          &is_counter, &is_rate, &out, &ok))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = ts.len / 8, m = lo.len / 8, steps = ends.len / 8;
+    if (ts.len % 8 || vals.len != ts.len || lo.len % 8 || hi.len != lo.len || ends.len % 8 ||
+        steps == 0 || m % steps) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes for rate");
+        goto done;
+    }
+    if (need(&out, m * 8, "out") < 0 || need(&ok, m, "ok") < 0) goto done;
+    const int64_t *t = (const int64_t *)ts.buf, *pl = (const int64_t *)lo.buf;
+    const int64_t *ph = (const int64_t *)hi.buf, *e = (const int64_t *)ends.buf;
+    const double *v = (const double *)vals.buf;
+    if (check_windows(pl, ph, m, n) < 0) goto done;
+    double *o = (double *)out.buf;
+    unsigned char *okp = (unsigned char *)ok.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t w = 0; w < m; w++) {
+        int64_t a = pl[w], b = ph[w];
+        int64_t count = b - a;
+        if (count < 2) {
+            o[w] = 0.0;
+            okp[w] = 0;
+            continue;
+        }
+        int64_t end = e[w % steps];
+        double f_first = v[a], f_last = v[b - 1];
+        double result = f_last - f_first;
+        if (is_counter) {
+            double corr = 0.0;
+            int any = 0;
+            for (int64_t i = a + 1; i < b; i++) {
+                if (v[i] < v[i - 1]) {
+                    corr = any ? corr + v[i - 1] : v[i - 1];
+                    any = 1;
+                }
+            }
+            if (any) result = result + corr;
+        }
+        int64_t range_start = end - (int64_t)range_ms;
+        double to_start = (double)(t[a] - range_start) / 1000.0;
+        double to_end = (double)(end - t[b - 1]) / 1000.0;
+        double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
+        double avg = sampled / (double)(count - 1);
+        double threshold = avg * 1.1;
+        if (to_start >= threshold) to_start = avg / 2;
+        if (is_counter) {
+            double to_zero = to_start;
+            if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
+            if (to_zero < to_start) to_start = to_zero;
+        }
+        if (to_end >= threshold) to_end = avg / 2;
+        double factor = (sampled + to_start + to_end) / sampled;
+        if (is_rate) factor = factor / ((double)range_ms / 1000.0);
+        o[w] = result * factor;
+        okp[w] = 1;
+    }
+    Py_END_ALLOW_THREADS;
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&vals);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&hi);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&ok);
+    return ret;
+}
+
+/* Prometheus' kahanSumInc (Neumaier's variant). */
+static inline void kahan_inc(double inc, double *sum, double *c) {
+    double t = *sum + inc;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    /* Go's sort.Float64s order: NaN first, then ascending. */
+    int an = isnan(a), bn = isnan(b);
+    if (an || bn) return bn - an;
+    return (a > b) - (a < b);
+}
+
+static double quantile_sorted(double q, const double *x, int64_t n) {
+    if (isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    double rank = q * (double)(n - 1);
+    double fl = floor(rank);
+    int64_t lower = (int64_t)fl;
+    if (lower < 0) lower = 0;
+    if (lower > n - 1) lower = n - 1;
+    int64_t up = lower + 1;
+    if (up > n - 1) up = n - 1;
+    double weight = rank - fl;
+    return x[lower] * (1 - weight) + x[up] * weight;
+}
+
+/* window_stat(kind, vals, lo, hi, param, out): 0 sum (Kahan), 1 avg, 2 stdvar, 3 stddev,
+ * 4 quantile (param per window), 5 mad. Windows must be non-empty (callers mask the rest). */
+PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
+    Py_buffer vals, lo, hi, param, out;
+    int kind;
+    if (!PyArg_ParseTuple(args, "iy*y*y*y*w*", &kind, &vals, &lo, &hi, &param, &out)) return NULL;
+    PyObject *ret = NULL;
+    double *buf = NULL;
+    Py_ssize_t n = vals.len / 8, m = lo.len / 8;
+    if (vals.len % 8 || lo.len % 8 || hi.len != lo.len || kind < 0 || kind > 5) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments to window_stat");
+        goto done;
+    }
+    if (need(&out, m * 8, "out") < 0) goto done;
+    if ((kind == 4) && need(&param, m * 8, "param") < 0) goto done;
+    const int64_t *pl = (const int64_t *)lo.buf, *ph = (const int64_t *)hi.buf;
+    if (check_windows(pl, ph, m, n) < 0) goto done;
+    const double *v = (const double *)vals.buf, *pq = (const double *)param.buf;
+    double *o = (double *)out.buf;
+    int64_t widest = 0;
+    for (Py_ssize_t w = 0; w < m; w++)
+        if (ph[w] - pl[w] > widest) widest = ph[w] - pl[w];
+    if (kind >= 4) {
+        buf = (double *)malloc((size_t)(widest > 0 ? widest : 1) * sizeof(double));
+        if (!buf) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t w = 0; w < m; w++) {
+        int64_t a = pl[w], b = ph[w], cnt = b - a;
+        if (cnt <= 0) {
+            o[w] = NAN;
+            continue;
+        }
+        if (kind == 0) {
+            double sum = 0, c = 0;
+            for (int64_t i = a; i < b; i++) kahan_inc(v[i], &sum, &c);
+            o[w] = isinf(sum) ? sum : sum + c;
+        } else if (kind == 1) {
+            double sum = v[a], c = 0, mean = 0, count = 1;
+            int incremental = 0;
+            for (int64_t i = a + 1; i < b; i++) {
+                count = (double)(i - a + 1);
+                if (!incremental) {
+                    double ns = sum, nc = c;
+                    kahan_inc(v[i], &ns, &nc);
+                    if (!isinf(ns)) {
+                        sum = ns;
+                        c = nc;
+                        continue;
+                    }
+                    incremental = 1;
+                    mean = sum / (count - 1);
+                    c = c / (count - 1);
+                }
+                double q = (count - 1) / count;
+                double msum = q * mean, mc = q * c;
+                kahan_inc(v[i] / count, &msum, &mc);
+                mean = msum;
+                c = mc;
+            }
+            o[w] = incremental ? mean + c : sum / count + c / count;
+        } else if (kind == 2 || kind == 3) {
+            double count = 0, mean = 0, cmean = 0, aux = 0, caux = 0;
+            for (int64_t i = a; i < b; i++) {
+                count += 1;
+                double delta = v[i] - (mean + cmean);
+                kahan_inc(delta / count, &mean, &cmean);
+                kahan_inc(delta * (v[i] - (mean + cmean)), &aux, &caux);
+            }
+            double var = (aux + caux) / count;
+            o[w] = kind == 3 ? sqrt(var) : var;
+        } else {
+            memcpy(buf, v + a, (size_t)cnt * sizeof(double));
+            qsort(buf, (size_t)cnt, sizeof(double), cmp_double);
+            if (kind == 4) {
+                o[w] = quantile_sorted(pq[w], buf, cnt);
+            } else {
+                double med = quantile_sorted(0.5, buf, cnt);
+                for (int64_t i = 0; i < cnt; i++) buf[i] = fabs(v[a + i] - med);
+                qsort(buf, (size_t)cnt, sizeof(double), cmp_double);
+                o[w] = quantile_sorted(0.5, buf, cnt);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    ret = Py_NewRef(Py_None);
+done:
+    free(buf);
+    PyBuffer_Release(&vals);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&hi);
+    PyBuffer_Release(&param);
+    PyBuffer_Release(&out);
+    return ret;
+}

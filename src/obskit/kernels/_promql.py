@@ -1,0 +1,248 @@
+"""Numpy references of the PromQL window kernels (C twins in ``native/promql_windows.c``).
+
+Windows are flat index ranges ``[lo, hi)`` into sample columns, one per series and step. Each
+function performs the same floating-point operations in the same order as its C twin, so both
+backends give identical results; the loops here run over the window *width* (vectorised across
+all windows), never per sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["STAT_KINDS", "window_bounds", "window_rate", "window_stat"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Bool = npt.NDArray[np.bool_]
+
+STAT_KINDS = {"sum": 0, "avg": 1, "stdvar": 2, "stddev": 3, "quantile": 4, "mad": 5}
+_GATHER_CELLS = 1 << 22
+
+
+def window_bounds(ts: I64, offsets: I64, ends: I64, range_ms: int) -> tuple[I64, I64]:
+    """Per series s and step k: ``lo`` = first index with ts > ends[k] - range, ``hi`` = first
+    index with ts > ends[k] (flat indices into ``ts``), shape [S, N]."""
+    return _locate(ts, offsets, ends - range_ms), _locate(ts, offsets, ends)
+
+
+def _locate(ts: I64, offsets: I64, times: I64) -> I64:
+    n_series = len(offsets) - 1
+    out = np.empty((max(n_series, 0), len(times)), np.int64)
+    for s in range(n_series):
+        a, b = int(offsets[s]), int(offsets[s + 1])
+        out[s] = a + np.searchsorted(ts[a:b], times, side="right")
+    return out
+
+
+def window_rate(
+    ts: I64,
+    vals: F64,
+    lo: I64,
+    hi: I64,
+    ends: I64,
+    range_ms: int,
+    is_counter: bool,
+    is_rate: bool,
+) -> tuple[F64, Bool]:
+    """Prometheus' extrapolatedRate over every window; ``ok`` where it has >= 2 samples."""
+    count = hi - lo
+    ok = count >= 2
+    if len(vals) == 0:
+        return np.zeros(lo.shape), ok
+    first = np.where(ok, lo, 0)
+    last = np.where(ok, hi - 1, 0)
+    f_first, f_last = vals[first], vals[last]
+    with np.errstate(all="ignore"):
+        result = f_last - f_first
+    if is_counter:
+        prev = np.empty_like(vals)
+        prev[0] = np.inf
+        prev[1:] = vals[:-1]
+        drops = np.where(vals < prev, prev, 0.0)
+        corr = _reduce_add(drops, np.minimum(lo + 1, hi), hi)
+        has = _reduce_any(vals < prev, np.minimum(lo + 1, hi), hi)
+        with np.errstate(all="ignore"):
+            result = np.where(has, result + corr, result)
+    end = np.broadcast_to(ends[None, :], lo.shape)
+    range_start = end - range_ms
+    with np.errstate(all="ignore"):
+        to_start = (ts[first] - range_start) / 1000.0
+        to_end = (end - ts[last]) / 1000.0
+        sampled = (ts[last] - ts[first]) / 1000.0
+        avg = sampled / np.maximum(count - 1, 1).astype(np.float64)
+        threshold = avg * 1.1
+        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        if is_counter:
+            to_zero = np.where(
+                (result > 0) & (f_first >= 0), sampled * (f_first / result), to_start
+            )
+            to_start = np.where(to_zero < to_start, to_zero, to_start)
+        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+        factor = (sampled + to_start + to_end) / sampled
+        if is_rate:
+            factor = factor / (range_ms / 1000.0)
+        out: F64 = np.where(ok, result * factor, 0.0)
+    return out, ok
+
+
+def _reduce_add(data: F64, lo: I64, hi: I64) -> F64:
+    shape = lo.shape
+    lo_f, hi_f = lo.ravel(), hi.ravel()
+    out = np.zeros(lo_f.shape, np.float64)
+    nonempty = hi_f > lo_f
+    if nonempty.any():
+        # Sequential sums in sample order (the C twin's loop); reduceat does not reorder.
+        width = int((hi_f - lo_f).max())
+        rows = np.flatnonzero(nonempty)
+        acc = np.zeros(len(rows))
+        started = np.zeros(len(rows), np.bool_)
+        for j in range(width):
+            idx = lo_f[rows] + j
+            valid = idx < hi_f[rows]
+            x = data[np.where(valid, idx, 0)]
+            take = valid & (x != 0.0)
+            with np.errstate(all="ignore"):
+                acc = np.where(take, np.where(started, acc + x, x), acc)
+            started |= take
+        out[rows] = acc
+    return out.reshape(shape)
+
+
+def _reduce_any(flags: Bool, lo: I64, hi: I64) -> Bool:
+    csum = np.concatenate(([0], np.cumsum(flags.astype(np.int64))))
+    out: Bool = (csum[hi] - csum[lo]) > 0
+    return out
+
+
+def _kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+    with np.errstate(all="ignore"):
+        return _kahan_inc_raw(inc, s, c)
+
+
+def _kahan_inc_raw(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+    t = s + inc
+    big = np.abs(s) >= np.abs(inc)
+    c = np.where(np.isinf(t), 0.0, c + np.where(big, (s - t) + inc, (inc - t) + s))
+    return t, c
+
+
+def window_stat(kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
+    """Statistic ``kind`` (see STAT_KINDS) of every non-empty window (NaN for empty ones)."""
+    shape = lo.shape
+    lo_f, hi_f = lo.ravel(), hi.ravel()
+    out = np.full(lo_f.shape, np.nan)
+    rows_all = np.flatnonzero(hi_f > lo_f)
+    if len(rows_all) == 0:
+        return out.reshape(shape)
+    width = int((hi_f - lo_f)[rows_all].max())
+    chunk = max(1, _GATHER_CELLS // width)
+    q_all = None if param is None else param.ravel()
+    with np.errstate(all="ignore"):
+        for a in range(0, len(rows_all), chunk):
+            rows = rows_all[a : a + chunk]
+            cols = lo_f[rows][:, None] + np.arange(width)[None, :]
+            mask = cols < hi_f[rows][:, None]
+            x = vals[np.where(mask, cols, 0)]
+            q = None if q_all is None else q_all[rows]
+            out[rows] = _stat_rows(kind, x, mask, q)
+    return out.reshape(shape)
+
+
+def _stat_rows(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
+    n_rows, width = x.shape
+    if kind == 0:
+        s = np.zeros(n_rows)
+        c = np.zeros(n_rows)
+        for j in range(width):
+            t, c2 = _kahan_inc(x[:, j], s, c)
+            s = np.where(m[:, j], t, s)
+            c = np.where(m[:, j], c2, c)
+        out: F64 = np.where(np.isinf(s), s, s + c)
+        return out
+    if kind == 1:
+        s = x[:, 0].copy()
+        c = np.zeros(n_rows)
+        mean = np.zeros(n_rows)
+        count = np.ones(n_rows)
+        inc = np.zeros(n_rows, np.bool_)
+        for j in range(1, width):
+            valid = m[:, j]
+            cnt = np.where(valid, float(j + 1), count)
+            ns, nc = _kahan_inc(x[:, j], s, c)
+            overflow = valid & ~inc & np.isinf(ns)
+            plain = valid & ~inc & ~overflow
+            s = np.where(plain, ns, s)
+            c = np.where(plain, nc, c)
+            mean = np.where(overflow, s / (cnt - 1), mean)
+            c = np.where(overflow, c / (cnt - 1), c)
+            inc = inc | overflow
+            do_inc = valid & inc
+            qf = (cnt - 1) / cnt
+            ms, mc = _kahan_inc(x[:, j] / cnt, qf * mean, qf * c)
+            mean = np.where(do_inc, ms, mean)
+            c = np.where(do_inc, mc, c)
+            count = cnt
+        result: F64 = np.where(inc, mean + c, s / count + c / count)
+        return result
+    if kind in (2, 3):
+        count = np.zeros(n_rows)
+        mean = np.zeros(n_rows)
+        cmean = np.zeros(n_rows)
+        aux = np.zeros(n_rows)
+        caux = np.zeros(n_rows)
+        for j in range(width):
+            valid = m[:, j]
+            cnt = count + 1
+            delta = x[:, j] - (mean + cmean)
+            nm, ncm = _kahan_inc(delta / cnt, mean, cmean)
+            na, nca = _kahan_inc(delta * (x[:, j] - (nm + ncm)), aux, caux)
+            count = np.where(valid, cnt, count)
+            mean = np.where(valid, nm, mean)
+            cmean = np.where(valid, ncm, cmean)
+            aux = np.where(valid, na, aux)
+            caux = np.where(valid, nca, caux)
+        var: F64 = (aux + caux) / count
+        return np.sqrt(var) if kind == 3 else var
+    with np.errstate(all="ignore"):
+        return _order_stat(kind, x, m, q)
+
+
+def _order_stat(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
+    n_rows = x.shape[0]
+    srt = _sorted_rows(x, m)
+    n = m.sum(axis=1)
+    if kind == 4:
+        assert q is not None
+        return _quantile_sorted(q, srt, n)
+    half = np.full(n_rows, 0.5)
+    med = _quantile_sorted(half, srt, n)
+    dev = np.abs(x - med[:, None])
+    return _quantile_sorted(half, _sorted_rows(dev, m), n)
+
+
+def _sorted_rows(x: F64, m: Bool) -> F64:
+    """Rows sorted as Go's sort.Float64s (NaN first), padding (mask False) last."""
+    nan = np.isnan(x)
+    group = np.where(m, np.where(nan, 0, 1), 2)
+    key = np.where(m & ~nan, x, 0.0)
+    order = np.lexsort((key, group), axis=-1)
+    out: F64 = np.take_along_axis(x, order, axis=1)
+    return out
+
+
+def _quantile_sorted(q: F64, srt: F64, n: npt.NDArray[np.int64]) -> F64:
+    rank = q * (n - 1).astype(np.float64)
+    fl = np.floor(rank)
+    lower = np.clip(np.nan_to_num(fl, nan=0.0, posinf=0.0, neginf=0.0), 0, None).astype(np.int64)
+    lower = np.minimum(lower, n - 1)
+    upper = np.minimum(lower + 1, n - 1)
+    weight = rank - fl
+    lo_v = np.take_along_axis(srt, lower[:, None], axis=1)[:, 0]
+    hi_v = np.take_along_axis(srt, upper[:, None], axis=1)[:, 0]
+    out = lo_v * (1 - weight) + hi_v * weight
+    out = np.where(q < 0, -np.inf, out)
+    out = np.where(q > 1, np.inf, out)
+    result: F64 = np.where(np.isnan(q), np.nan, out)
+    return result

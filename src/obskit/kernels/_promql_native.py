@@ -1,0 +1,79 @@
+"""Wrappers giving the C PromQL window kernels the signatures of ``kernels/_promql.py``.
+
+``NativeWindows(native)`` is built by ``kernels/__init__.py`` (the one module that imports
+the extension) with the loaded ``obskit._native`` module.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["NativeWindows"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Bool = npt.NDArray[np.bool_]
+
+
+class NativeWindows:
+    """The three kernels bound to ``native``."""
+
+    def __init__(self, native: ModuleType) -> None:
+        self.native = native
+
+    def window_bounds(self, ts: I64, offsets: I64, ends: I64, range_ms: int) -> tuple[I64, I64]:
+        shape = (len(offsets) - 1, len(ends))
+        lo = np.empty(shape, np.int64)
+        hi = np.empty(shape, np.int64)
+        self.native.pq_window_bounds(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(offsets, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(range_ms),
+            lo,
+            hi,
+        )
+        return lo, hi
+
+    def window_rate(
+        self,
+        ts: I64,
+        vals: F64,
+        lo: I64,
+        hi: I64,
+        ends: I64,
+        range_ms: int,
+        is_counter: bool,
+        is_rate: bool,
+    ) -> tuple[F64, Bool]:
+        out = np.empty(lo.shape, np.float64)
+        ok = np.empty(lo.shape, np.bool_)
+        self.native.pq_rate(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(lo, np.int64),
+            np.ascontiguousarray(hi, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(range_ms),
+            bool(is_counter),
+            bool(is_rate),
+            out,
+            ok,
+        )
+        return out, ok
+
+    def window_stat(self, kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
+        out = np.empty(lo.shape, np.float64)
+        q = np.empty(0) if param is None else np.ascontiguousarray(param, np.float64)
+        self.native.pq_window_stat(
+            int(kind),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(lo, np.int64),
+            np.ascontiguousarray(hi, np.int64),
+            q,
+            out,
+        )
+        return out

@@ -1,0 +1,119 @@
+"""PromQL window kernels: the C twins give exactly the numpy reference's arrays, and the
+reference itself agrees with plain per-window Python definitions (Prometheus' formulas)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from obskit import kernels
+from obskit.kernels import _promql
+
+NATIVE = kernels.PROMQL_NATIVE
+needs_native = pytest.mark.skipif(
+    NATIVE is None, reason="obskit._native is not built (or OBSKIT_PURE_PYTHON=1)"
+)
+
+special = st.sampled_from(
+    [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-310, math.inf, -math.inf, math.nan, 0.1, 3.0]
+)
+values = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), special)
+
+
+@st.composite
+def series_windows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    n_series = draw(st.integers(0, 4))
+    ts_parts, val_parts = [], []
+    for _ in range(n_series):
+        n = draw(st.integers(0, 30))
+        gaps = draw(st.lists(st.integers(1, 40_000), min_size=n, max_size=n))
+        start = draw(st.integers(-100_000, 100_000))
+        ts_parts.append(start + np.cumsum(np.asarray(gaps, np.int64)))
+        val_parts.append(np.asarray(draw(st.lists(values, min_size=n, max_size=n)), np.float64))
+    offsets = np.zeros(n_series + 1, np.int64)
+    np.cumsum([len(t) for t in ts_parts], out=offsets[1:])
+    ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
+    vals = np.concatenate(val_parts) if val_parts else np.empty(0, np.float64)
+    n_steps = draw(st.integers(1, 12))
+    first = draw(st.integers(-150_000, 300_000))
+    step = draw(st.integers(1, 60_000))
+    ends = first + step * np.arange(n_steps, dtype=np.int64)
+    if draw(st.booleans()):
+        ends = ends[::-1].copy()  # not monotonic: the binary-search path
+    rng = draw(st.integers(1, 300_000))
+    return ts.astype(np.int64), vals, offsets, ends, rng
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    """Identical arrays; for floats every NaN matches a NaN (the sign and payload of a NaN made
+    by arithmetic differ between C and numpy, and PromQL prints them all as "NaN")."""
+    assert a.shape == b.shape
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        assert (nan == np.isnan(b)).all()
+        a, b = np.where(nan, 0.0, a), np.where(nan, 0.0, b)
+    assert a.tobytes() == b.tobytes()
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(series_windows(), st.booleans(), st.booleans())
+def test_native_matches_numpy(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], counter: bool, rate: bool
+) -> None:
+    assert NATIVE is not None
+    ts, vals, offsets, ends, rng = case
+    lo, hi = _promql.window_bounds(ts, offsets, ends, rng)
+    nlo, nhi = NATIVE.window_bounds(ts, offsets, ends, rng)
+    _same(lo, nlo)
+    _same(hi, nhi)
+    want, want_ok = _promql.window_rate(ts, vals, lo, hi, ends, rng, counter, rate)
+    got, got_ok = NATIVE.window_rate(ts, vals, lo, hi, ends, rng, counter, rate)
+    _same(want_ok, got_ok)
+    _same(np.where(want_ok, want, 0), np.where(got_ok, got, 0))
+    q = np.linspace(-0.5, 1.5, lo.size).reshape(lo.shape)
+    for name, kind in _promql.STAT_KINDS.items():
+        param = q if name == "quantile" else None
+        _same(
+            _promql.window_stat(kind, vals, lo, hi, param),
+            NATIVE.window_stat(kind, vals, lo, hi, param),
+        )
+
+
+def _kahan(xs: list[float]) -> float:
+    s = c = 0.0
+    for x in xs:
+        t = s + x
+        if math.isinf(t):
+            c = 0.0
+        elif abs(s) >= abs(x):
+            c += (s - t) + x
+        else:
+            c += (x - t) + s
+        s = t
+    return s if math.isinf(s) else s + c
+
+
+def test_window_definitions_by_hand() -> None:
+    ts = np.array([0, 15_000, 30_000, 45_000, 60_000, 75_000], np.int64)
+    vals = np.array([1.0, 5.0, 2.0, 8.0, 1e16, -1e16])
+    offsets = np.array([0, 6], np.int64)
+    ends = np.array([60_000, 75_000], np.int64)
+    lo, hi = kernels.pq_window_bounds(ts, offsets, ends, 60_000)
+    # (0, 60s] holds 15s..60s; (15s, 75s] holds 30s..75s: left-open windows as Prometheus 3.
+    assert lo.tolist() == [[1, 2]] and hi.tolist() == [[5, 6]]
+    sums = kernels.pq_window_stat(_promql.STAT_KINDS["sum"], vals, lo, hi)
+    assert sums[0, 1] == _kahan([2.0, 8.0, 1e16, -1e16]) == 10.0
+    # increase over (0, 60s]: 5 -> 2 is a reset: (1e16 - 5) + 5; extrapolated to the counter's
+    # zero point (45 s * 5 / 1e16 before the first sample), not to the window start.
+    inc, ok = kernels.pq_window_rate(ts, vals, lo, hi, ends, 60_000, True, False)
+    assert ok.all()
+    expected = 1e16 * ((45.0 + 45.0 * (5.0 / 1e16) + 0.0) / 45.0)
+    assert inc[0, 0] == pytest.approx(expected, rel=1e-12)
+    q = np.full(lo.shape, 0.5)
+    med = kernels.pq_window_stat(_promql.STAT_KINDS["quantile"], vals, lo, hi, q)
+    assert med[0, 0] == pytest.approx(6.5)
