@@ -189,15 +189,55 @@ static inline void kahan_inc(double inc, double *sum, double *c) {
     *sum = t;
 }
 
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    /* Go's sort.Float64s order: NaN first, then ascending. */
-    int an = isnan(a), bn = isnan(b);
-    if (an || bn) return bn - an;
-    return (a > b) - (a < b);
+/* The k-th smallest of x[0..n) (no NaNs), rearranging x: Hoare quickselect, median of three. */
+static double select_kth(double *x, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1;
+    while (hi > lo) {
+        int64_t mid = lo + (hi - lo) / 2;
+        double a = x[lo], b = x[mid], c = x[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (x[i] < pivot) i++;
+            while (x[j] > pivot) j--;
+            if (i <= j) {
+                double t = x[i];
+                x[i] = x[j];
+                x[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return x[k];
+    }
+    return x[k];
 }
 
-static double quantile_sorted(double q, const double *x, int64_t n) {
+/* Element of rank k in Go's sort.Float64s order (NaN first) of x[0..n); x is rearranged. */
+static double rank_value(double *x, int64_t n, int64_t k, int64_t *nans) {
+    if (*nans < 0) {
+        int64_t w = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (isnan(x[i])) {
+                double t = x[w];
+                x[w] = x[i];
+                x[i] = t;
+                w++;
+            }
+        }
+        *nans = w;
+    }
+    if (k < *nans) return NAN;
+    return select_kth(x + *nans, n - *nans, k - *nans);
+}
+
+/* quantile by linear interpolation between closest ranks, over unsorted x (rearranged). */
+static double quantile_select(double q, double *x, int64_t n) {
     if (isnan(q)) return NAN;
     if (q < 0) return -INFINITY;
     if (q > 1) return INFINITY;
@@ -209,7 +249,10 @@ static double quantile_sorted(double q, const double *x, int64_t n) {
     int64_t up = lower + 1;
     if (up > n - 1) up = n - 1;
     double weight = rank - fl;
-    return x[lower] * (1 - weight) + x[up] * weight;
+    int64_t nans = -1;
+    double lo_v = rank_value(x, n, lower, &nans);
+    double hi_v = rank_value(x, n, up, &nans);
+    return lo_v * (1 - weight) + hi_v * weight;
 }
 
 /* window_stat(kind, vals, lo, hi, param, out): 0 sum (Kahan), 1 avg, 2 stdvar, 3 stddev,
@@ -288,14 +331,12 @@ PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
             o[w] = kind == 3 ? sqrt(var) : var;
         } else {
             memcpy(buf, v + a, (size_t)cnt * sizeof(double));
-            qsort(buf, (size_t)cnt, sizeof(double), cmp_double);
             if (kind == 4) {
-                o[w] = quantile_sorted(pq[w], buf, cnt);
+                o[w] = quantile_select(pq[w], buf, cnt);
             } else {
-                double med = quantile_sorted(0.5, buf, cnt);
+                double med = quantile_select(0.5, buf, cnt);
                 for (int64_t i = 0; i < cnt; i++) buf[i] = fabs(v[a + i] - med);
-                qsort(buf, (size_t)cnt, sizeof(double), cmp_double);
-                o[w] = quantile_sorted(0.5, buf, cnt);
+                o[w] = quantile_select(0.5, buf, cnt);
             }
         }
     }
