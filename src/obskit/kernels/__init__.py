@@ -61,6 +61,7 @@ __all__ = [
     "merge_samples",
     "new_ref_cache",
     "pack_planes",
+    "pq_quantile_rows",
     "pq_window_bounds",
     "pq_window_rate",
     "pq_window_stat",
@@ -314,6 +315,7 @@ else:
     pq_window_rate = PROMQL_NATIVE.window_rate
     pq_window_stat = PROMQL_NATIVE.window_stat
 PQ_STAT_KINDS = _promql.STAT_KINDS
+pq_quantile_rows = _promql.quantile_rows
 
 NATIVE_KERNELS: dict[str, object] = {
     "int_residuals": _native_int_residuals,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STAT_KINDS", "window_bounds", "window_rate", "window_stat"]
+__all__ = ["STAT_KINDS", "quantile_rows", "window_bounds", "window_rate", "window_stat"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -220,6 +220,12 @@ def _order_stat(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
     med = _quantile_sorted(half, srt, n)
     dev = np.abs(x - med[:, None])
     return _quantile_sorted(half, _sorted_rows(dev, m), n)
+
+
+def quantile_rows(q: F64, x: F64, m: Bool) -> F64:
+    """Prometheus' ``quantile(q, values)`` for every row of ``x`` (valid where ``m``)."""
+    with np.errstate(all="ignore"):
+        return _quantile_sorted(q, _sorted_rows(x, m), m.sum(axis=1))
 
 
 def _sorted_rows(x: F64, m: Bool) -> F64:

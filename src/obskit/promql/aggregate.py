@@ -27,7 +27,8 @@ Bool = npt.NDArray[np.bool_]
 def group_keys(
     labels: Sequence[Labels], grouping: Sequence[str], without: bool
 ) -> tuple[npt.NDArray[np.intp], list[Labels]]:
-    """Group number of every series and the output label set of every group."""
+    """Group number of every series and the output label set of every group. ``labels`` are
+    the raw label sets: ``by (__name__)`` still sees a name that is only marked for removal."""
     names = set(grouping)
     ids: dict[Labels, int] = {}
     out = np.empty(len(labels), np.intp)
@@ -56,44 +57,57 @@ def aggregate(
     grouping: Sequence[str],
     without: bool,
     param: F64 | str | None,
-) -> StepVector:
-    """Evaluate aggregation ``op`` of ``vec``; ``param`` is k / q per step, or a label name."""
+) -> tuple[StepVector, list[str]]:
+    """Evaluate aggregation ``op`` of ``vec``; ``param`` is k / q per step, or a label name.
+    Returns the result and warnings (without positions)."""
     n_steps = vec.values.shape[1]
-    labels = vec.effective_labels()
+    warnings: list[str] = []
     if op in ("topk", "bottomk", "limitk", "limit_ratio"):
-        return _select(op, vec, labels, grouping, without, param)
+        assert isinstance(param, np.ndarray)
+        if np.isnan(param).any():
+            raise QueryError("Parameter value is NaN")
+        if op == "limit_ratio":
+            bad = param[(param < -1) | (param > 1)]
+            if len(bad):
+                cap = 1 if bad[0] > 1 else -1
+                warnings.append(
+                    f"ratio value should be between -1 and 1, got {format_float(float(bad[0]))}"
+                    f", capping to {cap}"
+                )
+                param = np.clip(param, -1, 1)
+        return _select(op, vec, vec.effective_labels(), grouping, without, param), warnings
     if op == "count_values":
         assert isinstance(param, str)
-        return _count_values(vec, labels, grouping, without, param)
+        return _count_values(vec, vec.effective_labels(), grouping, without, param), warnings
+    if op == "quantile":
+        assert isinstance(param, np.ndarray)
+        bad = param[np.isnan(param) | (param < 0) | (param > 1)]
+        if len(bad):
+            warnings.append(
+                f"quantile value should be between 0 and 1, got {format_float(float(bad[0]))}"
+            )
     if len(vec) == 0:
-        return StepVector.empty(n_steps)
-    gid, keys = group_keys(labels, grouping, without)
+        return StepVector.empty(n_steps), warnings
+    by_name = not without and METRIC_NAME in grouping
+    gid, keys = group_keys(vec.labels if by_name else vec.effective_labels(), grouping, without)
     g = len(keys)
     present = vec.present
     anyp = _reduce_groups(np.logical_or, present.astype(np.float64), gid, g) > 0
-    count = _reduce_groups(np.add, present.astype(np.float64), gid, g)
+    drop = np.zeros(g, np.bool_)
+    if by_name:
+        np.logical_or.at(drop, gid, vec.drop_name)
     vals = vec.values
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if op == "sum":
-            out = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
-        elif op == "count":
-            out = count
+        if op == "count":
+            out = _reduce_groups(np.add, present.astype(np.float64), gid, g)
         elif op == "group":
             out = np.ones((g, n_steps))
         elif op == "min":
             out = _reduce_groups(np.fmin, np.where(present, vals, np.nan), gid, g)
         elif op == "max":
             out = _reduce_groups(np.fmax, np.where(present, vals, np.nan), gid, g)
-        elif op == "avg":
-            total = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
-            out = total / count
-        elif op in ("stddev", "stdvar"):
-            total = _reduce_groups(np.add, np.where(present, vals, 0.0), gid, g)
-            mean = total / count
-            dev = np.where(present, vals - mean[gid], 0.0)
-            out = _reduce_groups(np.add, dev * dev, gid, g) / count
-            if op == "stddev":
-                out = np.sqrt(out)
+        elif op in ("sum", "avg", "stddev", "stdvar"):
+            out = _sequential(op, vals, present, gid, g)
         elif op == "quantile":
             assert isinstance(param, np.ndarray)
             out = np.full((g, n_steps), np.nan)
@@ -102,7 +116,79 @@ def aggregate(
                 out[k] = quantile_rows(param, vals[rows].T, present[rows].T)
         else:
             raise QueryError(f"unsupported aggregation {op!r}")
-    return StepVector(keys, out, anyp, np.zeros(g, np.bool_))
+    return StepVector(keys, out, anyp, drop), warnings
+
+
+def _member_matrix(gid: npt.NDArray[np.intp], n_groups: int) -> npt.NDArray[np.intp]:
+    """[G, max group size] row numbers of each group's members in input order, -1 padded."""
+    order = np.argsort(gid, kind="stable")
+    sizes = np.bincount(gid, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.arange(len(gid)) - starts[gid[order]]
+    out = np.full((n_groups, int(sizes.max())), -1, np.intp)
+    out[gid[order], rank] = order
+    return out
+
+
+def _kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+    t = s + inc
+    big = np.abs(s) >= np.abs(inc)
+    c = np.where(np.isinf(t), 0.0, c + np.where(big, (s - t) + inc, (inc - t) + s))
+    return t, c
+
+
+def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g: int) -> F64:
+    """sum (Kahan), avg (Kahan, incremental past overflow) and stddev/stdvar (Welford) exactly
+    as Prometheus accumulates them, member by member in input order, all groups and steps at
+    once."""
+    members = _member_matrix(gid, g)
+    n = vals.shape[1]
+    started = np.zeros((g, n), np.bool_)
+    total = np.zeros((g, n))
+    comp = np.zeros((g, n))
+    mean = np.zeros((g, n))
+    count = np.zeros((g, n))
+    incremental = np.zeros((g, n), np.bool_)
+    for j in range(members.shape[1]):
+        rows = members[:, j]
+        valid = (rows >= 0)[:, None] & present[np.maximum(rows, 0)]
+        x = vals[np.maximum(rows, 0)]
+        first = valid & ~started
+        more = valid & started
+        count = np.where(valid, count + 1, count)
+        if op == "sum":
+            t, c = _kahan_inc(x, total, comp)
+            total = np.where(first, x, np.where(more, t, total))
+            comp = np.where(more, c, comp)
+        elif op == "avg":
+            t, c = _kahan_inc(x, total, comp)
+            overflow = more & ~incremental & np.isinf(t)
+            plain = more & ~incremental & ~overflow
+            total = np.where(first, x, np.where(plain, t, total))
+            comp = np.where(plain, c, comp)
+            mean = np.where(first, x, np.where(overflow, total / (count - 1), mean))
+            comp = np.where(overflow, comp / (count - 1), comp)
+            incremental |= overflow
+            q = (count - 1) / count
+            m2, c2 = _kahan_inc(x / count, q * mean, q * comp)
+            step = more & incremental
+            mean = np.where(step, m2, mean)
+            comp = np.where(step, c2, comp)
+        else:
+            delta = x - mean
+            new_mean = mean + delta / count
+            total = np.where(first, 0.0, np.where(more, total + delta * (x - new_mean), total))
+            mean = np.where(first, x, np.where(more, new_mean, mean))
+        started |= valid
+    if op == "sum":
+        out: F64 = np.where(np.isinf(total), total, total + comp)
+    elif op == "avg":
+        out = np.where(incremental, mean + comp, total / count + comp / count)
+    else:
+        out = total / count
+        if op == "stddev":
+            out = np.sqrt(out)
+    return out
 
 
 def _select(
@@ -129,7 +215,7 @@ def _select(
         keep &= vec.present
     else:
         with np.errstate(invalid="ignore"):
-            k_steps = np.where(np.isnan(param), 0, np.clip(param, -1, 1e9)).astype(np.int64)
+            k_steps = np.clip(param, -1, 1e9).astype(np.int64)
         for grp in range(len(keys)):
             rows = np.flatnonzero(gid == grp)
             v = vec.values[rows]

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from obskit.errors import QueryError
-from obskit.model.labels import METRIC_NAME, Labels, format_labels
+from obskit.model.labels import METRIC_NAME, Labels
 from obskit.promql.steps import StepScalar, StepVector
 
 __all__ = ["Matching", "arith", "compare", "scalar_binop", "vector_binop", "vector_scalar_binop"]
@@ -96,6 +96,16 @@ def vector_scalar_binop(
         return StepVector(vec.labels, vec.values, vec.present & cond, vec.drop_name).compact()
     vals = arith(op, left, right)
     return StepVector(vec.labels, vals, vec.present.copy(), np.ones(len(vec), np.bool_))
+
+
+def format_labels(lab: Labels) -> str:
+    """A label set as Prometheus prints it in errors: ``{__name__="x", job="a"}``."""
+    inner = ", ".join(f"{k}={_go_quote(v)}" for k, v in lab)
+    return "{" + inner + "}"
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _signature(lab: Labels, m: Matching) -> Labels:
@@ -257,9 +267,7 @@ def _check_unique(vec: StepVector) -> None:
     for i, lab in enumerate(labels):
         j = seen.setdefault(lab, i)
         if j != i and (vec.present[i] & vec.present[j]).any():
-            raise QueryError(
-                f"vector cannot contain metrics with the same labelset: {format_labels(lab)}"
-            )
+            raise QueryError("vector cannot contain metrics with the same labelset")
 
 
 def merge_duplicates(vec: StepVector, labels: Sequence[Labels]) -> StepVector:
@@ -273,12 +281,10 @@ def merge_duplicates(vec: StepVector, labels: Sequence[Labels]) -> StepVector:
     n = vec.values.shape[1]
     vals = np.zeros((len(groups), n))
     pres = np.zeros((len(groups), n), np.bool_)
-    for g, (lab, members) in enumerate(groups.items()):
+    for g, members in enumerate(groups.values()):
         p = vec.present[members]
         if (p.sum(axis=0) > 1).any():
-            raise QueryError(
-                f"vector cannot contain metrics with the same labelset: {format_labels(lab)}"
-            )
+            raise QueryError("vector cannot contain metrics with the same labelset")
         idx = np.argmax(p, axis=0)
         vals[g] = vec.values[np.asarray(members)[idx], np.arange(n)]
         pres[g] = p.any(axis=0)

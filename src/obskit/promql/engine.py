@@ -9,7 +9,9 @@ inner steps they need. The result is converted to the API values in ``value.py``
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +37,7 @@ from obskit.promql.binary import (
     vector_binop,
     vector_scalar_binop,
 )
+from obskit.promql.format import format_float
 from obskit.promql.steps import (
     RangeInput,
     StepScalar,
@@ -132,14 +135,15 @@ class Engine:
     ) -> QueryResult:
         """Evaluate ``query`` at ``time_ms``: Scalar, String, Vector, or Matrix (``x[5m]``)."""
         expr = parse(query)
-        ev = self._evaluator(time_ms, time_ms, 1, timeout_s, lookback_delta_ms)
+        ev = self._evaluator(time_ms, time_ms, 1, timeout_s, lookback_delta_ms, query, False)
         value = ev.eval(expr)
+        ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepScalar):
-            return QueryResult(Scalar(time_ms, float(value.values[0])))
+            return QueryResult(Scalar(time_ms, float(value.values[0])), **ann)
         if isinstance(value, StepString):
-            return QueryResult(String(time_ms, value.value))
+            return QueryResult(String(time_ms, value.value), **ann)
         if isinstance(value, RangeInput):
-            return QueryResult(_range_input_matrix(value))
+            return QueryResult(_range_input_matrix(value), **ann)
         labels = value.effective_labels()
         present = value.present[:, 0]
         rows = np.flatnonzero(present)
@@ -170,9 +174,10 @@ class Engine:
         if end_ms < start_ms:
             raise QueryError("end timestamp must not be before start time")
         expr = parse(query)
-        ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms)
+        ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms, query, True)
         value = ev.eval(expr)
         times = ev.times
+        ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepString):
             raise QueryError(
                 'invalid expression type "string" for range query, must be Scalar or instant Vector'
@@ -183,7 +188,7 @@ class Engine:
                 "be Scalar or instant Vector"
             )
         if isinstance(value, StepScalar):
-            return QueryResult(Matrix([Series((), times.copy(), value.values.copy())]))
+            return QueryResult(Matrix([Series((), times.copy(), value.values.copy())]), **ann)
         merged = merge_duplicates(value, value.effective_labels())
         series = []
         for i, lab in enumerate(merged.labels):
@@ -191,7 +196,7 @@ class Engine:
             if p.any():
                 series.append(Series(lab, times[p], merged.values[i][p]))
         series.sort(key=lambda s: s.labels)
-        return QueryResult(Matrix(series))
+        return QueryResult(Matrix(series), **ann)
 
     def _evaluator(
         self,
@@ -200,6 +205,8 @@ class Engine:
         step_ms: int,
         timeout_s: float | None,
         lookback_delta_ms: int | None,
+        query: str,
+        is_range: bool,
     ) -> _Evaluator:
         opts = self.options
         timeout = opts.timeout_s if timeout_s is None else min(timeout_s, opts.timeout_s)
@@ -213,7 +220,30 @@ class Engine:
             end_ms,
             lookback_delta_ms or opts.lookback_delta_ms,
             time.monotonic() + timeout,
+            query,
+            is_range,
         )
+
+
+def _node_probes(node: Any) -> list[str]:
+    probes = []
+    with contextlib.suppress(Exception):  # the printer is best effort
+        probes.append(str(node))
+    if isinstance(node, pp.Call):
+        probes.append(f"{node.func.name}(")
+    elif isinstance(node, pp.AggregateExpr):
+        probes.append(str(node.op))
+    elif isinstance(node, pp.NumberLiteral):
+        probes.append(format_float(float(node.val)))
+    elif isinstance(node, pp.VectorSelector) and node.name:
+        probes.append(str(node.name))
+    return probes
+
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural sort order: digit runs compare as numbers ("cpu2" < "cpu10")."""
+    parts = re.split(r"(\d+)", text)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
 
 
 def _fmt_labels(lab: Labels) -> str:
@@ -241,7 +271,13 @@ class _Evaluator:
         end_ms: int,
         lookback_ms: int,
         deadline: float,
+        query: str = "",
+        is_range: bool = False,
     ) -> None:
+        self.query = query
+        self.is_range = is_range
+        self.warnings: list[str] = []
+        self.infos: list[str] = []
         self.querier = querier
         self.options = options
         self.times = times
@@ -268,9 +304,36 @@ class _Evaluator:
             self.end_ms,
             self.lookback_ms,
             self.deadline,
+            self.query,
+            self.is_range,
         )
         ev.samples = self.samples
+        ev.warnings = self.warnings
+        ev.infos = self.infos
         return ev
+
+    def _position(self, node: Any) -> str:
+        """Prometheus' ``(line:col)`` of a node, found by its text in the query."""
+        text = self.query
+        offset = -1
+        for probe in _node_probes(node):
+            offset = text.find(probe)
+            if offset >= 0:
+                break
+        offset = max(offset, 0)
+        line = text.count("\n", 0, offset) + 1
+        col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return f"({line}:{col})"
+
+    def warn(self, message: str, node: Any) -> None:
+        text = f"PromQL warning: {message} {self._position(node)}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def info(self, message: str, node: Any) -> None:
+        text = f"PromQL info: {message} {self._position(node)}"
+        if text not in self.infos:
+            self.infos.append(text)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -405,6 +468,11 @@ class _Evaluator:
             first += step
         last = int(ends.max())
         inner_times = np.arange(first, last + 1, step, dtype=np.int64)
+        if len(inner_times) == 0:
+            z = np.zeros(1, np.int64)
+            return RangeInput(
+                [], np.empty(0, np.int64), np.empty(0), z, ends, rng, np.zeros(0, bool)
+            )
         inner = self.sub(inner_times).eval(sq.expr)
         if isinstance(inner, StepScalar):
             inner = StepVector(
@@ -501,6 +569,11 @@ class _Evaluator:
             vec = self._vector_arg(args[0])
             dst, sep = self._string_arg(args[1]), self._string_arg(args[2])
             return fn.label_join(vec, dst, sep, [self._string_arg(a) for a in args[3:]])
+        if name.startswith("sort") and self.is_range:
+            self.warn(
+                "sort is ineffective for range queries since results are always ordered by labels",
+                node,
+            )
         if name in ("sort", "sort_desc"):
             vec = self._vector_arg(args[0])
             if self.n == 1:
@@ -519,8 +592,19 @@ class _Evaluator:
             return vec
         if name == "histogram_quantile":
             q = self._scalar_arg(args[0])
+            self._check_quantile(q, args[0])
             vec = self._vector_arg(args[1])
-            return fn.histogram_quantile(q, vec)
+            result, notes = fn.histogram_quantile(q, vec)
+            for kind, text in notes:
+                (self.warn if kind == "warn" else self.info)(text, args[1])
+            return result
+        if name == "histogram_fraction":
+            lo_b, hi_b = self._scalar_arg(args[0]), self._scalar_arg(args[1])
+            vec = self._vector_arg(args[2])
+            result, notes = fn.histogram_fraction(lo_b, hi_b, vec)
+            for kind, text in notes:
+                (self.warn if kind == "warn" else self.info)(text, args[2])
+            return result
         if name.startswith("histogram_"):
             raise QueryError(
                 f"function {name}() needs native histograms, which obskit does not store yet"
@@ -536,12 +620,13 @@ class _Evaluator:
     def _range_call(self, name: str, args: list[Any]) -> StepVector:
         if name == "quantile_over_time":
             extra = [self._scalar_arg(args[0])]
+            self._check_quantile(extra[0], args[0])
             target = args[1]
         elif name in ("holt_winters", "double_exponential_smoothing"):
             extra = [self._scalar_arg(args[1]), self._scalar_arg(args[2])]
             target = args[0]
         elif name == "predict_linear":
-            extra = [self._scalar_arg(args[1])]
+            extra = [self._scalar_arg(args[1]), self.times.astype(np.float64)]
             target = args[0]
         else:
             extra = []
@@ -552,6 +637,14 @@ class _Evaluator:
         values, present = RANGE_FUNCTIONS[name](ri, extra)
         drop = ri.drop_name.copy() if name in _KEEP_NAME else np.ones(len(ri), np.bool_)
         return StepVector(ri.labels, values, present, drop).compact()
+
+    def _check_quantile(self, q: F64, node: Any) -> None:
+        bad = q[np.isnan(q) | (q < 0) | (q > 1)]
+        if len(bad):
+            self.warn(
+                f"quantile value should be between 0 and 1, got {format_float(float(bad[0]))}",
+                node,
+            )
 
     def _timestamp(self, node: Any) -> StepVector:
         inner = node
@@ -578,10 +671,12 @@ class _Evaluator:
             eq: dict[str, str] = {}
             dup: set[str] = set()
             for m in self._matchers(inner):
+                if m.name in eq or m.name in dup:
+                    dup.add(m.name)
                 if m.type is MatchType.EQ and m.name != METRIC_NAME:
-                    if m.name in eq:
-                        dup.add(m.name)
                     eq[m.name] = m.value
+                else:
+                    dup.add(m.name)
             labels = tuple(sorted((k, v) for k, v in eq.items() if k not in dup))
         return StepVector(
             [labels], np.ones((1, self.n)), ~any_p[None, :], np.zeros(1, np.bool_)
@@ -606,7 +701,10 @@ class _Evaluator:
                 param = p.values
             else:
                 raise QueryError(f"expected a scalar parameter for {op}")
-        return aggregate(op, vec, grouping, without, param)
+        result, warnings = aggregate(op, vec, grouping, without, param)
+        for w in warnings:
+            self.warn(w, node)
+        return result
 
     def binary(self, node: Any) -> Value:
         op = str(node.op)

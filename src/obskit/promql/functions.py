@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ __all__ = [
     "DATE_FUNCTIONS",
     "MATH_FUNCTIONS",
     "clamp",
+    "histogram_fraction",
     "histogram_quantile",
     "label_join",
     "label_replace",
@@ -237,9 +239,11 @@ def sort_order(vec: StepVector, descending: bool) -> npt.NDArray[np.intp]:
     return order
 
 
-def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
-    """Classic-bucket quantiles: groups of series that differ only in ``le``."""
-    n = vec.values.shape[1]
+Notes = list[tuple[str, str]]
+
+
+def _bucket_groups(vec: StepVector, notes: Notes) -> dict[Labels, list[tuple[float, int]]]:
+    """Series grouped by their labels without ``le`` (and the name); malformed ``le`` warned."""
     groups: dict[Labels, list[tuple[float, int]]] = {}
     for i, lab in enumerate(vec.effective_labels()):
         le = None
@@ -249,17 +253,38 @@ def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
                 le = v
             elif k != METRIC_NAME:
                 rest.append((k, v))
-        if le is None:
-            continue
-        try:
-            bound = float(le)
-        except ValueError:
+        bound = _parse_le(le)
+        if bound is None:
+            name = dict(vec.labels[i]).get(METRIC_NAME, "")
+            notes.append(
+                (
+                    "warn",
+                    f'bucket label "le" is missing or has a malformed value of "{le or ""}" for '
+                    f'metric name "{name}"',
+                )
+            )
             continue
         groups.setdefault(tuple(rest), []).append((bound, i))
+    return groups
+
+
+def _parse_le(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _per_group(
+    vec: StepVector, notes: Notes, fn: Callable[[int, F64, F64, Labels], float]
+) -> StepVector:
+    n = vec.values.shape[1]
     out_labels: list[Labels] = []
     rows = []
     pres = []
-    for key, members in groups.items():
+    for key, members in _bucket_groups(vec, notes).items():
         members.sort()
         bounds = np.array([b for b, _ in members])
         idx = np.array([i for _, i in members])
@@ -269,7 +294,7 @@ def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
         any_p = present.any(axis=0)
         for step in np.flatnonzero(any_p).tolist():
             sel = present[:, step]
-            vals[step] = _bucket_quantile(float(q[step]), bounds[sel], counts[sel, step])
+            vals[step] = fn(step, bounds[sel], counts[sel, step], vec.labels[idx[0]])
         out_labels.append(key)
         rows.append(vals)
         pres.append(any_p)
@@ -278,19 +303,108 @@ def histogram_quantile(q: F64, vec: StepVector) -> StepVector:
     return StepVector(out_labels, np.array(rows), np.array(pres), np.zeros(len(rows), np.bool_))
 
 
-def _bucket_quantile(q: float, bounds: F64, counts: F64) -> float:
-    if np.isnan(q):
-        return float("nan")
-    if q < 0:
-        return float("-inf")
-    if q > 1:
-        return float("inf")
-    if len(bounds) == 0 or not np.isposinf(bounds[-1]):
-        return float("nan")
-    # coalesce equal bounds
+def histogram_quantile(q: F64, vec: StepVector) -> tuple[StepVector, Notes]:
+    """Classic-bucket quantiles: groups of series that differ only in ``le``."""
+    notes: Notes = []
+    fixed: set[str] = set()
+
+    def one(step: int, bounds: F64, counts: F64, lab: Labels) -> float:
+        value, forced = _bucket_quantile(float(q[step]), bounds, counts)
+        if forced:
+            fixed.add(dict(lab).get(METRIC_NAME, ""))
+        return value
+
+    out = _per_group(vec, notes, one)
+    notes.extend(
+        (
+            "info",
+            "input to histogram_quantile needed to be fixed for monotonicity (and may give "
+            f'inaccurate results) for metric name "{name}"',
+        )
+        for name in sorted(fixed)
+    )
+    return out, notes
+
+
+def histogram_fraction(lower: F64, upper: F64, vec: StepVector) -> tuple[StepVector, Notes]:
+    """Estimated fraction of observations between ``lower`` and ``upper`` (classic buckets)."""
+    notes: Notes = []
+
+    def one(step: int, bounds: F64, counts: F64, _lab: Labels) -> float:
+        return _bucket_fraction(float(lower[step]), float(upper[step]), bounds, counts)
+
+    return _per_group(vec, notes, one), notes
+
+
+def _coalesce(bounds: F64, counts: F64) -> tuple[F64, F64]:
     ub, inv = np.unique(bounds, return_inverse=True)
     c = np.zeros(len(ub))
     np.add.at(c, inv, counts)
+    return ub, c
+
+
+def _interpolate(v: float, lb: float, hb: float, rank: float, count: float) -> float:
+    """Rank of ``v`` inside bucket (lb, hb]; observations of an infinitely wide bucket sit at
+    its infinite end (no interpolation)."""
+    if math.isinf(lb):
+        return count
+    if math.isinf(hb):
+        return rank
+    return rank + (count - rank) * (v - lb) / (hb - lb)
+
+
+def _bucket_fraction(lower: float, upper: float, bounds: F64, counts: F64) -> float:
+    if len(bounds) == 0 or not np.isposinf(bounds.max()):
+        return float("nan")
+    ub, c = _coalesce(bounds, counts)
+    count = float(c[-1])
+    if count == 0 or math.isnan(lower) or math.isnan(upper):
+        return float("nan")
+    if lower >= upper:
+        return 0.0
+    rank = lower_rank = upper_rank = 0.0
+    lower_set = upper_set = False
+    for i in range(len(ub)):
+        b_count = float(c[i])
+        upper_bound = float(ub[i])
+        lower_bound = float(ub[i - 1]) if i > 0 else 0.0 if upper_bound > 0 else -math.inf
+        if not lower_set and lower_bound >= lower:
+            lower_rank, lower_set = rank, True
+        if not upper_set and lower_bound >= upper:
+            upper_rank, upper_set = rank, True
+        if lower_set and upper_set:
+            break
+        if not lower_set and lower_bound < lower < upper_bound:
+            lower_rank, lower_set = (
+                _interpolate(lower, lower_bound, upper_bound, rank, b_count),
+                True,
+            )
+        if not upper_set and lower_bound < upper < upper_bound:
+            upper_rank, upper_set = (
+                _interpolate(upper, lower_bound, upper_bound, rank, b_count),
+                True,
+            )
+        if lower_set and upper_set:
+            break
+        rank = b_count
+    if not lower_set or lower_rank > count:
+        lower_rank = count
+    if not upper_set or upper_rank > count:
+        upper_rank = count
+    return (upper_rank - lower_rank) / count
+
+
+def _bucket_quantile(q: float, bounds: F64, counts: F64) -> tuple[float, bool]:
+    if np.isnan(q):
+        return float("nan"), False
+    if q < 0:
+        return float("-inf"), False
+    if q > 1:
+        return float("inf"), False
+    if len(bounds) == 0 or not np.isposinf(bounds.max()):
+        return float("nan"), False
+    ub, c = _coalesce(bounds, counts)
+    forced = False
     # monotonic, ignoring tiny deltas
     prev = c[0]
     for i in range(1, len(c)):
@@ -302,19 +416,20 @@ def _bucket_quantile(q: float, bounds: F64, counts: F64) -> float:
             continue
         if cur < prev:
             c[i] = prev
+            forced = True
             continue
         prev = cur
     if len(ub) < 2:
-        return float("nan")
+        return float("nan"), forced
     obs = c[-1]
     if obs == 0 or np.isnan(obs):
-        return float("nan")
+        return float("nan"), forced
     rank = q * obs
     b = int(np.searchsorted(c[:-1], rank, side="left"))
     if b == len(ub) - 1:
-        return float(ub[-2])
+        return float(ub[-2]), forced
     if b == 0 and ub[0] <= 0:
-        return float(ub[0])
+        return float(ub[0]), forced
     start = 0.0
     end = float(ub[b])
     count = float(c[b])
@@ -322,4 +437,4 @@ def _bucket_quantile(q: float, bounds: F64, counts: F64) -> float:
         start = float(ub[b - 1])
         count -= float(c[b - 1])
         rank -= float(c[b - 1])
-    return float(start + (end - start) * (rank / count))
+    return float(start + (end - start) * (rank / count)), forced

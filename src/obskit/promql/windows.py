@@ -187,25 +187,10 @@ def _stddev(ri: RangeInput, _args: list[F64]) -> Result:
 
 
 def quantile_rows(q: F64, v: F64, m: Bool) -> F64:
-    """Prometheus' ``quantile`` (linear interpolation between closest ranks) per row; NaN
-    values sort first as in Go's sort.Float64s; q outside [0, 1] gives ±Inf, NaN q gives NaN."""
+    """Prometheus' ``quantile`` per row of ``v`` (valid where ``m``); NaN for empty rows."""
     n = m.sum(axis=1)
-    key = np.where(m, np.where(np.isnan(v), -np.inf, v), np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
-    nan_first = np.where(m & np.isnan(v), 0, 1)
-    order2 = np.lexsort((key, nan_first), axis=1) if v.shape[1] > 1 else order
-    sorted_v = np.take_along_axis(np.where(m, v, np.inf), order2, axis=1)
-    with np.errstate(invalid="ignore"):
-        rank = q * (n - 1)
-        lower_i = np.clip(np.floor(rank), 0, np.maximum(n - 1, 0)).astype(np.int64)
-        upper_i = np.clip(lower_i + 1, 0, np.maximum(n - 1, 0)).astype(np.int64)
-        weight = rank - np.floor(rank)
-        lower = np.take_along_axis(sorted_v, lower_i[:, None], axis=1)[:, 0]
-        upper = np.take_along_axis(sorted_v, upper_i[:, None], axis=1)[:, 0]
-        out = lower * (1 - weight) + upper * weight
-    out = np.where(q < 0, -np.inf, out)
-    out = np.where(q > 1, np.inf, out)
-    out = np.where(np.isnan(q), np.nan, out)
+    with np.errstate(all="ignore"):
+        out = kernels.pq_quantile_rows(q, v, m)
     result: F64 = np.where(n == 0, np.nan, out)
     return result
 
@@ -245,9 +230,9 @@ def _deriv(ri: RangeInput, _args: list[F64]) -> Result:
 
 
 def _predict_linear(ri: RangeInput, args: list[F64]) -> Result:
-    horizon = args[0]
+    horizon, step_times = args[0], args[1]
     lo, hi = ri.windows()
-    ends_all = np.broadcast_to(ri.ends[None, :].astype(np.float64), lo.shape).ravel()
+    ends_all = np.broadcast_to(step_times[None, :], lo.shape).ravel()
     h_all = np.broadcast_to(horizon[None, :], lo.shape).ravel()
     ok_rows = np.flatnonzero(((hi - lo) >= 2).ravel())
 
