@@ -334,6 +334,12 @@ PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
             if (kind == 4) {
                 o[w] = quantile_select(pq[w], buf, cnt);
             } else {
+                int has_nan = 0;
+                for (int64_t i = 0; i < cnt; i++) has_nan |= isnan(buf[i]);
+                if (has_nan) {
+                    o[w] = NAN;
+                    continue;
+                }
                 double med = quantile_select(0.5, buf, cnt);
                 for (int64_t i = 0; i < cnt; i++) buf[i] = fabs(v[a + i] - med);
                 o[w] = quantile_select(0.5, buf, cnt);

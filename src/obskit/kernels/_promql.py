@@ -219,7 +219,10 @@ def _order_stat(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
     half = np.full(n_rows, 0.5)
     med = _quantile_sorted(half, srt, n)
     dev = np.abs(x - med[:, None])
-    return _quantile_sorted(half, _sorted_rows(dev, m), n)
+    out = _quantile_sorted(half, _sorted_rows(dev, m), n)
+    # A NaN in the window makes the median absolute deviation NaN (as Prometheus).
+    result: F64 = np.where((m & np.isnan(x)).any(axis=1), np.nan, out)
+    return result
 
 
 def quantile_rows(q: F64, x: F64, m: Bool) -> F64:

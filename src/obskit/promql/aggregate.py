@@ -65,7 +65,9 @@ def aggregate(
     if op in ("topk", "bottomk", "limitk", "limit_ratio"):
         assert isinstance(param, np.ndarray)
         if np.isnan(param).any():
-            raise QueryError("Parameter value is NaN")
+            raise QueryError(
+                "Ratio value is NaN" if op == "limit_ratio" else "Parameter value is NaN"
+            )
         if op == "limit_ratio":
             bad = param[(param < -1) | (param > 1)]
             if len(bad):
@@ -177,8 +179,8 @@ def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g:
         else:
             delta = x - mean
             new_mean = mean + delta / count
-            total = np.where(first, 0.0, np.where(more, total + delta * (x - new_mean), total))
-            mean = np.where(first, x, np.where(more, new_mean, mean))
+            total = np.where(valid, total + delta * (x - new_mean), total)
+            mean = np.where(valid, new_mean, mean)
         started |= valid
     if op == "sum":
         out: F64 = np.where(np.isinf(total), total, total + comp)

@@ -152,11 +152,9 @@ class Engine:
             seen: set[Labels] = set()
             for lab in out_labels:
                 if lab in seen:
-                    raise QueryError(
-                        "vector cannot contain metrics with the same labelset: " + _fmt_labels(lab)
-                    )
+                    raise QueryError("vector cannot contain metrics with the same labelset")
                 seen.add(lab)
-        return QueryResult(Vector(time_ms, out_labels, value.values[rows, 0].copy()))
+        return QueryResult(Vector(time_ms, out_labels, value.values[rows, 0].copy()), **ann)
 
     def range_query(
         self,
@@ -584,7 +582,9 @@ class _Evaluator:
             names = [self._string_arg(a) for a in args[1:]]
             if self.n == 1:
                 labels = vec.effective_labels()
-                keys = [(*(dict(lab).get(k, "") for k in names), lab) for lab in labels]
+                keys = [
+                    (*(_natural_key(dict(lab).get(k, "")) for k in names), lab) for lab in labels
+                ]
                 order = sorted(
                     range(len(vec)), key=lambda i: keys[i], reverse=name.endswith("_desc")
                 )
