@@ -33,7 +33,8 @@ __all__ = [
     "classify_file",
 ]
 
-# Prometheus' experimental PromQL functions (parser/functions.go, "Experimental: true").
+# Prometheus' experimental PromQL functions (parser/functions.go, "Experimental: true"; min_of and
+# max_of as promql-parser knows them).
 _EXPERIMENTAL_FUNCTIONS = frozenset(
     {
         "double_exponential_smoothing",
@@ -43,6 +44,8 @@ _EXPERIMENTAL_FUNCTIONS = frozenset(
         "info",
         "integral",
         "mad_over_time",
+        "max_of",
+        "min_of",
         "range",
         "sort_by_label",
         "sort_by_label_desc",
