@@ -11,7 +11,7 @@ them are enabled) or the one reason it cannot run here:
   expression; the reason names the construct when it is a known one;
 * an experimental feature that is not enabled (functions Prometheus keeps behind
   ``--enable-feature=promql-experimental-functions``, ``limitk``/``limit_ratio``, ``fill``
-  modifiers, ``__type__``/``__unit__`` labels).
+  modifiers, ``__type__``/``__unit__`` labels: selected, matched or expected).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ _EXPERIMENTAL_FUNCTIONS = frozenset(
     }
 )
 _EXPERIMENTAL_AGGREGATIONS = frozenset({"limitk", "limit_ratio"})
-FILL_MODIFIERS = "fill modifiers"
-TYPE_AND_UNIT = "__type__/__unit__ labels"
+FILL_MODIFIERS = "fill_modifiers"
+TYPE_AND_UNIT = "type_and_unit_labels"  # __type__/__unit__ treated like __name__
 
 EXPERIMENTAL_FEATURES = frozenset(
     _EXPERIMENTAL_FUNCTIONS | _EXPERIMENTAL_AGGREGATIONS | {FILL_MODIFIERS, TYPE_AND_UNIT}
@@ -204,11 +204,13 @@ class _State:
     histogram_series: set[SeriesLabels]
     nhcb_series: set[SeriesLabels]
     start_ts_series: set[SeriesLabels]
+    type_unit_series: set[SeriesLabels]
 
     def clear(self) -> None:
         self.histogram_series.clear()
         self.nhcb_series.clear()
         self.start_ts_series.clear()
+        self.type_unit_series.clear()
 
     def load(self, cmd: Load) -> None:
         for s in cmd.series:
@@ -216,6 +218,8 @@ class _State:
                 self.histogram_series.add(s.labels)
             if s.start_offsets_ms is not None and any(o is not None for o in s.start_offsets_ms):
                 self.start_ts_series.add(s.labels)
+            if any(k in ("__type__", "__unit__") for k, _ in s.labels):
+                self.type_unit_series.add(s.labels)
             if cmd.with_nhcb:
                 converted = _nhcb_target(s.labels)
                 if converted is not None:
@@ -259,7 +263,11 @@ def _classify(ev: Eval, state: _State, enabled: frozenset[str]) -> Classificatio
     if _first_match(inspection.selectors, state.start_ts_series):
         return Classification(SKIP_START_TIMESTAMPS, "selects a series with start timestamps")
     features = set(inspection.features)
-    if any(k in ("__type__", "__unit__") for s in ev.series for k, _ in s.labels):
+    # Series carrying __type__/__unit__ give results that depend on the feature (the labels go
+    # with __name__), whether or not the expression names them.
+    if any(k in ("__type__", "__unit__") for s in ev.series for k, _ in s.labels) or (
+        _first_match(inspection.selectors, state.type_unit_series)
+    ):
         features.add(TYPE_AND_UNIT)
     off = sorted(features - enabled)
     if off:
@@ -271,7 +279,7 @@ def classify_file(
     test: TestFile, enabled: frozenset[str] = DEFAULT_EXPERIMENTAL
 ) -> dict[int, Classification]:
     """Classification of every eval of ``test``, by the eval's line number."""
-    state = _State(set(), set(), set())
+    state = _State(set(), set(), set(), set())
     out: dict[int, Classification] = {}
     for cmd in test.commands:
         if isinstance(cmd, Clear):

@@ -276,9 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nfailures by kind:")
         for kind, count in failures:
             print(f"  {count:>5}  {kind}")
+    noisy = [(o.name, x) for o in outcomes for x in o.outcomes if x.python_warnings]
+    if noisy:
+        print(f"\nevals during which the engine emitted Python warnings: {len(noisy)}")
     if args.failures:
         for o in outcomes:
             _print_failures(o, args.limit)
+        for name, x in noisy[: args.limit]:
+            print(f"\n{name}:{x.line}  {x.expr}\n  " + "\n  ".join(x.python_warnings))
     if args.markdown:
         args.markdown.write_text(_markdown(outcomes, options), encoding="utf-8")
         print(f"\nwrote {args.markdown}")

@@ -8,12 +8,14 @@ with the settings the expectations assume (FORMAT.md §8).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +100,7 @@ class EvalOutcome:
     got: list[str] = field(default_factory=list)
     experimental: frozenset[str] = frozenset()
     seconds: float = 0.0
+    python_warnings: list[str] = field(default_factory=list)  # emitted while evaluating
 
 
 @dataclass(slots=True)
@@ -251,6 +254,18 @@ def _range_mode(engine: QueryEngine, ev: Eval, instant_value: object) -> Mismatc
 
 
 def run_eval(engine: QueryEngine, ev: Eval, options: RunOptions) -> EvalOutcome:
+    """Run one eval. Python warnings the engine emits (numpy's RuntimeWarning on NaN, ...) are
+    recorded on the outcome, not raised: the counts must not depend on pytest's ``-W error``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = _run_eval(engine, ev, options)
+    if not caught:
+        return outcome
+    texts = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    return dataclasses.replace(outcome, python_warnings=texts)
+
+
+def _run_eval(engine: QueryEngine, ev: Eval, options: RunOptions) -> EvalOutcome:
     started = time.perf_counter()
     try:
         if ev.instant:
@@ -319,17 +334,11 @@ def run_test(
                     continue
                 outcome = run_eval(session.engine, cmd, options)
                 if c.experimental:
-                    outcome = _with_experimental(outcome, c.experimental)
+                    outcome = dataclasses.replace(outcome, experimental=c.experimental)
                 outcomes.append(outcome)
             else:
                 session.clear()
     return FileOutcome(test.name, outcomes)
-
-
-def _with_experimental(o: EvalOutcome, features: frozenset[str]) -> EvalOutcome:
-    return EvalOutcome(
-        o.line, o.expr, o.status, o.reason, o.detail, o.expected, o.got, features, o.seconds
-    )
 
 
 def run_file(
