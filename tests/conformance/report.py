@@ -23,9 +23,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.classify import DEFAULT_EXPERIMENTAL, EXPERIMENTAL_FEATURES
-from conformance.runner import FileOutcome, RunOptions, run_file
+from conformance.runner import EvalOutcome, FileOutcome, RunOptions, run_file
 
-__all__ = ["BASELINE", "REPO", "TESTDATA", "find_test_files", "load_baseline", "main"]
+__all__ = [
+    "BASELINE",
+    "REPO",
+    "TESTDATA",
+    "find_test_files",
+    "load_baseline",
+    "main",
+    "regressions",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TESTDATA = REPO.parent / "shared" / "conformance" / "promql-testdata"
@@ -42,6 +50,12 @@ def load_baseline(path: Path = BASELINE) -> dict[str, list[int]]:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return {name: list(entry["passed"]) for name, entry in data["files"].items()}
+
+
+def regressions(outcome: FileOutcome, recorded: list[int]) -> list[EvalOutcome]:
+    """Evals recorded as passing that do not pass now."""
+    wanted = set(recorded)
+    return [o for o in outcome.outcomes if o.line in wanted and o.status != "passed"]
 
 
 def _write_baseline(outcomes: list[FileOutcome], path: Path) -> None:

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from conformance.classify import classify_file
-from conformance.report import TESTDATA, find_test_files, load_baseline
+from conformance.report import TESTDATA, find_test_files, load_baseline, regressions
 from conformance.runner import EvalOutcome, run_file
 from conformance.testfile import Clear, Eval, Load, read_test_file
 
@@ -39,8 +39,8 @@ def test_no_regression(name: str) -> None:
     if not path.exists():
         pytest.fail(f"{name} is in baseline.json but not in {TESTDATA}")
     outcome = run_file(path)
-    recorded = set(BASELINE[name])
-    regressed = [o for o in outcome.outcomes if o.line in recorded and o.status != "passed"]
+    recorded = BASELINE[name]
+    regressed = regressions(outcome, recorded)
     run = outcome.count("passed") + outcome.count("failed")
     rate = outcome.count("passed") / run if run else 1.0
     floor = len(recorded) / run if run else 1.0

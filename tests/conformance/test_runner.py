@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance.classify import classify_file
-from conformance.report import TESTDATA, find_test_files
+from conformance.report import TESTDATA, load_baseline, regressions
 from conformance.runner import ENGINE_CRASH, NO_ERROR, QUERY_ERROR, QueryEngine, run_test
 from conformance.seriesdesc import STALE_NAN_BITS, HistogramLiteral, is_stale_nan
 from conformance.testfile import Eval, TestFile, parse_test_file
@@ -145,6 +145,12 @@ def test_selector_engine_over_the_store() -> None:
     assert outcome.count("passed") == 7
 
 
+def test_a_recorded_pass_that_fails_is_a_regression() -> None:
+    outcome = run_test(parse_test_file(SCRIPT, "selftest.test"), engine=SelectorEngine)
+    assert regressions(outcome, [5, 10]) == []
+    assert [o.line for o in regressions(outcome, [5, 31, 50])] == [31, 50]  # failed, skipped
+
+
 def test_staleness_markers_are_stored_bit_exactly() -> None:
     seen: list[Series] = []
 
@@ -236,13 +242,10 @@ def _perturb(value: float) -> float:
     return value * (1 + 1e-4) if value != 0 else 1e-3
 
 
-def _testdata_files() -> list[str]:
-    return [p.name for p in find_test_files()] if TESTDATA.is_dir() else []
-
-
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason=f"no PromQL scripts at {TESTDATA}")
-@pytest.mark.parametrize("name", _testdata_files())
+@pytest.mark.parametrize("name", sorted(load_baseline()))
 def test_oracle_passes_and_a_perturbed_oracle_fails(name: str) -> None:
+    if not (TESTDATA / name).exists():
+        pytest.skip(f"PromQL conformance scripts not found at {TESTDATA} (../shared is absent)")
     test = parse_test_file((TESTDATA / name).read_text(encoding="utf-8"), name)
     by_line = {ev.line: ev for ev in test.evals}
     exact = run_test(test, engine=_oracle_factory(test, lambda v: v))  # type: ignore[arg-type]
