@@ -44,12 +44,21 @@ def find_test_files(directory: Path = TESTDATA) -> list[Path]:
     return sorted(directory.glob("*.test"))
 
 
-def load_baseline(path: Path = BASELINE) -> dict[str, list[int]]:
-    """Lines of the evals that passed when the baseline was recorded, per file."""
+def _baseline_files(path: Path) -> dict[str, dict[str, list[int]]]:
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: list(entry["passed"]) for name, entry in data["files"].items()}
+    files: dict[str, dict[str, list[int]]] = json.loads(path.read_text(encoding="utf-8"))["files"]
+    return files
+
+
+def load_baseline(path: Path = BASELINE) -> dict[str, list[int]]:
+    """Lines of the evals that passed when the baseline was recorded, per file, without those
+    marked ``flaky`` by hand (an engine result that changes from run to run)."""
+    out = {}
+    for name, entry in _baseline_files(path).items():
+        flaky = set(entry.get("flaky", []))
+        out[name] = [line for line in entry["passed"] if line not in flaky]
+    return out
 
 
 def regressions(outcome: FileOutcome, recorded: list[int]) -> list[EvalOutcome]:
@@ -59,15 +68,21 @@ def regressions(outcome: FileOutcome, recorded: list[int]) -> list[EvalOutcome]:
 
 
 def _write_baseline(outcomes: list[FileOutcome], path: Path) -> None:
-    files = {
-        o.name: {
-            "passed": o.passed_lines,
+    old = _baseline_files(path)
+    files: dict[str, dict[str, object]] = {}
+    for o in outcomes:
+        flaky = old.get(o.name, {}).get("flaky", [])
+        files[o.name] = {
+            "passed": [line for line in o.passed_lines if line not in flaky],
             "run": o.count("passed") + o.count("failed"),
             "evals": len(o.outcomes),
         }
-        for o in outcomes
-    }
-    note = "evals passing when recorded (report.py --update-baseline); pytest fails on regressions"
+        if flaky:
+            files[o.name]["flaky"] = flaky  # kept from the old file: marked by hand
+    note = (
+        "evals passing when recorded (report.py --update-baseline); pytest fails on regressions. "
+        "'flaky' lists evals whose result changes between runs; they are never required to pass."
+    )
     text = json.dumps({"note": note, "files": files}, indent=1, sort_keys=True)
     path.write_text(text + "\n", encoding="utf-8")
 
@@ -231,7 +246,34 @@ def _markdown(outcomes: list[FileOutcome], options: RunOptions) -> str:
     failures = _failure_rows(outcomes)
     if failures:
         parts += ["## Failures by kind", "", _md_table(failures, ("kind", "evals")), ""]
+    parts += _METHOD
     return "\n".join(parts)
+
+
+_METHOD = [
+    "## How evals are classified and compared",
+    "",
+    "- **native histograms**: an expected value is a `{{...}}` literal, or a selector of the "
+    "expression matches a series loaded with `{{...}}` values or built by `load_with_nhcb` "
+    "(per series, not per `load` block).",
+    "- **start timestamps (@st)**: a selector matches a series loaded with `@st` offsets.",
+    "- **experimental syntax**: `promql-parser` (the engine's parser) rejects the expression; "
+    "the construct is named when known (duration expressions, `anchored`/`smoothed`, `info()`).",
+    "- **experimental feature off**: the expression uses an experimental function Prometheus "
+    "keeps behind a feature flag, `limitk`/`limit_ratio`, `fill` modifiers, or series with "
+    "`__type__`/`__unit__` labels, and that feature is not enabled "
+    "(`--experimental all|none|name,...`).",
+    "- Comparison follows upstream's harness (`FORMAT.md` §6): relative tolerance 1e-6 (exact "
+    "against 0), staleness NaN distinct from NaN, complete label sets with `__name__`, order "
+    "only with `expect ordered`, range results sorted by labels with points on the step grid, "
+    "annotations checked only when the eval has `expect warn|info|no_warn|no_info`, error "
+    "text exact (`msg:`) or RE2 (`regex:`). Python warnings the engine emits are recorded, "
+    "not counted as failures. `--range-check` adds upstream's range-mode cross-check.",
+    "- One deviation from `FORMAT.md`: inside a value sequence `0x59` is 0 repeated 60 times, "
+    "not hexadecimal (Prometheus' lexer disables hex there; `functions.test` relies on it). "
+    "Hexadecimal is read on scalar expectation lines only.",
+    "",
+]
 
 
 def _experimental(text: str) -> frozenset[str]:

@@ -242,6 +242,7 @@ def _perturb(value: float) -> float:
     return value * (1 + 1e-4) if value != 0 else 1e-3
 
 
+@pytest.mark.slow  # two runs of every script
 @pytest.mark.parametrize("name", sorted(load_baseline()))
 def test_oracle_passes_and_a_perturbed_oracle_fails(name: str) -> None:
     if not (TESTDATA / name).exists():

@@ -130,12 +130,6 @@ class Eval:
         """When an instant query runs (the end of an expected range vector, if any)."""
         return self.range_vector[1] if self.range_vector else self.start_ms
 
-    @property
-    def header(self) -> str:
-        if self.instant:
-            return f"eval instant at {self.start_ms}ms {self.expr}"
-        return f"eval range from {self.start_ms}ms to {self.end_ms}ms step {self.step_ms}ms"
-
 
 Command = Load | Clear | Eval
 
