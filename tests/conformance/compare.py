@@ -125,7 +125,7 @@ def check_failure(ev: Eval, error_text: str) -> Mismatch | None:
     assert ev.fail is not None, "BUG: check_failure on an eval that expects success"
     if ev.fail.matches(error_text):
         return None
-    return Mismatch("wrong error message", [f"error {ev.fail.describe()}"], [error_text])
+    return Mismatch(f"got {error_text!r}", [f"error {ev.fail.describe()}"], [error_text])
 
 
 def _check_kind(

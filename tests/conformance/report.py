@@ -22,7 +22,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.classify import DEFAULT_EXPERIMENTAL, EXPERIMENTAL_FEATURES
+from conformance.classify import (
+    DEFAULT_EXPERIMENTAL,
+    EXPERIMENTAL_FEATURES,
+    SKIP_EXPERIMENTAL,
+    SKIP_HISTOGRAMS,
+    SKIP_START_TIMESTAMPS,
+    SKIP_SYNTAX,
+)
 from conformance.runner import EvalOutcome, FileOutcome, RunOptions, run_file
 
 __all__ = [
@@ -97,48 +104,55 @@ def _core(o: FileOutcome) -> tuple[int, int]:
     return sum(x.status == "passed" for x in core), len(core)
 
 
-_COLUMNS = ("file", "evals", "skipped", "run", "passed", "failed", "pass rate", "core passed/run")
+_SKIP_COLUMNS = (
+    (SKIP_HISTOGRAMS, "skip hist"),
+    (SKIP_START_TIMESTAMPS, "skip @st"),
+    (SKIP_SYNTAX, "skip syntax"),
+    (SKIP_EXPERIMENTAL, "skip exp"),
+)
+_COLUMNS = (
+    "file",
+    "evals",
+    *(title for _, title in _SKIP_COLUMNS),
+    "run",
+    "passed",
+    "failed",
+    "pass rate",
+    "core",
+)
+
+
+def _row(name: str, counts: Counter[str]) -> tuple[str, ...]:
+    run = counts["passed"] + counts["failed"]
+    return (
+        name,
+        str(counts["evals"]),
+        *(str(counts[reason]) for reason, _ in _SKIP_COLUMNS),
+        str(run),
+        str(counts["passed"]),
+        str(counts["failed"]),
+        _rate(counts["passed"], run),
+        f"{counts['core_passed']}/{counts['core_run']}",
+    )
 
 
 def _rows(outcomes: list[FileOutcome]) -> list[tuple[str, ...]]:
+    """Per file: evals, skipped by reason, run, passed, failed, rates; then the totals."""
     rows = []
     totals = Counter[str]()
     for o in outcomes:
-        passed, failed, skipped = o.count("passed"), o.count("failed"), o.count("skipped")
         core_passed, core_run = _core(o)
-        rows.append(
-            (
-                o.name,
-                str(len(o.outcomes)),
-                str(skipped),
-                str(passed + failed),
-                str(passed),
-                str(failed),
-                _rate(passed, passed + failed),
-                f"{core_passed}/{core_run}",
-            )
-        )
-        totals.update(
+        counts = Counter[str](
             evals=len(o.outcomes),
-            skipped=skipped,
-            passed=passed,
-            failed=failed,
+            passed=o.count("passed"),
+            failed=o.count("failed"),
             core_passed=core_passed,
             core_run=core_run,
         )
-    run = totals["passed"] + totals["failed"]
-    rows.append(
-        (
-            "total",
-            str(totals["evals"]),
-            str(totals["skipped"]),
-            str(run),
-            str(totals["passed"]),
-            str(totals["failed"]),
-            _rate(totals["passed"], run),
-            f"{totals['core_passed']}/{totals['core_run']}",
-        )
-    )
+        counts.update(o.skipped_by_reason())
+        rows.append(_row(o.name, counts))
+        totals.update(counts)
+    rows.append(_row("total", totals))
     return rows
 
 
@@ -156,7 +170,8 @@ def _text_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 def _md_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    align = ["---" if i == 0 or header[i] == "files" else "---:" for i in range(len(header))]
+    text = ("files", "expression", "kind", "detail")
+    align = ["---" if i == 0 or h in text else "---:" for i, h in enumerate(header)]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -230,8 +245,11 @@ def _markdown(outcomes: list[FileOutcome], options: RunOptions) -> str:
         + (" --range-check" if options.range_mode_check else "")
         + ".",
         "",
-        "*Run* counts the evals obskit executes; *core* leaves out those that use an enabled "
-        f"experimental feature (enabled: {enabled}). Regressions against "
+        "*Skip hist*: native histograms; *skip @st*: start timestamps; *skip syntax*: "
+        "experimental syntax the parser rejects; *skip exp*: experimental feature not enabled "
+        "(see the end of this page). *Run* counts the evals obskit executes; *core* is passed/run "
+        f"without those that use an enabled experimental feature (enabled: {enabled}). "
+        "Regressions against "
         "`tests/conformance/baseline.json` fail `tests/conformance/test_promql_conformance.py`.",
         "",
         "## Pass counts per file",
@@ -246,8 +264,28 @@ def _markdown(outcomes: list[FileOutcome], options: RunOptions) -> str:
     failures = _failure_rows(outcomes)
     if failures:
         parts += ["## Failures by kind", "", _md_table(failures, ("kind", "evals")), ""]
+    failing = [
+        (f"{o.name}:{x.line}", _md_cell(x.expr, 70), x.reason, _md_cell(x.detail, 90))
+        for o in outcomes
+        for x in o.outcomes
+        if x.status == "failed"
+    ]
+    if failing:
+        parts += [
+            "## Failing evals",
+            "",
+            "`python -m conformance.report --failures FILE` shows each with expected and got.",
+            "",
+            _md_table(failing, ("eval", "expression", "kind", "detail")),
+            "",
+        ]
     parts += _METHOD
     return "\n".join(parts)
+
+
+def _md_cell(text: str, width: int) -> str:
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
 
 
 _METHOD = [
