@@ -50,6 +50,7 @@ __all__ = [
     "RunOptions",
     "engine_options",
     "obskit_engine",
+    "run_eval",
     "run_file",
     "run_test",
 ]
