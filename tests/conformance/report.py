@@ -188,7 +188,7 @@ def _skip_rows(outcomes: list[FileOutcome]) -> list[tuple[str, ...]]:
             if x.reason.startswith("experimental"):
                 key = f"{x.reason}: {x.detail.split(':')[0]}"
             by_reason.setdefault(key, Counter())[o.name] += 1
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for key in sorted(by_reason, key=lambda k: (-sum(by_reason[k].values()), k)):
         files = ", ".join(f"{n} ({c})" for n, c in sorted(by_reason[key].items()))
         rows.append((key, str(sum(by_reason[key].values())), files))

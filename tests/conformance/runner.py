@@ -38,7 +38,7 @@ from conformance.compare import (
 from conformance.seriesdesc import STALE_NAN_BITS, HistogramLiteral, is_stale_nan
 from conformance.testfile import Eval, Load, TestFile, read_test_file
 from obskit.errors import QueryError
-from obskit.model import SampleBatch, validate_labels
+from obskit.model import Labels, SampleBatch, validate_labels
 from obskit.model.protocols import Querier
 from obskit.promql import Engine, EngineOptions, Matrix, QueryResult, Scalar, Vector
 
@@ -163,7 +163,10 @@ class _Session:
 
     def load(self, cmd: Load) -> None:
         assert self._db is not None
-        labels, index, ts, bits = [], [], [], []
+        labels: list[Labels] = []
+        index: list[int] = []
+        ts: list[int] = []
+        bits: list[int] = []
         for s in cmd.series:
             floats = [
                 (i * cmd.interval_ms, v)

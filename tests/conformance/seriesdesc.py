@@ -55,7 +55,8 @@ Value = float | HistogramLiteral | None
 
 def is_stale_nan(value: float) -> bool:
     """Whether ``value`` is Prometheus' staleness marker (compared by bit pattern)."""
-    return struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
+    bits: int = struct.unpack("<Q", struct.pack("<d", value))[0]
+    return bits == STALE_NAN_BITS
 
 
 # ---- strings and names ----------------------------------------------------------------------

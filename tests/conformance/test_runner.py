@@ -24,7 +24,7 @@ from obskit.errors import QueryError
 from obskit.model import Matcher, MatchType
 from obskit.model.protocols import Querier
 from obskit.model.series import Series
-from obskit.promql.value import Matrix, QueryResult, Scalar, String, Vector
+from obskit.promql.value import Matrix, QueryResult, Scalar, String, Value, Vector
 
 LOOKBACK_MS = 300_000
 
@@ -181,7 +181,7 @@ def _answer(ev: Eval, mutate: Callable[[float], float]) -> QueryResult:
     warnings = [e.message or "PromQL warning: oracle" for e in ev.warn]
     infos = [e.message or "PromQL info: oracle" for e in ev.info]
     t = ev.eval_ms
-    value: object
+    value: Value
     if ev.string is not None:
         value = String(t, ev.string)
     elif ev.scalar is not None:
@@ -199,7 +199,7 @@ def _answer(ev: Eval, mutate: Callable[[float], float]) -> QueryResult:
             vs = [mutate(p[1]) for p in points if not isinstance(p[1], HistogramLiteral)]
             series.append(Series(s.labels, ts, np.array(vs, dtype=np.float64)))
         value = Matrix(series)
-    return QueryResult(value, warnings, infos)  # type: ignore[arg-type]
+    return QueryResult(value, warnings, infos)
 
 
 class Oracle:
