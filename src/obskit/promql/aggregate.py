@@ -15,7 +15,7 @@ import numpy.typing as npt
 from obskit.errors import QueryError
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.promql.format import format_float
-from obskit.promql.steps import StepVector, without_name
+from obskit.promql.steps import NAME_LABELS, StepVector, without_name
 from obskit.promql.windows import quantile_rows
 
 __all__ = ["aggregate", "group_keys"]
@@ -34,7 +34,7 @@ def group_keys(
     out = np.empty(len(labels), np.intp)
     for i, lab in enumerate(labels):
         if without:
-            key = tuple(p for p in lab if p[0] not in names and p[0] != METRIC_NAME)
+            key = tuple(p for p in lab if p[0] not in names and p[0] not in NAME_LABELS)
         else:
             key = tuple(p for p in lab if p[0] in names)
         out[i] = ids.setdefault(key, len(ids))

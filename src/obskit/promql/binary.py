@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from obskit.errors import QueryError
-from obskit.model.labels import METRIC_NAME, Labels
-from obskit.promql.steps import StepScalar, StepVector
+from obskit.model.labels import Labels
+from obskit.promql.steps import NAME_LABELS, StepScalar, StepVector
 
 __all__ = ["Matching", "arith", "compare", "scalar_binop", "vector_binop", "vector_scalar_binop"]
 
@@ -113,7 +113,7 @@ def _signature(lab: Labels, m: Matching) -> Labels:
         names = set(m.labels)
         return tuple(p for p in lab if p[0] in names)
     names = set(m.labels)
-    return tuple(p for p in lab if p[0] not in names and p[0] != METRIC_NAME)
+    return tuple(p for p in lab if p[0] not in names and p[0] not in NAME_LABELS)
 
 
 def _merge_by_signature(

@@ -220,6 +220,7 @@ class Engine:
             time.monotonic() + timeout,
             query,
             is_range,
+            step_ms if is_range else 0,
         )
 
 
@@ -271,7 +272,9 @@ class _Evaluator:
         deadline: float,
         query: str = "",
         is_range: bool = False,
+        step_ms: int = 0,
     ) -> None:
+        self.step_ms = step_ms
         self.query = query
         self.is_range = is_range
         self.warnings: list[str] = []
@@ -304,6 +307,7 @@ class _Evaluator:
             self.deadline,
             self.query,
             self.is_range,
+            self.step_ms,
         )
         ev.samples = self.samples
         ev.warnings = self.warnings
@@ -520,6 +524,21 @@ class _Evaluator:
             return _time_vector(self.times, fn.DATE_FUNCTIONS[name](self.times / 1000.0))
         if name == "time":
             return StepScalar(self.times / 1000.0)
+        if name in ("start", "end", "range", "step"):
+            value = {
+                "start": self.start_ms / 1000.0,
+                "end": self.end_ms / 1000.0,
+                "range": (self.end_ms - self.start_ms) / 1000.0,
+                "step": self.step_ms / 1000.0,
+            }[name]
+            return StepScalar(np.full(self.n, value))
+        if name in ("min_of", "max_of"):
+            parts = [self._scalar_arg(a) for a in args]
+            pick = np.minimum if name == "min_of" else np.maximum
+            acc = parts[0]
+            for part in parts[1:]:
+                acc = pick(acc, part)
+            return StepScalar(acc)
         if name == "pi":
             return StepScalar(np.full(self.n, math.pi))
         if name == "vector":

@@ -27,6 +27,7 @@ from obskit import kernels
 from obskit.model.labels import METRIC_NAME, Labels
 
 __all__ = [
+    "NAME_LABELS",
     "STALE_NAN_BITS",
     "RangeInput",
     "StepScalar",
@@ -50,9 +51,13 @@ def is_stale(values: F64) -> Bool:
     return out
 
 
+# Dropped together with the name: Prometheus' metadata labels for type and unit (PROM-39).
+NAME_LABELS = frozenset((METRIC_NAME, "__type__", "__unit__"))
+
+
 def without_name(labels: Labels) -> Labels:
-    """``labels`` without ``__name__``."""
-    return tuple(p for p in labels if p[0] != METRIC_NAME)
+    """``labels`` without ``__name__`` (and the ``__type__``/``__unit__`` that go with it)."""
+    return tuple(p for p in labels if p[0] not in NAME_LABELS)
 
 
 @dataclass(slots=True)

@@ -289,7 +289,39 @@ def _holt_winters(ri: RangeInput, args: list[F64]) -> Result:
     return values, ok
 
 
+def _ts_of(kind: str) -> RangeFunction:
+    """Timestamp (s) of the first / last / minimum / maximum sample of each window (the first
+    of equal extremes; NaN loses to any number, as in min/max_over_time)."""
+
+    def fn(ri: RangeInput, _args: list[F64]) -> Result:
+        lo, hi = ri.windows()
+        ok = hi > lo
+        if len(ri.vals) == 0:
+            return np.zeros(lo.shape), ok
+        if kind == "first":
+            return ri.ts[np.where(ok, lo, 0)] / 1000.0, ok
+        if kind == "last":
+            return ri.ts[np.where(ok, hi - 1, 0)] / 1000.0, ok
+
+        def pick(v: F64, t: F64, m: Bool, _a: int) -> F64:
+            valid = m & ~np.isnan(v)
+            kv = v if kind == "max" else -v
+            best_val = np.max(np.where(valid, kv, -np.inf), axis=1)
+            best = np.argmax(valid & (kv == best_val[:, None]), axis=1)
+            best = np.where(valid.any(axis=1), best, m.sum(axis=1) - 1)
+            out: F64 = np.take_along_axis(t, best[:, None], axis=1)[:, 0] / 1000.0
+            return out
+
+        return _per_window(ri, pick)
+
+    return fn
+
+
 RANGE_FUNCTIONS: dict[str, RangeFunction] = {
+    "ts_of_first_over_time": _ts_of("first"),
+    "ts_of_last_over_time": _ts_of("last"),
+    "ts_of_min_over_time": _ts_of("min"),
+    "ts_of_max_over_time": _ts_of("max"),
     "rate": lambda ri, _a: extrapolated_rate(ri, True, True),
     "increase": lambda ri, _a: extrapolated_rate(ri, True, False),
     "delta": lambda ri, _a: extrapolated_rate(ri, False, False),
