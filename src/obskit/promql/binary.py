@@ -35,6 +35,8 @@ class Matching:
     labels: tuple[str, ...]
     include: tuple[str, ...]
     return_bool: bool
+    fill_left: float | None = None
+    fill_right: float | None = None
 
 
 def arith(op: str, a: F64, b: F64) -> F64:
@@ -186,7 +188,7 @@ def _set_op(op: str, lhs: StepVector, rhs: StepVector, m: Matching) -> StepVecto
     ).compact()
 
 
-def _result_labels(lab: Labels, one: Labels | None, m: Matching, drop: bool) -> Labels:
+def _result_labels(lab: Labels, one: Labels | None, m: Matching) -> Labels:
     out = dict(lab)
     if m.card == "one-to-one":
         if m.on:
@@ -209,35 +211,66 @@ def vector_binop(op: str, lhs: StepVector, rhs: StepVector, m: Matching) -> Step
     n = lhs.values.shape[1] if len(lhs) else rhs.values.shape[1]
     if op in SET_OPS:
         return _set_op(op, lhs, rhs, m)
-    if len(lhs) == 0 or len(rhs) == 0:
+    # Prometheus swaps the sides for group_right; fill_left then fills the "many" side and
+    # fill_right the "one" side, whichever operand that is.
+    fill_many, fill_one = m.fill_left, m.fill_right
+    if (len(lhs) == 0 and fill_many is None and fill_one is None) or (
+        len(rhs) == 0 and fill_many is None and fill_one is None
+    ):
         return StepVector.empty(n)
     swap = m.card == "one-to-many"
     many, one = (rhs, lhs) if swap else (lhs, rhs)
     many_labels, one_labels = many.effective_labels(), one.effective_labels()
     one_side = "left" if swap else "right"
     ids, o_vals, o_pres, o_rep = _merge_by_signature(one, one_labels, m, one_side)
-    match_rows: list[int] = []
-    match_group: list[int] = []
-    for i, lab in enumerate(many_labels):
-        g = ids.get(_signature(lab, m))
-        if g is not None:
-            match_rows.append(i)
-            match_group.append(g)
-    if not match_rows:
-        return StepVector.empty(n)
-    mr = np.asarray(match_rows)
-    mg = np.asarray(match_group)
+    match_group = [ids.get(_signature(lab, m), -1) for lab in many_labels]
+    mg_all = np.asarray(match_group, np.intp)
+    # Without fill_right only matched many-side rows take part.
+    mr = np.flatnonzero(mg_all >= 0) if fill_one is None else np.arange(len(many_labels))
+    mg = mg_all[mr]
     mv, mp = many.values[mr], many.present[mr]
-    ov, op_ = o_vals[mg], o_pres[mg]
-    present = mp & op_
-    if m.card == "one-to-one":
-        counts = np.zeros((len(ids), n), np.int64)
-        np.add.at(counts, mg, present.astype(np.int64))
+    matched = mg >= 0
+    safe_g = np.where(matched, mg, 0)
+    if len(ids):
+        ov = np.where(matched[:, None], o_vals[safe_g], np.nan)
+        op_ = np.where(matched[:, None], o_pres[safe_g], False)
+    else:
+        ov = np.full(mv.shape, np.nan)
+        op_ = np.zeros(mv.shape, np.bool_)
+    if fill_one is not None:
+        ov = np.where(op_, ov, fill_one)
+        present = mp.copy()
+    else:
+        present = mp & op_
+    if m.card == "one-to-one" and len(mg):
+        counts = np.zeros((max(len(ids), 1), n), np.int64)
+        np.add.at(counts, safe_g[matched], (present & op_)[matched].astype(np.int64))
         if (counts > 1).any():
             raise QueryError(
                 "multiple matches for labels: many-to-one matching must be explicit "
                 "(group_left/group_right)"
             )
+    out_labels = []
+    for i, g in zip(mr.tolist(), mg.tolist(), strict=True):
+        one_lab = one.labels[o_rep[g]] if (m.include and g >= 0) else None
+        out_labels.append(_result_labels(many.labels[i], one_lab, m))
+    drop_name = many.drop_name[mr].copy()
+    if fill_many is not None and len(ids):
+        # One-side groups with no many-side series at a step get a filled many-side value.
+        many_pres = np.zeros((len(ids), n), np.bool_)
+        if matched.any():
+            np.logical_or.at(many_pres, mg[matched], mp[matched])
+        extra_pres = o_pres & ~many_pres
+        rows = np.flatnonzero(extra_pres.any(axis=1))
+        if len(rows):
+            sigs = list(ids)
+            mv = np.concatenate([mv, np.full((len(rows), n), fill_many)])
+            ov = np.concatenate([ov, o_vals[rows]])
+            present = np.concatenate([present, extra_pres[rows]])
+            out_labels.extend(sigs[r] for r in rows.tolist())
+            drop_name = np.concatenate([drop_name, np.zeros(len(rows), np.bool_)])
+    if not out_labels:
+        return StepVector.empty(n)
     lv, rv = (ov, mv) if swap else (mv, ov)
     is_cmp = op in COMPARE
     drop = not is_cmp or m.return_bool
@@ -250,12 +283,7 @@ def vector_binop(op: str, lhs: StepVector, rhs: StepVector, m: Matching) -> Step
             present = present & cond
     else:
         values = arith(op, lv, rv)
-    out_labels = []
-    for i, g in zip(match_rows, match_group, strict=True):
-        base = many.labels[i]
-        one_lab = one.labels[o_rep[g]] if m.include else None
-        out_labels.append(_result_labels(base, one_lab, m, drop))
-    drop_name = np.full(len(out_labels), drop) | many.drop_name[mr]
+    drop_name = drop_name | drop
     result = StepVector(out_labels, values, present, drop_name).compact()
     _check_unique(result)
     return result

@@ -761,7 +761,11 @@ def _matching(op: str, mod: Any, return_bool: bool) -> Matching:
         on = str(mod.matching.type).endswith("Include")
         labels = tuple(str(x) for x in mod.matching.labels)
     include = tuple(str(x) for x in (mod.group_labels or ()))
-    return Matching(card, on, labels, include, return_bool)
+    fill_left = fill_right = None
+    if mod.fill_values is not None:
+        fill_left = None if mod.fill_values.lhs is None else float(mod.fill_values.lhs)
+        fill_right = None if mod.fill_values.rhs is None else float(mod.fill_values.rhs)
+    return Matching(card, on, labels, include, return_bool, fill_left, fill_right)
 
 
 def _derived(vec: StepVector, values: F64) -> StepVector:
