@@ -7,6 +7,7 @@ input series (with their labels) at the steps where they are selected.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -210,7 +211,7 @@ def _select(
     if op == "limit_ratio":
         ratio = param
         # Deterministic per-series sample in [0, 1) from the label set, as a hash would give.
-        h = np.array([(hash(lab) & 0xFFFFFFFF) / 2**32 for lab in labels])
+        h = np.array([_label_fraction(lab) for lab in labels])
         keep = np.where(
             ratio[None, :] >= 0, h[:, None] < ratio[None, :], h[:, None] >= 1 + ratio[None, :]
         )
@@ -241,6 +242,13 @@ def _select(
         order = rows[np.lexsort((key, gid[rows]))]
         return out.take(order)
     return out.compact()
+
+
+def _label_fraction(lab: Labels) -> float:
+    """A stable number in [0, 1) per label set (the same in every process and run)."""
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in lab).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(text, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def _count_values(

@@ -375,6 +375,10 @@ class _Evaluator:
     def _ends(self, at: Any, offset: Any) -> I64:
         if at is not None:
             kind = str(at.type)
+            if kind.endswith(".At") and re.search(r"@\s*-", self.query):
+                # promql-parser keeps @ times as unsigned system times: a negative one cannot
+                # be read back (it panics), so refuse it plainly.
+                raise QueryError("@ modifier times before 1970 are not supported")
             if kind.endswith("Start"):
                 base = np.full(self.n, self.start_ms, np.int64)
             elif kind.endswith("End"):

@@ -147,7 +147,9 @@ def _valid_label_name(name: str) -> bool:
 
 def label_replace(vec: StepVector, dst: str, repl: str, src: str, regex: str) -> StepVector:
     try:
-        pattern = re2.compile(f"^(?s:{regex})$")
+        options = re2.Options()
+        options.log_errors = False
+        pattern = re2.compile(f"^(?s:{regex})$", options)
     except re2.error as exc:
         raise QueryError(f'invalid regular expression in label_replace(): "{regex}"') from exc
     if not _valid_label_name(dst):
