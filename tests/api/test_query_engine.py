@@ -23,7 +23,7 @@ def real(store: tsdb.DB) -> Iterator[Client]:
     app = FastAPI()
     app.include_router(query.router)
     app.include_router(metadata.router)
-    engine = Engine(store, EngineOptions(max_samples=1000))
+    engine = Engine(store, EngineOptions(max_samples=5))
     app.state.query = QueryServices(
         engine=engine, querier=store, timeout_s=10.0, limiter=anyio.CapacityLimiter(2)
     )
@@ -68,14 +68,15 @@ def test_instant_and_range_queries(real: Client) -> None:
     ]
 
 
-def test_bad_query_is_400_and_sample_limit_422(real: Client) -> None:
+def test_bad_query_400_sample_limit_422_timeout_503(real: Client) -> None:
     r = real.get("/api/v1/query", params={"query": "sum(rate(up))"})
     assert r.status_code == 400 and r.json()["errorType"] == "bad_data"
-    r = real.get(
-        "/api/v1/query_range",
-        params={"query": "up", "start": "0", "end": "10000", "step": "1"},
-    )  # 3 series x 10,001 steps is over max_samples=1000
-    assert r.status_code == 422 and r.json()["errorType"] == "execution"
+    assert r.json()["error"].startswith('invalid parameter "query": ')
+    # the store holds 8 samples; the engine may load max_samples=5
+    r = real.get("/api/v1/query", params={"query": '{__name__=~".+"}[1h]', "time": "60"})
+    assert r.status_code == 422 and r.json()["errorType"] == "execution", r.text
+    r = real.get("/api/v1/query", params={"query": "up", "time": "2", "timeout": "0.000001"})
+    assert r.status_code == 503 and r.json()["errorType"] == "timeout", r.text
 
 
 def test_query_settings_reach_the_engine() -> None:

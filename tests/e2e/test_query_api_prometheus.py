@@ -281,7 +281,27 @@ QUERIES = [
     "vector(1e21)",
     '"a string"',
     "up[1m]",
+    "sum(rate(http_requests_total[2m])) by (code)"
+    " / ignoring(code) group_left sum(rate(http_requests_total[2m]))",
+    "max_over_time(odd_values[1m]) > 0",
+    'label_replace(up, "host", "$1", "instance", "(.*):.*")',
+    "topk(2, temperature_celsius or up)",
+    "absent(nope)",
+    "1 / (up - up)",
 ]
+
+
+def test_range_result_is_byte_identical(peers: Peers) -> None:
+    """On whole-second steps (Prometheus writes 4.5 s as 4.500) the bytes are the same."""
+    engine_ready(peers)
+    params = {
+        "query": 'odd_values or http_requests_total{code="500"}',
+        "start": peers.first_ms // 1000,
+        "end": peers.last_ms // 1000,
+        "step": "15",
+    }
+    ours, theirs = peers.both("GET", "/api/v1/query_range", params=params)
+    assert ours.content == theirs.content
 
 
 @pytest.mark.parametrize("query", QUERIES)
