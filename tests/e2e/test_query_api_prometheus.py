@@ -208,6 +208,15 @@ BAD_INPUT = [
     ("/api/v1/query_range", {"query": "1", "start": "0", "end": "10", "step": "Inf"}, True),
     ("/api/v1/query_range", {"query": "1", "start": "0", "end": "11001", "step": "1"}, True),
     ("/api/v1/format_query", {"query": "foo bar"}, False),
+    ("/api/v1/query", {"query": "foo bar"}, False),
+    ("/api/v1/query", {"query": "sum(rate(up))"}, False),
+    ("/api/v1/query_range", {"query": "up +", "start": "0", "end": "1", "step": "1"}, False),
+]
+
+# evaluation errors: 422 execution in both
+EXECUTION_ERRORS = [
+    'label_replace(up, "instance", "", "", "")',  # two series with the same label set
+    "up * on(job) up",  # many-to-many matching
 ]
 
 
@@ -223,6 +232,15 @@ def test_error_bodies(peers: Peers, path: str, params: dict[str, str], exact: bo
         assert ours.json()["errorType"] == theirs.json()["errorType"] == "bad_data"
         if exact:
             assert ours.json()["error"] == theirs.json()["error"]
+
+
+@pytest.mark.parametrize("query", EXECUTION_ERRORS)
+def test_execution_errors(peers: Peers, query: str) -> None:
+    engine_ready(peers)
+    params = {"query": query, "time": (peers.last_ms + 7) / 1000}
+    ours, theirs = peers.both("GET", "/api/v1/query", params=params)
+    assert ours.status_code == theirs.status_code == 422, (ours.text, theirs.text)
+    assert ours.json()["errorType"] == theirs.json()["errorType"] == "execution"
 
 
 # ---- query results: only once the engine evaluates ----------------------------------------------
