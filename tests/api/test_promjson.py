@@ -76,6 +76,7 @@ def test_scalars_never_use_the_exponent_form() -> None:
 )
 def test_format_timestamp(t_ms: int, text: str) -> None:
     assert format_timestamp(t_ms) == text
+    assert float(format_timestamp(t_ms, pad=True)) == t_ms / 1000
     assert json.loads(encode_points(np.array([t_ms]), np.array([1.0])))[0][0] == t_ms / 1000
 
 
@@ -111,6 +112,14 @@ def test_format_float_round_trips(value: float) -> None:
     back = float(text.replace("Inf", "inf"))
     assert back == value or (math.isnan(back) and math.isnan(value))
     assert math.copysign(1, back) == math.copysign(1, value) or math.isnan(value)
+
+
+def test_vector_timestamps_are_padded_as_prometheus() -> None:
+    # Prometheus 2.42: vector(1e-7) at time=4.5 is [4.500,"1e-07"]
+    assert encode_data(Vector(4500, [()], np.array([1e-7]))) == (
+        b'{"resultType":"vector","result":[{"metric":{},"value":[4.500,"1e-07"]}]}'
+    )
+    assert encode_data(Vector(-1, [()], np.array([1.0]))).endswith(b'[-0.001,"1"]}]}')
 
 
 def test_vector_and_matrix_json() -> None:

@@ -221,8 +221,8 @@ def test_vector_matrix_string_envelopes(client: Client, engine: FakeEngine) -> N
     r = client.get("/api/v1/query", params={"query": "up"})
     assert r.content == (
         b'{"status":"success","data":{"resultType":"vector","result":['
-        b'{"metric":{"__name__":"up","job":"a"},"value":[4.5,"1"]},'
-        b'{"metric":{"job":"b"},"value":[4.5,"NaN"]}]},"warnings":["w1"]}'
+        b'{"metric":{"__name__":"up","job":"a"},"value":[4.500,"1"]},'
+        b'{"metric":{"job":"b"},"value":[4.500,"NaN"]}]},"warnings":["w1"]}'
     )
     mat = Matrix(
         [

@@ -3,7 +3,9 @@
 Samples are strings formatted as Prometheus formats them (Go's ``strconv`` shortest form):
 ``"NaN"``, ``"+Inf"``, ``"-Inf"``, ``"2"`` (never ``"2.0"``), exponent form ``"1e-07"`` /
 ``"1e+21"`` outside [1e-6, 1e21) in vectors and matrices, plain decimals always for scalars.
-Timestamps are JSON numbers in seconds with at most three decimals.
+Timestamps are JSON numbers in seconds with at most three decimals: as Prometheus in scalars,
+strings and vectors (which it pads to three decimals, ``4.500``); matrix points drop trailing
+zeros (``4.5``), the same number to every JSON reader.
 
 A matrix series is encoded in one pass over its columns: orjson writes the (seconds, value)
 pairs of the whole series, a few ``bytes.replace`` calls quote the values and drop ``.0``, and
@@ -77,13 +79,15 @@ def format_float(x: float, exponent: bool = True) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def format_timestamp(t_ms: int) -> str:
-    """Milliseconds as JSON seconds: ``4``, ``4.5``, ``-0.001``."""
+def format_timestamp(t_ms: int, pad: bool = False) -> str:
+    """Milliseconds as JSON seconds: ``4``, ``4.5``, ``-0.001``; with ``pad`` a fraction keeps
+    three digits (``4.500``), as Prometheus' MarshalTimestamp writes vectors and matrices."""
     seconds, fraction = divmod(abs(t_ms), 1000)
     sign = "-" if t_ms < 0 else ""
     if fraction == 0:
         return f"{sign}{seconds}"
-    return f"{sign}{seconds}.{fraction:03d}".rstrip("0")
+    text = f"{sign}{seconds}.{fraction:03d}"
+    return text if pad else text.rstrip("0")
 
 
 def _special(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
@@ -143,7 +147,7 @@ def _labels_json(labels: Labels) -> bytes:
 
 
 def _encode_vector(vector: Vector) -> bytes:
-    t = format_timestamp(vector.t_ms).encode()
+    t = format_timestamp(vector.t_ms, pad=True).encode()
     values = format_values(vector.values)
     items = [
         b'{"metric":' + _labels_json(labels) + b',"value":[' + t + b',"' + v + b'"]}'
