@@ -98,7 +98,7 @@ def test_column_encoders_match_the_per_value_formatter(values: list[float]) -> N
     want = (
         "["
         + ",".join(
-            f'[{format_timestamp(int(t))},"{format_float(v)}"]'
+            f'[{format_timestamp(int(t), pad=True)},"{format_float(v)}"]'
             for t, v in zip(ts, values, strict=True)
         )
         + "]"
@@ -136,6 +136,10 @@ def test_vector_and_matrix_json() -> None:
     )
     assert encode_data(matrix) == (
         b'{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[0,"NaN"],[15,"7"]]}]}'
+    )
+    ts = np.array([-1500, 1, 20, 300, 4000, 4050], np.int64)
+    assert encode_points(ts, np.ones(6)) == (
+        b'[[-1.500,"1"],[0.001,"1"],[0.020,"1"],[0.300,"1"],[4,"1"],[4.050,"1"]]'
     )
     assert encode_data(Matrix([])) == b'{"resultType":"matrix","result":[]}'
     # non-contiguous columns (views the engine may hand over) are fine

@@ -309,16 +309,20 @@ QUERIES = [
 ]
 
 
-def test_range_result_is_byte_identical(peers: Peers) -> None:
-    """On whole-second steps (Prometheus writes 4.5 s as 4.500) the bytes are the same."""
+@pytest.mark.parametrize("offset_ms", [0, 7, 500, 20])
+def test_range_and_vector_results_are_byte_identical(peers: Peers, offset_ms: int) -> None:
     engine_ready(peers)
+    query = 'odd_values or http_requests_total{code="500"}'
     params = {
-        "query": 'odd_values or http_requests_total{code="500"}',
-        "start": peers.first_ms // 1000,
-        "end": peers.last_ms // 1000,
+        "query": query,
+        "start": (peers.first_ms + offset_ms) / 1000,
+        "end": (peers.last_ms + offset_ms) / 1000,
         "step": "15",
     }
     ours, theirs = peers.both("GET", "/api/v1/query_range", params=params)
+    assert ours.content == theirs.content
+    params = {"query": query, "time": (peers.last_ms + offset_ms) / 1000}
+    ours, theirs = peers.both("GET", "/api/v1/query", params=params)
     assert ours.content == theirs.content
 
 

@@ -3,9 +3,8 @@
 Samples are strings formatted as Prometheus formats them (Go's ``strconv`` shortest form):
 ``"NaN"``, ``"+Inf"``, ``"-Inf"``, ``"2"`` (never ``"2.0"``), exponent form ``"1e-07"`` /
 ``"1e+21"`` outside [1e-6, 1e21) in vectors and matrices, plain decimals always for scalars.
-Timestamps are JSON numbers in seconds with at most three decimals: as Prometheus in scalars,
-strings and vectors (which it pads to three decimals, ``4.500``); matrix points drop trailing
-zeros (``4.5``), the same number to every JSON reader.
+Timestamps are JSON numbers in seconds with at most three decimals, written as Prometheus
+writes them: ``4.5`` in scalars and strings, ``4.500`` in vectors and matrices.
 
 A matrix series is encoded in one pass over its columns: orjson writes the (seconds, value)
 pairs of the whole series, a few ``bytes.replace`` calls quote the values and drop ``.0``, and
@@ -16,6 +15,7 @@ through the per-value Python formatter. Nothing builds a Python object per sampl
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,6 +40,9 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # as Go); outside that range it switches to exponent form, which Go's rules do not match.
 _ORJSON_LOW = 1e-5
 _ORJSON_HIGH = 1e16
+# A point's timestamp with one or two decimals (``[4.5,"``): Prometheus writes three.
+_ONE_DECIMAL = re.compile(rb'(\.\d),"')
+_TWO_DECIMALS = re.compile(rb'(\.\d\d),"')
 # Go's MarshalFloat in Prometheus (util/jsonutil) uses exponent form outside [1e-6, 1e21).
 _GO_LOW = 1e-6
 _GO_HIGH = 1e21
@@ -132,6 +135,8 @@ def encode_points(timestamps_ms: npt.NDArray[np.int64], values: npt.NDArray[np.f
     # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
     body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
     body = body.replace(b'.0,"', b',"').replace(b'.0"', b'"')
+    if (timestamps_ms % 1000).any():
+        body = _TWO_DECIMALS.sub(rb'\g<1>0,"', _ONE_DECIMAL.sub(rb'\g<1>00,"', body))
     if has_special:
         tokens = body.split(b'"],[')
         for i in np.flatnonzero(special).tolist():
