@@ -9,6 +9,7 @@ YAML layout (Prometheus' ``global``/``scrape_configs`` beside obskit's own secti
     listen: 127.0.0.1:9201
     storage: {retention: 15d, retention_bytes: 0, fsync: interval}
     ingest: {max_body_bytes: 67108864}
+    query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20}
     global: {scrape_interval: 1m, scrape_timeout: 10s}
     scrape_configs: [...]
 """
@@ -31,7 +32,7 @@ from pydantic_settings import (
 from obskit.errors import ConfigError
 from obskit.model.durations import parse_duration_ms
 
-__all__ = ["IngestSettings", "Settings", "StorageSettings", "load_settings"]
+__all__ = ["IngestSettings", "QuerySettings", "Settings", "StorageSettings", "load_settings"]
 
 
 def _duration(text: str) -> str:
@@ -65,6 +66,16 @@ class IngestSettings(BaseModel):
     max_samples_per_request: int = Field(10_000_000, gt=0)  # bounds decoded columns (20 B each)
 
 
+class QuerySettings(BaseModel):
+    """PromQL limits and defaults (Prometheus' ``--query.*`` flags and their defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    lookback_delta: Duration = "5m"  # how far back an instant selector looks for a sample
+    timeout: Duration = "2m"  # a request's ``timeout`` parameter can only shorten it
+    max_samples: int = Field(50_000_000, gt=0)  # samples loaded at once (~16 B each)
+    max_concurrency: int = Field(20, gt=0)  # queries evaluated at once; others wait
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OBSKIT_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
@@ -74,6 +85,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     storage: StorageSettings = StorageSettings()
     ingest: IngestSettings = IngestSettings()
+    query: QuerySettings = QuerySettings()
     global_: dict[str, Any] = Field(default_factory=dict, alias="global")
     scrape_configs: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -17,21 +17,26 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 import obskit.tsdb as tsdb
 from obskit import __version__
 from obskit.api import ingest as ingest_api
+from obskit.api import metadata as metadata_api
+from obskit.api import query as query_api
 from obskit.api import status as status_api
 from obskit.api.errors import handle_obskit_error
+from obskit.api.promhttp import QueryServices
 from obskit.api.services import IngestCounters, Services
 from obskit.config import Settings
 from obskit.errors import ObskitError
 from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
 from obskit.model.durations import parse_duration_ms
+from obskit.promql import Engine, EngineOptions
 
-__all__ = ["build_app", "run", "store_options"]
+__all__ = ["build_app", "engine_options", "run", "store_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,15 @@ def store_options(settings: Settings) -> tsdb.Options:
         retention_bytes=st.retention_bytes,
         head_max_samples=st.head_max_samples,
         maintenance_in_append=False,
+    )
+
+
+def engine_options(settings: Settings) -> EngineOptions:
+    q = settings.query
+    return EngineOptions(
+        lookback_delta_ms=parse_duration_ms(q.lookback_delta),
+        max_samples=q.max_samples,
+        timeout_s=parse_duration_ms(q.timeout) / 1000,
     )
 
 
@@ -117,6 +131,12 @@ def build_app(settings: Settings) -> FastAPI:
             flush=flush,
             ready=ready.is_set,
         )
+        app.state.query = QueryServices(
+            engine=Engine(db, engine_options(settings)),
+            querier=db,
+            timeout_s=parse_duration_ms(settings.query.timeout) / 1000,
+            limiter=anyio.CapacityLimiter(settings.query.max_concurrency),
+        )
         scraper = _scrape_manager(settings, db, registry)
         try:
             maintenance.start()
@@ -141,6 +161,8 @@ def build_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ObskitError, handle_obskit_error)
     app.include_router(ingest_api.router)
     app.include_router(status_api.router)
+    app.include_router(query_api.router)
+    app.include_router(metadata_api.router)
     return app
 
 

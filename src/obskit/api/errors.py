@@ -19,6 +19,8 @@ from obskit.errors import (
     ParseError,
     PayloadTooLargeError,
     QueryError,
+    QueryLimitError,
+    QueryTimeoutError,
     StorageError,
 )
 
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 _TABLE: list[tuple[type[ObskitError], int, str]] = [
     (PayloadTooLargeError, 413, "bad_data"),
     (ParseError, 400, "bad_data"),
+    (QueryTimeoutError, 503, "timeout"),
+    (QueryLimitError, 422, "execution"),
     (QueryError, 422, "execution"),
     (IngestError, 400, "bad_data"),
     (InvalidSeriesError, 400, "bad_data"),

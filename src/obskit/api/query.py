@@ -1,0 +1,182 @@
+"""Prometheus' query endpoints, as Grafana's built-in Prometheus data source calls them:
+``/api/v1/query``, ``/api/v1/query_range``, ``/api/v1/query_exemplars`` (always empty),
+``/api/v1/format_query`` and ``/api/v1/status/buildinfo``; GET or urlencoded POST.
+
+Parameter checks, their order and their messages follow Prometheus' ``web/api/v1/api.go``, so
+clients see the same 400s; evaluation is ``obskit.promql``'s. Label and series look-ups live in
+``obskit.api.metadata``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import orjson
+import promql_parser
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from obskit import __version__
+from obskit.api.promhttp import prom_endpoint, query_services, read_form, respond
+from obskit.api.promjson import encode_data, success_body
+from obskit.api.promparams import (
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    BadParameter,
+    Form,
+    duration_param,
+    invalid,
+    parse_duration_ns,
+    parse_time_ms,
+    time_param,
+)
+
+__all__ = ["MAX_POINTS_PER_SERIES", "router"]
+
+router = APIRouter()
+
+# Prometheus' fixed cap on a range query's resolution: 60 s steps over a week, 1 h over a year.
+MAX_POINTS_PER_SERIES = 11_000
+
+_BUILD_INFO = orjson.dumps(
+    {
+        "version": __version__,
+        "revision": "",
+        "branch": "",
+        "buildUser": "obskit",
+        "buildDate": "",
+        "goVersion": f"python{platform.python_version()}",
+    }
+)
+
+
+def _timeout_s(form: Form, default_s: float) -> float:
+    """The request's ``timeout`` (a duration), capped by the configured query timeout."""
+    ns = duration_param(form, "timeout")
+    return default_s if ns is None else max(0.0, min(default_s, ns / 1e9))
+
+
+def _lookback_delta_ms(form: Form) -> int | None:
+    text = form.get("lookback_delta")
+    if text == "":
+        return None
+    try:
+        ns = parse_duration_ns(text)
+    except ValueError as exc:
+        raise BadParameter(f"error parsing lookback delta duration: {exc}") from None
+    return ns // 1_000_000 if ns > 0 else None
+
+
+def _required_time_ms(form: Form, name: str) -> int:
+    try:
+        return parse_time_ms(form.get(name))
+    except ValueError as exc:
+        raise invalid(name, str(exc)) from None
+
+
+async def _instant_query(request: Request) -> Response:
+    svc = query_services(request)
+    form = await read_form(request)
+    time_ms = time_param(form, "time", int(time.time() * 1000))
+    timeout_s = _timeout_s(form, svc.timeout_s)
+    lookback_ms = _lookback_delta_ms(form)
+    query = form.get("query")
+
+    def body() -> bytes:
+        result = svc.engine.instant_query(
+            query, time_ms, timeout_s=timeout_s, lookback_delta_ms=lookback_ms
+        )
+        return success_body(encode_data(result.value), result.warnings, result.infos)
+
+    return await respond(request, svc, body)
+
+
+def range_params(form: Form) -> tuple[int, int, int]:
+    """``(start_ms, end_ms, step_ms)`` of a range query, checked in Prometheus' order."""
+    start_ms = _required_time_ms(form, "start")
+    end_ms = _required_time_ms(form, "end")
+    if end_ms < start_ms:
+        raise invalid("end", "end timestamp must not be before start time")
+    try:
+        step_ns = parse_duration_ns(form.get("step"))
+    except ValueError as exc:
+        raise invalid("step", str(exc)) from None
+    if step_ns <= 0:
+        raise invalid(
+            "step",
+            "zero or negative query resolution step widths are not accepted. "
+            "Try a positive integer",
+        )
+    if (end_ms - start_ms) * 1_000_000 // step_ns > MAX_POINTS_PER_SERIES:
+        raise BadParameter(
+            "exceeded maximum resolution of 11,000 points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    step_ms = step_ns // 1_000_000
+    if step_ms == 0:  # Prometheus fails later with a division by zero
+        raise invalid("step", "query resolution step widths under 1ms are not supported")
+    return start_ms, end_ms, step_ms
+
+
+async def _range_query(request: Request) -> Response:
+    svc = query_services(request)
+    form = await read_form(request)
+    start_ms, end_ms, step_ms = range_params(form)
+    timeout_s = _timeout_s(form, svc.timeout_s)
+    lookback_ms = _lookback_delta_ms(form)
+    query = form.get("query")
+
+    def body() -> bytes:
+        result = svc.engine.range_query(
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+            timeout_s=timeout_s,
+            lookback_delta_ms=lookback_ms,
+        )
+        return success_body(encode_data(result.value), result.warnings, result.infos)
+
+    return await respond(request, svc, body)
+
+
+async def _query_exemplars(request: Request) -> Response:
+    """obskit stores no exemplars: the answer is an empty list once the parameters check out
+    (a success here is what turns Grafana's exemplar toggle on)."""
+    svc = query_services(request)
+    form = await read_form(request)
+    start_ms = time_param(form, "start", MIN_TIME_MS)
+    end_ms = time_param(form, "end", MAX_TIME_MS)
+    if end_ms < start_ms:
+        raise BadParameter("end timestamp must not be before start timestamp")
+    try:
+        promql_parser.parse(form.get("query"))
+    except ValueError as exc:
+        raise BadParameter(f"parse error: {exc}") from None
+    return await respond(request, svc, lambda: success_body(b"[]"))
+
+
+async def _format_query(request: Request) -> Response:
+    svc = query_services(request)
+    form = await read_form(request)
+    try:
+        pretty = promql_parser.parse(form.get("query")).prettify()
+    except ValueError as exc:
+        raise invalid("query", f"parse error: {exc}") from None
+    return await respond(request, svc, lambda: success_body(orjson.dumps(pretty)))
+
+
+async def _build_info(request: Request) -> Response:
+    """Prometheus' shape, without ``features``: Grafana then treats obskit as Prometheus."""
+    return await respond(request, query_services(request), lambda: success_body(_BUILD_INFO))
+
+
+for _path, _handler, _methods in [
+    ("/api/v1/query", _instant_query, ["GET", "POST"]),
+    ("/api/v1/query_range", _range_query, ["GET", "POST"]),
+    ("/api/v1/query_exemplars", _query_exemplars, ["GET", "POST"]),
+    ("/api/v1/format_query", _format_query, ["GET", "POST"]),
+    ("/api/v1/status/buildinfo", _build_info, ["GET"]),
+]:
+    router.add_api_route(_path, prom_endpoint(_handler), methods=_methods)
