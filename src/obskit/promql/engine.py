@@ -91,15 +91,46 @@ class EngineOptions:
 
 
 def parse(query: str) -> Any:
-    """Parse PromQL; ``ParseError`` (400 bad_data) with the parser's message."""
-    try:
+    """Parse PromQL; ``ParseError`` (400 bad_data) with a Prometheus-style ``line:col`` prefix."""
+    message = _parse_failure(query)
+    if message is None:
         return pp.parse(query)
-    except ValueError as exc:
-        raise ParseError(f"parse error: {exc}") from None
-    except BaseException as exc:  # the Rust parser panics on a few inputs
+    offset = _error_offset(query, message)
+    line = query.count("\n", 0, offset) + 1
+    col = offset - (query.rfind("\n", 0, offset) + 1) + 1
+    near = query[offset : offset + 20].split("\n")[0].strip()
+    detail = f"{message} near {near!r}" if message == "invalid promql query" and near else message
+    raise ParseError(f"{line}:{col}: parse error: {detail}", offset)
+
+
+_INCOMPLETE = ("end of input", "unclosed", "unterminated")
+
+
+def _parse_failure(text: str) -> str | None:
+    """The parser's message for ``text``, or None when it parses."""
+    try:
+        pp.parse(text)
+    except BaseException as exc:  # ValueError; the Rust parser also panics on a few inputs
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        raise ParseError(f"parse error: {exc}") from None
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _error_offset(query: str, message: str) -> int:
+    """Where parsing goes wrong: the shortest prefix that fails for a reason other than being
+    incomplete (promql-parser's messages carry no position). 0 when only the whole is wrong."""
+    if any(word in message for word in _INCOMPLETE):
+        return len(query.rstrip())
+    limit = min(len(query), 4096)
+    for end in range(1, limit):
+        if query[end - 1].isspace():
+            continue
+        failure = _parse_failure(query[:end])
+        hard = failure is not None and not any(word in failure for word in _INCOMPLETE)
+        if hard and (failure == message or end < len(query)):
+            return end - 1
+    return 0
 
 
 def _duration_ms(td: timedelta | None) -> int:
