@@ -167,7 +167,8 @@ class Engine:
         """Evaluate ``query`` at ``time_ms``: Scalar, String, Vector, or Matrix (``x[5m]``)."""
         expr = parse(query)
         ev = self._evaluator(time_ms, time_ms, 1, timeout_s, lookback_delta_ms, query, False)
-        value = ev.eval(expr)
+        with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
+            value = ev.eval(expr)
         ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepScalar):
             return QueryResult(Scalar(time_ms, float(value.values[0])), **ann)
@@ -199,20 +200,21 @@ class Engine:
     ) -> QueryResult:
         """Evaluate ``query`` at start, start+step, ... <= end; always a Matrix."""
         if step_ms <= 0:
-            raise QueryError("zero or negative query resolution step widths are not accepted")
+            raise ParseError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
-            raise QueryError("end timestamp must not be before start time")
+            raise ParseError("end timestamp must not be before start time")
         expr = parse(query)
         ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms, query, True)
-        value = ev.eval(expr)
+        with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
+            value = ev.eval(expr)
         times = ev.times
         ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepString):
-            raise QueryError(
+            raise ParseError(
                 'invalid expression type "string" for range query, must be Scalar or instant Vector'
             )
         if isinstance(value, RangeInput):
-            raise QueryError(
+            raise ParseError(
                 'invalid expression type "range vector" for range query, must '
                 "be Scalar or instant Vector"
             )
