@@ -25,11 +25,14 @@ __all__ = [
     "MIN_TIME_MS",
     "BadParameter",
     "Form",
+    "duration_param",
+    "invalid",
     "parse_duration_ns",
     "parse_limit",
     "parse_matchers",
     "parse_promql",
     "parse_time_ms",
+    "time_param",
     "unescape_label_name",
 ]
 
@@ -66,6 +69,7 @@ class BadParameter(ValueError):
 
 
 def invalid(name: str, reason: str) -> BadParameter:
+    """Prometheus' ``invalidParamError`` wording."""
     return BadParameter(f'invalid parameter "{name}": {reason}')
 
 
