@@ -15,7 +15,6 @@ through the per-value Python formatter. Nothing builds a Python object per sampl
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,9 +39,8 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # as Go); outside that range it switches to exponent form, which Go's rules do not match.
 _ORJSON_LOW = 1e-5
 _ORJSON_HIGH = 1e16
-# A point's timestamp with one or two decimals (``[4.5,"``): Prometheus writes three.
-_ONE_DECIMAL = re.compile(rb'(\.\d),"')
-_TWO_DECIMALS = re.compile(rb'(\.\d\d),"')
+# Times below this are written padded to three decimals, as Prometheus (see encode_points).
+_MARKER_LIMIT_MS = 2**47
 # Go's MarshalFloat in Prometheus (util/jsonutil) uses exponent form outside [1e-6, 1e21).
 _GO_LOW = 1e-6
 _GO_HIGH = 1e21
@@ -128,15 +126,21 @@ def encode_points(timestamps_ms: npt.NDArray[np.int64], values: npt.NDArray[np.f
     special = _special(values)
     has_special = bool(special.any())
     plain = np.where(special, 0.0, values) if has_special else values
-    # float64 seconds keep millisecond precision exactly up to ~1e12 s (year 33000); orjson
-    # writes them positionally and shortest, i.e. as "<seconds>.<ms>" without trailing zeros.
-    pairs = np.column_stack((np.asarray(timestamps_ms, dtype=np.int64) / 1000.0, plain))
-    body = orjson.dumps(pairs, option=_NUMPY)[2:-2]  # b'1.0,2.5],[3.0,4.0'
+    ts_ms = np.asarray(timestamps_ms, dtype=np.int64)
+    # Prometheus writes a fraction with three digits (4.500). For that, times with a fraction
+    # are written with a marker digit, (10 t + 1) / 10^4 s: orjson's shortest form of it is
+    # exactly "<s>.<ms>1" (one correct rounding; ulp < 1e-4 s below 2^47 ms, year 6400),
+    # and dropping the "1" leaves the padded text (".000" for whole seconds, dropped too).
+    marked = bool((ts_ms % 1000).any()) and bool((np.abs(ts_ms) < _MARKER_LIMIT_MS).all())
+    seconds = (ts_ms * 10 + np.where(ts_ms < 0, -1, 1)) / 10_000.0 if marked else ts_ms / 1000.0
+    body = orjson.dumps(np.column_stack((seconds, plain)), option=_NUMPY)[2:-2]  # 1.0,2.5],[..
     # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
     body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
-    body = body.replace(b'.0,"', b',"').replace(b'.0"', b'"')
-    if (timestamps_ms % 1000).any():
-        body = _TWO_DECIMALS.sub(rb'\g<1>0,"', _ONE_DECIMAL.sub(rb'\g<1>00,"', body))
+    if marked:
+        body = body.replace(b'1,"', b',"').replace(b'.000,"', b',"')
+    else:
+        body = body.replace(b'.0,"', b',"')
+    body = body.replace(b'.0"', b'"')
     if has_special:
         tokens = body.split(b'"],[')
         for i in np.flatnonzero(special).tolist():
