@@ -38,6 +38,7 @@ from obskit.promql.binary import (
     vector_scalar_binop,
 )
 from obskit.promql.format import format_float
+from obskit.promql.info import evaluate_info
 from obskit.promql.steps import (
     RangeInput,
     StepScalar,
@@ -435,7 +436,13 @@ class _Evaluator:
         return out
 
     def _load(self, vs: Any, mint: int, maxt: int) -> tuple[list[Labels], I64, F64, I64]:
-        series = self.querier.select(self._matchers(vs), mint, maxt)
+        return self.load(self._matchers(vs), mint, maxt)
+
+    def load(
+        self, matchers: list[Matcher], mint: int, maxt: int
+    ) -> tuple[list[Labels], I64, F64, I64]:
+        """The samples of the matching series as flat columns, within the query limits."""
+        series = self.querier.select(matchers, mint, maxt)
         if len(series) > self.options.max_series:
             raise QueryLimitError(
                 f"query selects {len(series)} series, more than the limit of "
@@ -549,6 +556,8 @@ class _Evaluator:
         args = list(node.args)
         if name in RANGE_FUNCTIONS:
             return self._range_call(name, args)
+        if name == "info":
+            return evaluate_info(self, args)
         if name in fn.MATH_FUNCTIONS:
             vec = self._vector_arg(args[0])
             with np.errstate(all="ignore"):
