@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 import obskit.tsdb as tsdb
 from obskit import __version__
 from obskit.api import ingest as ingest_api
+from obskit.api import remote_write as remote_write_api
 from obskit.api import status as status_api
 from obskit.api.errors import handle_obskit_error
 from obskit.api.services import IngestCounters, Services
@@ -141,6 +142,7 @@ def build_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ObskitError, handle_obskit_error)
     app.include_router(ingest_api.router)
     app.include_router(status_api.router)
+    app.add_middleware(remote_write_api.RemoteWriteMiddleware)
     return app
 
 
