@@ -139,10 +139,11 @@ def select(native: ModuleType | None) -> tuple[CountFn, DecodeFn, CacheFactory]:
 
 
 def select_snappy(native: ModuleType | None) -> SnappyFn:
-    """``snappy_decompress_into`` of the native backend, or of the reference when None."""
-    if native is None:
+    """``snappy_decompress_into`` of the native backend, or of the reference when None (or
+    when the extension was built before it had one: a stale in-place build keeps working)."""
+    rw_snappy_decompress = getattr(native, "rw_snappy_decompress", None)
+    if rw_snappy_decompress is None:
         return _remote_write.snappy_decompress_into
-    rw_snappy_decompress = native.rw_snappy_decompress
 
     def snappy_decompress_into(body: bytes | memoryview, out: npt.NDArray[np.uint8]) -> None:
         code = rw_snappy_decompress(body, out)
