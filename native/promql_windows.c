@@ -136,15 +136,10 @@ PyObject *py_pq_rate(PyObject *self, PyObject *args) {
         double f_first = v[a], f_last = v[b - 1];
         double result = f_last - f_first;
         if (is_counter) {
-            double corr = 0.0;
-            int any = 0;
-            for (int64_t i = a + 1; i < b; i++) {
-                if (v[i] < v[i - 1]) {
-                    corr = any ? corr + v[i - 1] : v[i - 1];
-                    any = 1;
-                }
-            }
-            if (any) result = result + corr;
+            /* Counter resets: the value before each drop is added, one at a time, in sample
+             * order (Prometheus' order, which decides overflow to +-Inf). */
+            for (int64_t i = a + 1; i < b; i++)
+                if (v[i] < v[i - 1]) result += v[i - 1];
         }
         int64_t range_start = end - (int64_t)range_ms;
         double to_start = (double)(t[a] - range_start) / 1000.0;
@@ -251,6 +246,7 @@ static double quantile_select(double q, double *x, int64_t n) {
     double weight = rank - fl;
     int64_t nans = -1;
     double lo_v = rank_value(x, n, lower, &nans);
+    if (up == lower) return lo_v; /* no interpolation: keeps an infinite extreme */
     double hi_v = rank_value(x, n, up, &nans);
     return lo_v * (1 - weight) + hi_v * weight;
 }

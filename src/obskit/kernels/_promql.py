@@ -60,11 +60,10 @@ def window_rate(
         prev = np.empty_like(vals)
         prev[0] = np.inf
         prev[1:] = vals[:-1]
-        drops = np.where(vals < prev, prev, 0.0)
-        corr = _reduce_add(drops, np.minimum(lo + 1, hi), hi)
-        has = _reduce_any(vals < prev, np.minimum(lo + 1, hi), hi)
-        with np.errstate(all="ignore"):
-            result = np.where(has, result + corr, result)
+        is_drop = vals < prev
+        result = _add_sequential(
+            result, np.where(is_drop, prev, 0.0), is_drop, np.minimum(lo + 1, hi), hi
+        )
     end = np.broadcast_to(ends[None, :], lo.shape)
     range_start = end - range_ms
     with np.errstate(all="ignore"):
@@ -87,33 +86,26 @@ def window_rate(
     return out, ok
 
 
-def _reduce_add(data: F64, lo: I64, hi: I64) -> F64:
-    shape = lo.shape
+def _add_sequential(start: F64, data: F64, take: Bool, lo: I64, hi: I64) -> F64:
+    """``start`` plus ``data[i]`` for every ``take[i]`` in ``[lo, hi)``, one at a time in index
+    order (the C twin's loop), vectorised across windows."""
+    out = start.ravel().copy()
     lo_f, hi_f = lo.ravel(), hi.ravel()
-    out = np.zeros(lo_f.shape, np.float64)
-    nonempty = hi_f > lo_f
-    if nonempty.any():
-        # Sequential sums in sample order (the C twin's loop); reduceat does not reorder.
-        width = int((hi_f - lo_f).max())
-        rows = np.flatnonzero(nonempty)
-        acc = np.zeros(len(rows))
-        started = np.zeros(len(rows), np.bool_)
-        for j in range(width):
-            idx = lo_f[rows] + j
-            valid = idx < hi_f[rows]
-            x = data[np.where(valid, idx, 0)]
-            take = valid & (x != 0.0)
-            with np.errstate(all="ignore"):
-                acc = np.where(take, np.where(started, acc + x, x), acc)
-            started |= take
+    counts = np.concatenate(([0], np.cumsum(take.astype(np.int64))))
+    rows = np.flatnonzero(counts[np.maximum(hi_f, lo_f)] - counts[np.minimum(lo_f, hi_f)] > 0)
+    if len(rows):
+        width = int((hi_f[rows] - lo_f[rows]).max())
+        acc = out[rows]
+        with np.errstate(all="ignore"):
+            for j in range(width):
+                idx = lo_f[rows] + j
+                hit = idx < hi_f[rows]
+                safe = np.where(hit, idx, 0)
+                hit &= take[safe]
+                acc = np.where(hit, acc + data[safe], acc)
         out[rows] = acc
-    return out.reshape(shape)
-
-
-def _reduce_any(flags: Bool, lo: I64, hi: I64) -> Bool:
-    csum = np.concatenate(([0], np.cumsum(flags.astype(np.int64))))
-    out: Bool = (csum[hi] - csum[lo]) > 0
-    return out
+    result: F64 = out.reshape(start.shape)
+    return result
 
 
 def _kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
@@ -250,7 +242,7 @@ def _quantile_sorted(q: F64, srt: F64, n: npt.NDArray[np.int64]) -> F64:
     weight = rank - fl
     lo_v = np.take_along_axis(srt, lower[:, None], axis=1)[:, 0]
     hi_v = np.take_along_axis(srt, upper[:, None], axis=1)[:, 0]
-    out = lo_v * (1 - weight) + hi_v * weight
+    out = np.where(upper == lower, lo_v, lo_v * (1 - weight) + hi_v * weight)
     out = np.where(q < 0, -np.inf, out)
     out = np.where(q > 1, np.inf, out)
     result: F64 = np.where(np.isnan(q), np.nan, out)

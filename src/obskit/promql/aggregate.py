@@ -211,7 +211,7 @@ def _select(
     if op == "limit_ratio":
         ratio = param
         # Deterministic per-series sample in [0, 1) from the label set, as a hash would give.
-        h = np.array([_label_fraction(without_name(lab)) for lab in vec.labels])
+        h = np.array([_label_fraction(lab) for lab in vec.labels])
         keep = np.where(
             ratio[None, :] >= 0, h[:, None] < ratio[None, :], h[:, None] >= 1 + ratio[None, :]
         )
@@ -244,11 +244,24 @@ def _select(
     return out.compact()
 
 
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _label_fraction(lab: Labels) -> float:
-    """Prometheus' sampling offset of a series: the hash of its labels without the metric name
-    (xxhash64 over name, 0xff, value, 0xff for every label in order) over the largest uint64."""
-    data = b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in lab)
-    return float(xxhash.xxh64_intdigest(data)) / float(2**64 - 1)
+    """Prometheus' sampling offset of a series: the xxhash64 of its label set in Prometheus'
+    own label encoding (uvarint length + bytes, name then value, label by label) over the
+    largest uint64 (as a float64)."""
+    data = bytearray()
+    for k, v in lab:
+        kb, vb = k.encode(), v.encode()
+        data += _uvarint(len(kb)) + kb + _uvarint(len(vb)) + vb
+    return float(xxhash.xxh64_intdigest(bytes(data))) / float(2**64 - 1)
 
 
 def _count_values(

@@ -87,8 +87,8 @@ def _instant_rate(ri: RangeInput, is_rate: bool) -> Result:
     ok = hi - lo >= 2
     if len(ri.vals) == 0:
         return np.zeros(lo.shape), ok
-    last = np.where(ok, hi - 1, 1)
-    prev = last - 1
+    last = np.where(ok, hi - 1, 0)
+    prev = np.maximum(last - 1, 0)
     v_last, v_prev = ri.vals[last], ri.vals[prev]
     if is_rate:
         diff = np.where(v_last < v_prev, v_last, v_last - v_prev)
@@ -284,7 +284,7 @@ def _holt_winters(ri: RangeInput, args: list[F64]) -> Result:
         return s1
 
     lo, hi = ri.windows()
-    used = ((hi - lo) >= 2).any(axis=0)  # Prometheus checks the factors per series it smooths
+    used = (hi > lo).any(axis=0)  # Prometheus checks the factors for every series with samples
     for name, factor in (("smoothing", sf), ("trend", tf)):
         bad = factor[used & ~((factor > 0) & (factor < 1))]
         if len(bad):
