@@ -7,6 +7,7 @@ input series (with their labels) at the steps where they are selected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -219,20 +220,35 @@ def _select(
     else:
         with np.errstate(invalid="ignore"):
             k_steps = np.clip(param, -1, 1e9).astype(np.int64)
+        label_order = sorted(range(len(vec)), key=vec.labels.__getitem__)
         for grp in range(len(keys)):
-            rows = np.flatnonzero(gid == grp)
+            # Rows in label order: the order Prometheus' storage hands series to the engine.
+            rows = np.asarray([i for i in label_order if gid[i] == grp], np.intp)
             v = vec.values[rows]
             p = vec.present[rows]
             if op == "limitk":
                 rank = np.cumsum(p, axis=0) - 1
-            else:
-                sign = -1.0 if op == "topk" else 1.0
-                key = np.where(p & ~np.isnan(v), sign * v, np.inf)
-                key = np.where(p & np.isnan(v), np.finfo(np.float64).max, key)
-                order = np.argsort(key, axis=0, kind="stable")
-                rank = np.empty_like(order)
-                np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
-            keep[rows] = p & (rank < k_steps[None, :])
+                keep[rows] = p & (rank < k_steps[None, :])
+                continue
+            sign = -1.0 if op == "topk" else 1.0
+            key = np.where(p & ~np.isnan(v), sign * v, np.inf)
+            key = np.where(p & np.isnan(v), np.finfo(np.float64).max, key)
+            order = np.argsort(key, axis=0, kind="stable")
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
+            sel = p & (rank < k_steps[None, :])
+            # Where the k-th and (k+1)-th values tie, which one is kept depends on Go's heap:
+            # replay Prometheus' heap for exactly those steps.
+            srt = np.take_along_axis(key, order, axis=0)
+            kk = np.clip(k_steps, 1, len(rows))
+            for step in np.flatnonzero((k_steps >= 1) & (k_steps < len(rows))).tolist():
+                a, b = srt[kk[step] - 1, step], srt[kk[step], step]
+                if (a == b and np.isfinite(a)) or (np.isnan(a) and np.isnan(b)):
+                    sel[:, step] = False
+                    present_rows = np.flatnonzero(p[:, step])
+                    chosen = _go_heap_select(v[present_rows, step], int(k_steps[step]), op)
+                    sel[present_rows[chosen], step] = True
+            keep[rows] = sel
     out = StepVector(vec.labels, vec.values, keep, vec.drop_name)
     if n_steps == 1 and op in ("topk", "bottomk"):
         sign = -1.0 if op == "topk" else 1.0
@@ -242,6 +258,58 @@ def _select(
         order = rows[np.lexsort((key, gid[rows]))]
         return out.take(order)
     return out.compact()
+
+
+def _go_heap_select(values: F64, k: int, op: str) -> list[int]:
+    """Indices Prometheus' topk/bottomk keep for one step and group: a bounded heap filled in
+    input order, with Go's container/heap sifting (this decides ties)."""
+    vals = values.tolist()
+    if op == "topk":
+
+        def less(x: float, y: float) -> bool:
+            return math.isnan(x) or x < y
+    else:
+
+        def less(x: float, y: float) -> bool:
+            return math.isnan(x) or x > y
+
+    heap: list[int] = []
+
+    def up(j: int) -> None:
+        while True:
+            i = (j - 1) // 2
+            if j <= 0 or i == j or not less(vals[heap[j]], vals[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            j = i
+
+    def down(i0: int) -> bool:
+        i, n = i0, len(heap)
+        while True:
+            j1 = 2 * i + 1
+            if j1 >= n:
+                break
+            j = j1
+            if j1 + 1 < n and less(vals[heap[j1 + 1]], vals[heap[j1]]):
+                j = j1 + 1
+            if not less(vals[heap[j]], vals[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            i = j
+        return i > i0
+
+    for idx, x in enumerate(vals):
+        if len(heap) < k:
+            heap.append(idx)
+            up(len(heap) - 1)
+            continue
+        top = vals[heap[0]]
+        better = top < x if op == "topk" else top > x
+        if better or (math.isnan(top) and not math.isnan(x)):
+            heap[0] = idx
+            if k > 1 and not down(0):
+                up(0)
+    return heap
 
 
 def _uvarint(n: int) -> bytes:
