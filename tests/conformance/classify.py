@@ -66,19 +66,10 @@ EXPERIMENTAL_FEATURES = frozenset(
 )
 """Names ``Classification.experimental`` uses: function or aggregation names, and two more."""
 
-# Enabled by default: the cheap and useful ones ../shared/specs/prometheus-versions.md asks the
-# engine to implement. Everything else experimental is skipped unless asked for.
-DEFAULT_EXPERIMENTAL = frozenset(
-    {
-        "double_exponential_smoothing",
-        "info",
-        "limit_ratio",
-        "limitk",
-        "mad_over_time",
-        "sort_by_label",
-        "sort_by_label_desc",
-    }
-)
+# Enabled by default: what the engine implements. What promql-parser cannot parse (duration
+# expressions, anchored/smoothed, some info() selectors) is skipped as experimental syntax.
+DEFAULT_EXPERIMENTAL = EXPERIMENTAL_FEATURES - {"integral"}
+"""Every experimental feature the engine implements (all but ``integral``, which no script uses)."""
 
 SKIP_HISTOGRAMS = "native histograms"
 SKIP_START_TIMESTAMPS = "start timestamps (@st)"

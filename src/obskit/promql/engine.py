@@ -663,6 +663,8 @@ class _Evaluator:
             for kind, text in notes:
                 (self.warn if kind == "warn" else self.info)(text, args[1])
             return result
+        if name == "histogram_quantiles":
+            return self._histogram_quantiles(node, args)
         if name == "histogram_fraction":
             lo_b, hi_b = self._scalar_arg(args[0]), self._scalar_arg(args[1])
             vec = self._vector_arg(args[2])
@@ -702,6 +704,35 @@ class _Evaluator:
         values, present = RANGE_FUNCTIONS[name](ri, extra)
         drop = ri.drop_name.copy() if name in _KEEP_NAME else np.ones(len(ri), np.bool_)
         return StepVector(ri.labels, values, present, drop).compact()
+
+    def _histogram_quantiles(self, node: Any, args: list[Any]) -> StepVector:
+        """histogram_quantiles(v, "label", q1, q2, ...): one histogram_quantile per q, told
+        apart by ``label`` (its value printed like "0.25", "1.0")."""
+        vec = self._vector_arg(args[0])
+        label = self._string_arg(args[1])
+        if any(k == label for lab in vec.labels for k, _ in lab):
+            raise QueryError(f'label "{label}" already exists on the input of histogram_quantiles')
+        parts: list[StepVector] = []
+        for arg in args[2:]:
+            q = self._scalar_arg(arg)
+            self._check_quantile(q, arg)
+            result, notes = fn.histogram_quantile(q, vec)
+            for kind, text in notes:
+                (self.warn if kind == "warn" else self.info)(text, args[0])
+            text = format_float(float(q[0]))
+            if text.lstrip("-").isdigit():
+                text += ".0"
+            result.labels = [tuple(sorted((*lab, (label, text)))) for lab in result.labels]
+            parts.append(result)
+        if not parts or all(len(p) == 0 for p in parts):
+            return StepVector.empty(self.n)
+        parts = [p for p in parts if len(p)]
+        return StepVector(
+            [lab for p in parts for lab in p.labels],
+            np.concatenate([p.values for p in parts]),
+            np.concatenate([p.present for p in parts]),
+            np.concatenate([p.drop_name for p in parts]),
+        )
 
     def _check_quantile(self, q: F64, node: Any) -> None:
         bad = q[np.isnan(q) | (q < 0) | (q > 1)]

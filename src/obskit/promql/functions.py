@@ -11,7 +11,7 @@ import re2
 
 from obskit.errors import QueryError
 from obskit.model.labels import METRIC_NAME, Labels
-from obskit.promql.steps import StepVector
+from obskit.promql.steps import StepVector, without_name
 
 __all__ = [
     "DATE_FUNCTIONS",
@@ -245,15 +245,16 @@ Notes = list[tuple[str, str]]
 
 
 def _bucket_groups(vec: StepVector, notes: Notes) -> dict[Labels, list[tuple[float, int]]]:
-    """Series grouped by their labels without ``le`` (and the name); malformed ``le`` warned."""
+    """Series grouped by their labels without ``le`` (the name included, as Prometheus: two
+    histograms that differ only in name collide after it is dropped); malformed ``le`` warned."""
     groups: dict[Labels, list[tuple[float, int]]] = {}
-    for i, lab in enumerate(vec.effective_labels()):
+    for i, lab in enumerate(vec.labels):
         le = None
         rest = []
         for k, v in lab:
             if k == "le":
                 le = v
-            elif k != METRIC_NAME:
+            else:
                 rest.append((k, v))
         bound = _parse_le(le)
         if bound is None:
@@ -297,7 +298,7 @@ def _per_group(
         for step in np.flatnonzero(any_p).tolist():
             sel = present[:, step]
             vals[step] = fn(step, bounds[sel], counts[sel, step], vec.labels[idx[0]])
-        out_labels.append(key)
+        out_labels.append(without_name(key))
         rows.append(vals)
         pres.append(any_p)
     if not rows:
