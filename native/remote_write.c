@@ -35,6 +35,11 @@ static inline int read_varint(const unsigned char *buf, Py_ssize_t *pos, Py_ssiz
                               uint64_t *out) {
     uint64_t result = 0;
     Py_ssize_t p = *pos;
+    if (p < end && buf[p] < 0x80) { /* tags, label lengths: almost always one byte */
+        *out = buf[p];
+        *pos = p + 1;
+        return RW_OK;
+    }
     for (int shift = 0; shift < 70; shift += 7) {
         if (p >= end) return RW_ERR_TRUNCATED;
         unsigned char b = buf[p++];
