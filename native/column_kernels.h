@@ -90,6 +90,7 @@ PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 /* Remote-write decoding and its series-ref cache (remote_write.c). */
 PyObject *py_rw_count(PyObject *self, PyObject *args);
 PyObject *py_rw_decode(PyObject *self, PyObject *args);
+PyObject *py_rw_decode_fit(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_new(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_len(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_clear(PyObject *self, PyObject *args);

@@ -263,6 +263,9 @@ static PyMethodDef methods[] = {
     {"rw_decode", py_rw_decode, METH_VARARGS,
      "rw_decode(body, cache, series_ref, key_off, key_len, label_start, labels, sample_series,"
      " ts, values) -> (code, offset, label_rows)"},
+    {"rw_decode_fit", py_rw_decode_fit, METH_VARARGS,
+     "rw_decode_fit(body, cache, <rw_decode's buffers, any capacity>) -> (code, offset, series,"
+     " samples, labels, label_rows, histograms); code 100: buffers too small"},
     {"rw_snappy_decompress", py_rw_snappy_decompress, METH_VARARGS,
      "rw_snappy_decompress(body, out) -> code: snappy block format into out (its exact size)"},
     {"rw_cache_new", py_rw_cache_new, METH_VARARGS,

@@ -35,6 +35,11 @@ static inline int read_varint(const unsigned char *buf, Py_ssize_t *pos, Py_ssiz
                               uint64_t *out) {
     uint64_t result = 0;
     Py_ssize_t p = *pos;
+    if (p < end && buf[p] < 0x80) { /* tags, label lengths: almost always one byte */
+        *out = buf[p];
+        *pos = p + 1;
+        return RW_OK;
+    }
     for (int shift = 0; shift < 70; shift += 7) {
         if (p >= end) return RW_ERR_TRUNCATED;
         unsigned char b = buf[p++];
@@ -478,11 +483,14 @@ static int decode_sample(const unsigned char *buf, Py_ssize_t a, Py_ssize_t b, i
     return RW_OK;
 }
 
+/* exact: the buffers hold exactly what rw_count counted. Otherwise they are a guess that may be
+ * too large (the counts used are returned in o) or too small (RW_ERR_COUNTS: nothing usable). */
 static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *cache, Out *o,
+                          int exact, Py_ssize_t *histograms, Py_ssize_t *labels,
                           Py_ssize_t *err) {
     Field f, g;
     int rc;
-    Py_ssize_t i = 0, j = 0, rows = 0;
+    Py_ssize_t i = 0, j = 0, rows = 0, hist = 0, all_labels = 0;
     Hint hint = {0, 0};
     o->label_start[0] = 0;
     for (Py_ssize_t pos = 0; pos < end; pos = f.b) {
@@ -496,6 +504,7 @@ static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *ca
             if ((rc = read_field(buf, p, f.b, &g))) return *err = p, rc;
             if (g.number == 1) {
                 if (g.wire != 2) return *err = p, RW_ERR_WRONG_WIRETYPE;
+                all_labels++;
                 if (first < 0) first = p;
                 else if (p != last) contiguous = 0;
                 last = g.b;
@@ -505,6 +514,9 @@ static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *ca
                 rc = decode_sample(buf, g.a, g.b, &o->ts[j], o->values + 8 * j, err);
                 if (rc) return rc;
                 o->sample_series[j++] = (int32_t)i;
+            } else if (g.number == 4) { /* checked as rw_count does: not decoded, counted */
+                if (g.wire != 2) return *err = p, RW_ERR_WRONG_WIRETYPE;
+                hist++;
             }
         }
         if (first < 0) first = last = f.a;
@@ -528,14 +540,16 @@ static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *ca
         }
         o->label_start[++i] = rows;
     }
-    if (i != o->n_series || j != o->n_samples) return RW_ERR_COUNTS;
+    if (exact && (i != o->n_series || j != o->n_samples)) return RW_ERR_COUNTS;
+    o->n_series = i;
+    o->n_samples = j;
     o->label_rows = rows;
+    *histograms = hist;
+    *labels = all_labels;
     return RW_OK;
 }
 
-/* rw_decode(data, cache, series_ref, key_off, key_len, label_start, labels, sample_series, ts,
- *           values) -> (code, offset, label rows used) */
-PyObject *py_rw_decode(PyObject *self, PyObject *args) {
+static PyObject *decode_call(PyObject *args, int exact) {
     PyObject *capsule;
     Py_buffer data, b[8];
     if (!PyArg_ParseTuple(args, "y*Ow*w*w*w*w*w*w*w*", &data, &capsule, &b[0], &b[1], &b[2],
@@ -553,22 +567,40 @@ PyObject *py_rw_decode(PyObject *self, PyObject *args) {
     if (capsule != Py_None && !(cache = cache_acquire(capsule))) goto done;
     Out o = {b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf, b[6].buf, b[7].buf,
              ns, nj, b[4].len / 32};
-    Py_ssize_t err = 0;
+    Py_ssize_t err = 0, hist = 0, labels = 0;
     int rc;
     Py_BEGIN_ALLOW_THREADS;
-    rc = decode_request(data.buf, data.len, cache, &o, &err);
+    rc = decode_request(data.buf, data.len, cache, &o, exact, &hist, &labels, &err);
     Py_END_ALLOW_THREADS;
     if (cache) cache->busy = 0;
-    if (rc == RW_ERR_COUNTS) {
-        PyErr_SetString(PyExc_ValueError, "rw_decode: buffers smaller than the request needs");
-        goto done;
+    if (exact) {
+        if (rc == RW_ERR_COUNTS) {
+            PyErr_SetString(PyExc_ValueError, "rw_decode: buffers smaller than the request needs");
+            goto done;
+        }
+        ret = Py_BuildValue("inn", rc, rc ? err : (Py_ssize_t)0, rc ? (Py_ssize_t)0 : o.label_rows);
+    } else if (rc) {
+        ret = Py_BuildValue("innnnnn", rc, rc == RW_ERR_COUNTS ? (Py_ssize_t)0 : err,
+                            (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0,
+                            (Py_ssize_t)0);
+    } else {
+        ret = Py_BuildValue("innnnnn", rc, (Py_ssize_t)0, o.n_series, o.n_samples, labels,
+                            o.label_rows, hist);
     }
-    ret = Py_BuildValue("inn", rc, rc ? err : (Py_ssize_t)0, rc ? (Py_ssize_t)0 : o.label_rows);
 done:
     PyBuffer_Release(&data);
     for (int k = 0; k < 8; k++) PyBuffer_Release(&b[k]);
     return ret;
 }
+
+/* rw_decode(data, cache, series_ref, key_off, key_len, label_start, labels, sample_series, ts,
+ *           values) -> (code, offset, label rows used); buffers sized by rw_count */
+PyObject *py_rw_decode(PyObject *self, PyObject *args) { return decode_call(args, 1); }
+
+/* rw_decode_fit(same arguments) -> (code, offset, series, samples, labels, label rows used,
+ * histograms):
+ * buffers of any capacity, one pass; code 100 (RW_ERR_COUNTS) when they are too small. */
+PyObject *py_rw_decode_fit(PyObject *self, PyObject *args) { return decode_call(args, 0); }
 
 /* ---- snappy block format ------------------------------------------------------------------
  *

@@ -374,3 +374,26 @@ def test_team_encoder_bodies_decode(backend: str) -> None:
     result = RemoteWriteDecoder(app).write(compress(record * 3))
     assert result.samples_accepted == 3
     assert app.appended[0] == (tuple(pairs), 1_700_000_000_000, float_bits(0.25))
+
+
+def test_one_pass_decode_grows_its_buffers_and_keeps_the_limits(backend: str) -> None:
+    """After the first request the decoder decodes in one pass into buffers sized from earlier
+    requests; a larger request takes the counting path, and the limits hold on both paths."""
+
+    def request(n_series: int, n_samples: int, t0: int) -> bytes:
+        series = [
+            TimeSeries(
+                [(b"__name__", f"m{i}".encode())], [Sample(t0 + k, 0) for k in range(n_samples)]
+            )
+            for i in range(n_series)
+        ]
+        return compress(encode_request(series))
+
+    decoder = RemoteWriteDecoder(FakeAppender(), WriteLimits(max_samples_per_request=100))
+    for t0, (n_series, n_samples) in enumerate([(4, 1), (4, 1), (8, 10), (3, 2), (8, 10)]):
+        result = decoder.write(request(n_series, n_samples, 100 * t0))
+        assert (result.samples_accepted, result.samples_rejected) == (n_series * n_samples, 0)
+    with pytest.raises(PayloadTooLargeError, match="over the limit"):
+        decoder.write(request(11, 10, 1000))
+    with pytest.raises(IngestError, match="cannot decode"):
+        decoder.write(compress(encode_request([]) + b"\x0a\x05\x0a"))

@@ -203,3 +203,65 @@ def test_predicted_lookups_match_the_reference() -> None:
             fill(c_cache, raw, result)
             both(raw, py_cache, c_cache)
             assert len(py_cache) == len(c_cache)
+
+
+def fit_outcome(fit: Any, cache: Any, raw: bytes, capacity: ref.WriteRequestCounts) -> Any:
+    data = np.frombuffer(raw, dtype=np.uint8)
+    try:
+        got = fit(data, capacity, cache)
+    except ref.MalformedError as exc:
+        return ("error", exc.code, exc.offset)
+    if got is None:
+        return None
+    counts, cols = got
+    arrays = tuple(
+        (a.dtype.str, a.shape, a.tobytes())
+        for a in (
+            cols.series_ref,
+            cols.key_off,
+            cols.key_len,
+            cols.label_start,
+            cols.labels,
+            cols.sample_series,
+            cols.timestamps_ms,
+            cols.values,
+        )
+    )
+    return counts, arrays, cols.histograms
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    series=write_requests(),
+    slack=st.tuples(st.integers(-3, 3), st.integers(-3, 3), st.integers(-3, 3)),
+)
+def test_one_pass_decode_parity(series: Any, slack: tuple[int, int, int]) -> None:
+    """The one-pass decode into guessed buffers: the reference's columns when they fit, None
+    when they do not, the reference's error for a malformed body — cold and warm."""
+    raw = encode_request(series)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    exact = ref.count_write_request(data)
+    capacity = ref.WriteRequestCounts(
+        max(exact.series + slack[0], 0),
+        max(exact.samples + slack[1], 0),
+        max(exact.labels + slack[2], 0),
+        0,
+    )
+    py_cache, c_cache = ref.PyRefCache(1000, 64000), kernels.new_ref_cache(1000, 64000)
+    for _ in range(2):
+        want = fit_outcome(ref.decode_write_request_fit, py_cache, raw, capacity)
+        got = fit_outcome(kernels.decode_write_request_fit, c_cache, raw, capacity)
+        assert got == want
+        fill(py_cache, raw, (exact,))
+        fill(c_cache, raw, (exact,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=300), room=st.integers(0, 40))
+def test_one_pass_decode_garbage_parity(raw: bytes, room: int) -> None:
+    capacity = ref.WriteRequestCounts(room, room, room, 0)
+    want = fit_outcome(ref.decode_write_request_fit, ref.PyRefCache(10, 1000), raw, capacity)
+    got = fit_outcome(
+        kernels.decode_write_request_fit, kernels.new_ref_cache(10, 1000), raw, capacity
+    )
+    assert got == want

@@ -27,7 +27,12 @@ import numpy.typing as npt
 
 from obskit import kernels
 from obskit.errors import IngestError, InvalidSeriesError, PayloadTooLargeError
-from obskit.kernels import MalformedError, WriteRequestColumns, snappy_length
+from obskit.kernels import (
+    MalformedError,
+    WriteRequestColumns,
+    WriteRequestCounts,
+    snappy_length,
+)
 from obskit.model.labels import Labels, validate_labels
 from obskit.model.protocols import RefAppender
 
@@ -131,12 +136,12 @@ def decompress_body(body: bytes | memoryview, limits: WriteLimits) -> npt.NDArra
     return out
 
 
-def _decode(
+def _count_and_decode(
     data: npt.NDArray[np.uint8],
     limits: WriteLimits,
     cache: kernels.RefCache,
     cache_lock: threading.Lock | None = None,
-) -> WriteRequestColumns:
+) -> tuple[WriteRequestCounts, WriteRequestColumns]:
     """Count, check the limits, decode; the cache is used under ``cache_lock`` (if given)."""
     try:
         counts = kernels.count_write_request(data)
@@ -151,13 +156,31 @@ def _decode(
                 f"of {limits.max_samples_per_request}"
             )
         if cache_lock is None:
-            return kernels.decode_write_request(data, counts, cache)
+            return counts, kernels.decode_write_request(data, counts, cache)
         with cache_lock:
-            return kernels.decode_write_request(data, counts, cache)
+            return counts, kernels.decode_write_request(data, counts, cache)
     except MalformedError as exc:
-        raise IngestError(
-            f"cannot decode remote-write request: {exc.reason} at byte {exc.offset}"
-        ) from None
+        raise _malformed(exc) from None
+
+
+def _decode(
+    data: npt.NDArray[np.uint8], limits: WriteLimits, cache: kernels.RefCache
+) -> WriteRequestColumns:
+    """``_count_and_decode`` without the counts."""
+    return _count_and_decode(data, limits, cache)[1]
+
+
+def _malformed(exc: MalformedError) -> IngestError:
+    return IngestError(f"cannot decode remote-write request: {exc.reason} at byte {exc.offset}")
+
+
+def _capacity_for(counts: WriteRequestCounts, limits: WriteLimits) -> WriteRequestCounts:
+    """Buffers for requests up to a quarter larger than ``counts``, never beyond the limits (so a
+    request that fits them is within the limits)."""
+    series = min(counts.series + counts.series // 4 + 16, limits.max_series_per_request)
+    samples = min(counts.samples + counts.samples // 4 + 16, limits.max_samples_per_request)
+    labels = min(counts.labels + counts.labels // 4 + 64, series * limits.max_labels_per_series)
+    return WriteRequestCounts(series, samples, labels, 0)
 
 
 def _series_labels(view: memoryview, rows: list[list[int]], limits: WriteLimits) -> Labels | str:
@@ -203,6 +226,7 @@ class RemoteWriteDecoder:
         # The cache is not thread-safe; decoding holds the lock, snappy and appends do not.
         self._lock = threading.Lock()
         self._buffers = _BufferPool(BUFFER_POOL_SIZE, BUFFER_POOL_MAX_BYTES)
+        self._capacity: WriteRequestCounts | None = None  # see _columns
 
     @property
     def cached_series(self) -> int:
@@ -222,7 +246,7 @@ class RemoteWriteDecoder:
 
     def _write(self, data: npt.NDArray[np.uint8], body: bytes | memoryview) -> WriteResult:
         _decompress_into(body, data)
-        cols = _decode(data, self._limits, self._cache, self._lock)
+        cols = self._columns(data)
         errors: list[str] = []
         series_ref, series_rejected = self._resolve(data, cols, errors)
         sample_refs = series_ref[cols.sample_series]
@@ -247,6 +271,24 @@ class RemoteWriteDecoder:
                 if len(errors) < MAX_ERRORS:
                     errors.append(f"{result.rejected} samples rejected: out of retention")
         return WriteResult(accepted, rejected, series_rejected, errors)
+
+    def _columns(self, data: npt.NDArray[np.uint8]) -> WriteRequestColumns:
+        """One decode pass into buffers sized like the largest request so far (the steady
+        state); a larger request (or the first) is counted first, which checks the limits."""
+        capacity = self._capacity
+        if capacity is not None:
+            try:
+                with self._lock:
+                    fit = kernels.decode_write_request_fit(data, capacity, self._cache)
+            except MalformedError as exc:
+                raise _malformed(exc) from None
+            if fit is not None:
+                return fit[1]
+        counts, cols = _count_and_decode(data, self._limits, self._cache, self._lock)
+        grown = _capacity_for(counts, self._limits)
+        if capacity is None or grown.samples > capacity.samples or grown.labels > capacity.labels:
+            self._capacity = grown
+        return cols
 
     def _resolve(
         self, data: npt.NDArray[np.uint8], cols: WriteRequestColumns, errors: list[str]

@@ -16,10 +16,10 @@ run whole codecs over many columns in one call, so their numpy reference is the 
 loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``.
 
 The remote-write decoder (``snappy_decompress_into``, ``count_write_request``,
-``decode_write_request``, ``new_ref_cache``) has its reference in ``kernels/_remote_write.py``
-and its native wrappers in ``kernels/_remote_write_native.py``; it raises ``MalformedError``
-(code, byte offset) for a malformed protobuf, which ``obskit.ingest.remote_write`` turns into
-``IngestError``.
+``decode_write_request``, ``decode_write_request_fit``, ``new_ref_cache``) has its reference in
+``kernels/_remote_write.py`` and its native wrappers in ``kernels/_remote_write_native.py``; it
+raises ``MalformedError`` (code, byte offset) for a malformed protobuf, which
+``obskit.ingest.remote_write`` turns into ``IngestError``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ __all__ = [
     "decode_decimal",
     "decode_ints",
     "decode_write_request",
+    "decode_write_request_fit",
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
@@ -93,6 +94,7 @@ _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
 count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
 snappy_decompress_into = _rw.select_snappy(_native)  # remote-write bodies, see there
+decode_write_request_fit = _rw.select_fit(_native)  # one-pass decode into a capacity guess
 tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "WriteRequestCounts",
     "count_write_request",
     "decode_write_request",
+    "decode_write_request_fit",
     "snappy_decompress_into",
 ]
 
@@ -373,3 +374,20 @@ def decode_write_request(
         values=np.array(values, dtype=np.float64),
         histograms=counts.histograms,
     )
+
+
+def decode_write_request_fit(
+    data: npt.NDArray[np.uint8], capacity: WriteRequestCounts, cache: RefCache
+) -> tuple[WriteRequestCounts, WriteRequestColumns] | None:
+    """``count_write_request`` then ``decode_write_request``, or None when the request holds more
+    series, samples or labels than ``capacity`` (histograms are not bounded). The C twin decodes
+    in one pass into buffers of that capacity; after a None it may have looked some series up
+    already (refs stay exact; only which cache generation holds them can differ)."""
+    counts = count_write_request(data)
+    if (
+        counts.series > capacity.series
+        or counts.samples > capacity.samples
+        or counts.labels > capacity.labels
+    ):
+        return None
+    return counts, decode_write_request(data, counts, cache)

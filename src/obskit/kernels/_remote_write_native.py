@@ -23,11 +23,15 @@ from obskit.kernels._remote_write import (
     WriteRequestCounts,
 )
 
-__all__ = ["select", "select_snappy"]
+__all__ = ["select", "select_fit", "select_snappy"]
 
 CountFn = Callable[[npt.NDArray[np.uint8]], WriteRequestCounts]
 DecodeFn = Callable[[npt.NDArray[np.uint8], WriteRequestCounts, RefCache], WriteRequestColumns]
 CacheFactory = Callable[[int, int], RefCache]
+FitFn = Callable[
+    [npt.NDArray[np.uint8], WriteRequestCounts, RefCache],
+    tuple[WriteRequestCounts, WriteRequestColumns] | None,
+]
 SnappyFn = Callable[[bytes | memoryview, npt.NDArray[np.uint8]], None]
 
 # Codes of rw_snappy_decompress (native/remote_write.c SNAPPY_ERR_*).
@@ -151,3 +155,62 @@ def select_snappy(native: ModuleType | None) -> SnappyFn:
             raise ValueError(_SNAPPY_REASONS.get(code, f"snappy error {code}"))
 
     return snappy_decompress_into
+
+
+def select_fit(native: ModuleType | None) -> FitFn:
+    """``decode_write_request_fit`` of the native backend (one pass), or of the reference."""
+    rw_decode_fit = getattr(native, "rw_decode_fit", None)
+    if rw_decode_fit is None:
+        return _remote_write.decode_write_request_fit
+    count_write_request, decode_write_request, _ = _bind(native)
+
+    def decode_write_request_fit(
+        data: npt.NDArray[np.uint8], capacity: WriteRequestCounts, cache: RefCache
+    ) -> tuple[WriteRequestCounts, WriteRequestColumns] | None:
+        if not isinstance(cache, _NativeRefCache):
+            return _remote_write.decode_write_request_fit(data, capacity, cache)
+        n, k = capacity.series, capacity.samples
+        series_ref = np.empty(n, dtype=np.int64)
+        key_off = np.empty(n, dtype=np.int64)
+        key_len = np.empty(n, dtype=np.int64)
+        label_start = np.empty(n + 1, dtype=np.int64)
+        labels = np.empty((capacity.labels, 4), dtype=np.int64)
+        sample_series = np.empty(k, dtype=np.int32)
+        timestamps_ms = np.empty(k, dtype=np.int64)
+        values = np.empty(k, dtype=np.float64)
+        code, _, series, samples, n_labels, rows, histograms = rw_decode_fit(
+            data,
+            cache.capsule,
+            series_ref,
+            key_off,
+            key_len,
+            label_start,
+            labels,
+            sample_series,
+            timestamps_ms,
+            values,
+        )
+        counts = WriteRequestCounts(series, samples, n_labels, histograms)
+        if code or n_labels > capacity.labels:
+            # too small or malformed: the reference's answer (count first, then decode)
+            counts = count_write_request(data)
+            if (
+                counts.series > capacity.series
+                or counts.samples > capacity.samples
+                or counts.labels > capacity.labels
+            ):
+                return None
+            return counts, decode_write_request(data, counts, cache)
+        return counts, WriteRequestColumns(
+            series_ref=series_ref[:series],
+            key_off=key_off[:series],
+            key_len=key_len[:series],
+            label_start=label_start[: series + 1],
+            labels=labels[:rows],
+            sample_series=sample_series[:samples],
+            timestamps_ms=timestamps_ms[:samples],
+            values=values[:samples],
+            histograms=histograms,
+        )
+
+    return decode_write_request_fit
