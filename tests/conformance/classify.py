@@ -7,8 +7,9 @@ them are enabled) or the one reason it cannot run here:
   expression matches a series loaded with ``{{...}}`` values or made by ``load_with_nhcb``
   (decided per series, not per ``load`` block: blocks mix float and histogram series);
 * start timestamps — a selector matches a series loaded with ``@st`` offsets;
-* experimental syntax — ``promql-parser`` (the parser obskit's engine uses) rejects the
-  expression; the reason names the construct when it is a known one;
+* experimental syntax — the engine's parser (``promql-parser`` after ``promql/rewrite.py``
+  folds duration expressions and the anchored/smoothed modifiers) rejects the expression; the
+  reason names the construct when it is a known one;
 * an experimental feature that is not enabled (functions Prometheus keeps behind
   ``--enable-feature=promql-experimental-functions``, ``limitk``/``limit_ratio``, ``fill``
   modifiers, ``__type__``/``__unit__`` labels: selected, matched or expected).
@@ -25,6 +26,7 @@ import promql_parser
 from conformance.seriesdesc import HistogramLiteral, SeriesLabels
 from conformance.testfile import Clear, Eval, Load, TestFile
 from obskit.model.matchers import Matcher, MatchType
+from obskit.promql.engine import parse
 
 __all__ = [
     "DEFAULT_EXPERIMENTAL",
@@ -66,8 +68,8 @@ EXPERIMENTAL_FEATURES = frozenset(
 )
 """Names ``Classification.experimental`` uses: function or aggregation names, and two more."""
 
-# Enabled by default: what the engine implements. What promql-parser cannot parse (duration
-# expressions, anchored/smoothed, some info() selectors) is skipped as experimental syntax.
+# Enabled by default: what the engine implements. What the engine cannot parse (some info()
+# selectors) is skipped as experimental syntax.
 DEFAULT_EXPERIMENTAL = EXPERIMENTAL_FEATURES - {"integral"}
 """Every experimental feature the engine implements (all but ``integral``, which no script uses)."""
 
@@ -240,7 +242,7 @@ def _classify(ev: Eval, state: _State, enabled: frozenset[str]) -> Classificatio
     if any(isinstance(v, HistogramLiteral) for s in ev.series for v in s.values):
         return Classification(SKIP_HISTOGRAMS, "expected value is a histogram")
     try:
-        parsed = promql_parser.parse(ev.expr)
+        parsed = parse(ev.expr, ev.step_ms, ev.end_ms - ev.start_ms)
     except ValueError as exc:
         names = _names_in(ev.expr)
         touched = state.histogram_series | state.nhcb_series
