@@ -69,6 +69,7 @@ class Rewritten:
 
     text: str
     pieces: tuple[tuple[int, int, bool], ...]  # (offset in text, original offset, changed)
+    folded: bool = False  # a duration expression was folded
 
     def original_offset(self, offset: int) -> int:
         best = (0, 0, False)
@@ -95,7 +96,7 @@ def rewrite(query: str, step_ms: int = 0, range_ms: int = 0) -> Rewritten:
         or (t.kind == "ident" and t.text.lower() in ("offset", "anchored", "smoothed"))
         for t in toks
     ):
-        return Rewritten(query, ((0, 0, False),))
+        return Rewritten(query, ((0, 0, False),), False)
     out: list[_Tok] = []
     fold = _Folder(query, step_ms / 1000.0, range_ms / 1000.0)
     braces = 0
@@ -132,7 +133,7 @@ def rewrite(query: str, step_ms: int = 0, range_ms: int = 0) -> Rewritten:
         pieces.append((offset, t.pos, t.changed))
         text_parts.append(t.text)
         offset += len(t.text)
-    return Rewritten("".join(text_parts), tuple(pieces))
+    return Rewritten("".join(text_parts), tuple(pieces), fold.folded)
 
 
 def _last_significant(out: list[_Tok]) -> _Tok | None:
@@ -180,6 +181,7 @@ class _Folder:
         self.query = query
         self.step_s = step_s
         self.range_s = range_s
+        self.folded = False
 
     def brackets(self, toks: list[_Tok], i: int, out: list[_Tok]) -> int:
         """``[a]`` or ``[a:b]`` starting at toks[i]; returns the index after ``]``."""
@@ -241,6 +243,7 @@ class _Folder:
         if seconds:
             significant = [t for t in part if t.kind not in ("ws", "comment")]
             value = _Expr(self, significant, self.query).evaluate()
+            self.folded = True
             out.append(_Tok("number", repr(value), part[0].pos, True))
         else:
             out.extend(self._fold(part, positive=False))
@@ -257,6 +260,7 @@ class _Folder:
         ):
             return part
         seconds = _Expr(self, significant, self.query).evaluate()
+        self.folded = True
         ms = round(seconds * 1000)
         if positive and ms <= 0:
             raise _error(
@@ -314,10 +318,11 @@ class _Expr:
             "%": math.fmod,
         }
         while self._peek() in ops:
-            op = self._peek()
+            op, at = self._peek(), self.i
             self.i += 1
             rhs = self.unary()
             if op in ("/", "%") and rhs == 0:
+                self.i = at
                 raise self._fail("division by zero in duration expression")
             value = ops[op](value, rhs)
         return value
