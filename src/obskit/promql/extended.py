@@ -10,6 +10,7 @@ series and steps like ``windows.py``; no native kernel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -72,14 +73,14 @@ def _load(ev: _Selecting, vs: Any, ends: I64, before_ms: int, after_ms: int) -> 
     return _Samples(labels, ts, vals, offsets)
 
 
+@dataclass(frozen=True, slots=True)
 class _Samples:
-    __slots__ = ("labels", "offsets", "ts", "vals")
+    """The selected series as flat columns (staleness markers removed), like ``RangeInput``."""
 
-    def __init__(self, labels: list[Labels], ts: I64, vals: F64, offsets: I64) -> None:
-        self.labels = labels
-        self.ts = ts
-        self.vals = vals
-        self.offsets = offsets
+    labels: list[Labels]
+    ts: I64
+    vals: F64
+    offsets: I64
 
     def at(self, idx: I64) -> tuple[I64, F64]:
         """Timestamps and values at flat indices (clipped; callers mask invalid ones)."""
@@ -197,8 +198,13 @@ def evaluate_bare(ev: _Selecting, modifier: str, node: Any, n_steps: int) -> Ste
     """``x smoothed`` (an instant selector): interpolated between the samples around each step,
     the last sample carried forward when none follows."""
     vs = node.args[0]
+    if isinstance(vs, pp.MatrixSelector):
+        raise QueryError(
+            f"a range selector with the {modifier} modifier is only supported as the argument "
+            f"of: {', '.join(_ALLOWED[modifier])}"
+        )
     if modifier != "smoothed" or not isinstance(vs, pp.VectorSelector):
-        raise QueryError(f"{modifier} modifier is only supported on range selectors")
+        raise QueryError(f"the {modifier} modifier is not supported on instant vector selectors")
     lb = ev.lookback_ms
     ends = ev._ends(vs.at, vs.offset)
     s = _load(ev, vs, ends, lb, lb)
