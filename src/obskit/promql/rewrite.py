@@ -53,6 +53,10 @@ _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y"
 _DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
 _DURATION_FUNCS = ("step", "range", "min_of", "max_of")
 _SELECTOR_END = ("]", "}", ")")
+# Text that may need this pass, tested cheaply first (most queries need nothing; a false
+# positive only costs the full pass).
+_MAYBE_WORDS = ("anchored", "smoothed", "step", "range", "min_of", "max_of", "@")
+_MAYBE_EXTENDED = re.compile(r"\[[^\]]*[-+*/%^(]|offset\s*[-+(]")
 
 
 @dataclass(slots=True)
@@ -90,13 +94,10 @@ def _tokenize(query: str) -> list[_Tok]:
 def rewrite(query: str, step_ms: int = 0, range_ms: int = 0) -> Rewritten:
     """``query`` in syntax promql-parser accepts; ``ParseError`` for bad duration arithmetic or a
     misplaced modifier."""
-    toks = _tokenize(query)
-    if not any(
-        t.text in ("[", "@")
-        or (t.kind == "ident" and t.text.lower() in ("offset", "anchored", "smoothed"))
-        for t in toks
-    ):
+    lowered = query.lower()
+    if not any(w in lowered for w in _MAYBE_WORDS) and not _MAYBE_EXTENDED.search(lowered):
         return Rewritten(query, ((0, 0, False),), False)
+    toks = _tokenize(query)
     out: list[_Tok] = []
     fold = _Folder(query, step_ms / 1000.0, range_ms / 1000.0)
     braces = 0
