@@ -7,11 +7,13 @@ them are enabled) or the one reason it cannot run here:
   expression matches a series loaded with ``{{...}}`` values or made by ``load_with_nhcb``
   (decided per series, not per ``load`` block: blocks mix float and histogram series);
 * start timestamps — a selector matches a series loaded with ``@st`` offsets;
-* experimental syntax — ``promql-parser`` (the parser obskit's engine uses) rejects the
-  expression; the reason names the construct when it is a known one;
+* experimental syntax — the engine's parser (``promql-parser`` after ``promql/rewrite.py``
+  folds duration expressions and the anchored/smoothed modifiers) rejects the expression; the
+  reason names the construct when it is a known one;
 * an experimental feature that is not enabled (functions Prometheus keeps behind
   ``--enable-feature=promql-experimental-functions``, ``limitk``/``limit_ratio``, ``fill``
-  modifiers, ``__type__``/``__unit__`` labels: selected, matched or expected).
+  modifiers, ``__type__``/``__unit__`` labels: selected, matched or expected, duration
+  expressions, ``anchored``/``smoothed``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import promql_parser
 from conformance.seriesdesc import HistogramLiteral, SeriesLabels
 from conformance.testfile import Clear, Eval, Load, TestFile
 from obskit.model.matchers import Matcher, MatchType
+from obskit.promql.engine import parse
+from obskit.promql.rewrite import MODIFIER_FUNCTIONS, rewrite
 
 __all__ = [
     "DEFAULT_EXPERIMENTAL",
@@ -59,15 +63,19 @@ _EXPERIMENTAL_FUNCTIONS = frozenset(
 )
 _EXPERIMENTAL_AGGREGATIONS = frozenset({"limitk", "limit_ratio"})
 FILL_MODIFIERS = "fill_modifiers"
+DURATION_EXPRESSIONS = "duration_expressions"  # x[5m+1m], x offset step(), ...
+EXTENDED_RANGE_SELECTORS = "extended_range_selectors"  # anchored, smoothed
 TYPE_AND_UNIT = "type_and_unit_labels"  # __type__/__unit__ treated like __name__
 
 EXPERIMENTAL_FEATURES = frozenset(
-    _EXPERIMENTAL_FUNCTIONS | _EXPERIMENTAL_AGGREGATIONS | {FILL_MODIFIERS, TYPE_AND_UNIT}
+    _EXPERIMENTAL_FUNCTIONS
+    | _EXPERIMENTAL_AGGREGATIONS
+    | {FILL_MODIFIERS, TYPE_AND_UNIT, DURATION_EXPRESSIONS, EXTENDED_RANGE_SELECTORS}
 )
-"""Names ``Classification.experimental`` uses: function or aggregation names, and two more."""
+"""Names ``Classification.experimental`` uses: function or aggregation names, and four more."""
 
-# Enabled by default: what the engine implements. What promql-parser cannot parse (duration
-# expressions, anchored/smoothed, some info() selectors) is skipped as experimental syntax.
+# Enabled by default: what the engine implements. What the engine cannot parse (some info()
+# selectors) is skipped as experimental syntax.
 DEFAULT_EXPERIMENTAL = EXPERIMENTAL_FEATURES - {"integral"}
 """Every experimental feature the engine implements (all but ``integral``, which no script uses)."""
 
@@ -76,7 +84,7 @@ SKIP_START_TIMESTAMPS = "start timestamps (@st)"
 SKIP_SYNTAX = "experimental syntax"
 SKIP_EXPERIMENTAL = "experimental feature off"
 
-# What promql-parser rejects, by the construct responsible (checked in this order).
+# What the engine's parser rejects, by the construct responsible (checked in this order).
 _SYNTAX_CONSTRUCTS = (
     (re.compile(r"\b(anchored|smoothed)\b"), "anchored/smoothed range modifiers"),
     (
@@ -153,7 +161,9 @@ def _inspect(expr: promql_parser.Expr) -> _Inspection:
             if any(m.name in ("__type__", "__unit__") for g in groups for m in g):
                 features.add(TYPE_AND_UNIT)
         elif isinstance(node, promql_parser.Call):
-            if node.func.name in _EXPERIMENTAL_FUNCTIONS or node.func.experimental:
+            if node.func.name in MODIFIER_FUNCTIONS:
+                features.add(EXTENDED_RANGE_SELECTORS)
+            elif node.func.name in _EXPERIMENTAL_FUNCTIONS or node.func.experimental:
                 features.add(node.func.name)
         elif isinstance(node, promql_parser.AggregateExpr):
             op = str(node.op)
@@ -240,7 +250,7 @@ def _classify(ev: Eval, state: _State, enabled: frozenset[str]) -> Classificatio
     if any(isinstance(v, HistogramLiteral) for s in ev.series for v in s.values):
         return Classification(SKIP_HISTOGRAMS, "expected value is a histogram")
     try:
-        parsed = promql_parser.parse(ev.expr)
+        parsed = parse(ev.expr, ev.step_ms, ev.end_ms - ev.start_ms)
     except ValueError as exc:
         names = _names_in(ev.expr)
         touched = state.histogram_series | state.nhcb_series
@@ -255,6 +265,8 @@ def _classify(ev: Eval, state: _State, enabled: frozenset[str]) -> Classificatio
     if _first_match(inspection.selectors, state.start_ts_series):
         return Classification(SKIP_START_TIMESTAMPS, "selects a series with start timestamps")
     features = set(inspection.features)
+    if rewrite(ev.expr, ev.step_ms, ev.end_ms - ev.start_ms).folded:
+        features.add(DURATION_EXPRESSIONS)
     # Series carrying __type__/__unit__ give results that depend on the feature (the labels go
     # with __name__), whether or not the expression names them.
     if any(k in ("__type__", "__unit__") for s in ev.series for k, _ in s.labels) or (

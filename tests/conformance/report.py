@@ -295,10 +295,12 @@ _METHOD = [
     "expression matches a series loaded with `{{...}}` values or built by `load_with_nhcb` "
     "(per series, not per `load` block).",
     "- **start timestamps (@st)**: a selector matches a series loaded with `@st` offsets.",
-    "- **experimental syntax**: `promql-parser` (the engine's parser) rejects the expression; "
-    "the construct is named when known (duration expressions, `anchored`/`smoothed`, `info()`).",
+    "- **experimental syntax**: the engine's parser (`promql-parser` after the "
+    "`promql/rewrite.py` pass for duration expressions and `anchored`/`smoothed`) rejects the "
+    "expression; the construct is named when known (`info()`).",
     "- **experimental feature off**: the expression uses an experimental function Prometheus "
-    "keeps behind a feature flag, `limitk`/`limit_ratio`, `fill` modifiers, or series with "
+    "keeps behind a feature flag, `limitk`/`limit_ratio`, `fill` modifiers, duration "
+    "expressions, `anchored`/`smoothed`, or series with "
     "`__type__`/`__unit__` labels, and that feature is not enabled "
     "(`--experimental all|none|name,...`).",
     "- Comparison follows upstream's harness (`FORMAT.md` §6): relative tolerance 1e-6 (exact "

@@ -27,6 +27,7 @@ from obskit.model.labels import METRIC_NAME, Labels
 from obskit.model.matchers import Matcher, MatchType
 from obskit.model.protocols import Querier
 from obskit.model.series import Series
+from obskit.promql import extended
 from obskit.promql import functions as fn
 from obskit.promql.aggregate import aggregate
 from obskit.promql.binary import (
@@ -39,6 +40,7 @@ from obskit.promql.binary import (
 )
 from obskit.promql.format import format_float
 from obskit.promql.info import evaluate_info
+from obskit.promql.rewrite import MODIFIER_FUNCTIONS, rewrite
 from obskit.promql.steps import (
     RangeInput,
     StepScalar,
@@ -91,12 +93,14 @@ class EngineOptions:
     max_points_per_series: int = 11_000
 
 
-def parse(query: str) -> Any:
-    """Parse PromQL; ``ParseError`` (400 bad_data) with a Prometheus-style ``line:col`` prefix."""
-    message = _parse_failure(query)
+def parse(query: str, step_ms: int = 0, range_ms: int = 0) -> Any:
+    """Parse PromQL; ``ParseError`` (400 bad_data) with a Prometheus-style ``line:col`` prefix.
+    ``step_ms``/``range_ms`` are what ``step()``/``range()`` mean in duration expressions."""
+    rewritten = rewrite(query, step_ms, range_ms)
+    message = _parse_failure(rewritten.text)
     if message is None:
-        return pp.parse(query)
-    offset = _error_offset(query, message)
+        return pp.parse(rewritten.text)
+    offset = rewritten.original_offset(_error_offset(rewritten.text, message))
     line = query.count("\n", 0, offset) + 1
     col = offset - (query.rfind("\n", 0, offset) + 1) + 1
     near = query[offset : offset + 20].split("\n")[0].strip()
@@ -204,7 +208,7 @@ class Engine:
             raise ParseError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
             raise ParseError("end timestamp must not be before start time")
-        expr = parse(query)
+        expr = parse(query, step_ms, end_ms - start_ms)
         ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms, query, True)
         with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
             value = ev.eval(expr)
@@ -556,6 +560,8 @@ class _Evaluator:
         args = list(node.args)
         if name in RANGE_FUNCTIONS:
             return self._range_call(name, args)
+        if name in MODIFIER_FUNCTIONS:
+            return extended.evaluate_bare(self, MODIFIER_FUNCTIONS[name][0], node, self.n)
         if name == "info":
             return evaluate_info(self, args)
         if name in fn.MATH_FUNCTIONS:
@@ -698,6 +704,9 @@ class _Evaluator:
         else:
             extra = []
             target = args[0]
+        modifier = extended.modifier_of(target)
+        if modifier is not None:
+            return extended.evaluate_range_call(self, name, modifier, target, self.n)
         ri = self.eval(target)
         if not isinstance(ri, RangeInput):
             raise QueryError(f"expected a range vector in call to function {name}()")
