@@ -31,9 +31,19 @@ MODIFIER_FUNCTIONS = {
 }
 pp.register_extra_functions(
     [
-        pp.Function(name, [kind], kind, False, False)
-        for name, (_, is_range) in MODIFIER_FUNCTIONS.items()
-        for kind in [pp.ValueType.Matrix if is_range else pp.ValueType.Vector]
+        *(
+            pp.Function(name, [kind], kind, False, False)
+            for name, (_, is_range) in MODIFIER_FUNCTIONS.items()
+            for kind in [pp.ValueType.Matrix if is_range else pp.ValueType.Vector]
+        ),
+        # Prometheus 2.x's name of double_exponential_smoothing, still used by older rules.
+        pp.Function(
+            "holt_winters",
+            [pp.ValueType.Matrix, pp.ValueType.Scalar, pp.ValueType.Scalar],
+            pp.ValueType.Vector,
+            False,
+            False,
+        ),
     ]
 )
 
