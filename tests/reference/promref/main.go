@@ -1,8 +1,11 @@
 // Command promref evaluates PromQL queries with Prometheus' own engine, as the reference that
 // obskit's differential tests compare against.
 //
-// It reads one JSON request from stdin: series to load into Prometheus' TSDB and queries to run,
-// and prints one JSON response with a result per query, in order. The engine is set up as the
+// It reads one JSON request from stdin: series to load and queries to run, and prints one JSON
+// response with a result per query, in order. The series are encoded in Prometheus' XOR chunks
+// (as its TSDB stores floats) and served to the engine by a small in-memory storage.Queryable:
+// the TSDB package itself would pull the module graph of Prometheus' remote-write and service
+// discovery clients into the build, making a cold build several times slower. The engine is set up as the
 // upstream test engine (promqltest.NewTestEngine): lookback 5m unless the request says otherwise,
 // 1m default subquery step, @ and negative offset on, delayed name removal, experimental
 // functions, max 10,000 samples per query unless the request says otherwise.
@@ -31,6 +34,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +43,9 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/promql/promqltest"
-	"github.com/prometheus/prometheus/util/teststorage"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/util/annotations"
 )
 
 type seriesIn struct {
@@ -93,24 +98,84 @@ func fmtFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-func load(st *teststorage.TestStorage, series []seriesIn) error {
-	app := st.Appender(context.Background())
+// memSeries is a series held in one XOR chunk.
+type memSeries struct {
+	lset labels.Labels
+	chk  *chunkenc.XORChunk
+}
+
+func (s memSeries) Labels() labels.Labels { return s.lset }
+
+func (s memSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator { return s.chk.Iterator(it) }
+
+// seriesSet iterates over selected series, in label order as the TSDB returns them.
+type seriesSet struct {
+	series []storage.Series
+	i      int
+}
+
+func (s *seriesSet) Next() bool                      { s.i++; return s.i <= len(s.series) }
+func (s *seriesSet) At() storage.Series              { return s.series[s.i-1] }
+func (*seriesSet) Err() error                        { return nil }
+func (*seriesSet) Warnings() annotations.Annotations { return nil }
+
+// memStorage is a storage.Queryable over series sorted by labels.
+type memStorage []memSeries
+
+func (m memStorage) Querier(int64, int64) (storage.Querier, error) {
+	return &storage.MockQuerier{SelectMockFunction: m.selectSeries}, nil
+}
+
+func (m memStorage) selectSeries(_ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	out := &seriesSet{}
+	for _, s := range m {
+		matches := true
+		for _, matcher := range ms {
+			matches = matches && matcher.Matches(s.lset.Get(matcher.Name))
+		}
+		if matches {
+			out.series = append(out.series, s)
+		}
+	}
+	return out
+}
+
+func load(series []seriesIn) (memStorage, error) {
+	out := make(memStorage, 0, len(series))
 	for i, s := range series {
 		if len(s.Timestamps) != len(s.Values) {
-			return fmt.Errorf("series %d: %d timestamps but %d values", i, len(s.Timestamps), len(s.Values))
+			return nil, fmt.Errorf("series %d: %d timestamps but %d values", i, len(s.Timestamps), len(s.Values))
 		}
-		lbls := labels.FromMap(s.Labels)
+		if len(s.Timestamps) > math.MaxUint16 {
+			return nil, fmt.Errorf("series %d: more than %d samples", i, math.MaxUint16)
+		}
+		if len(s.Timestamps) == 0 {
+			continue // the TSDB holds no series without samples
+		}
+		chk := chunkenc.NewXORChunk()
+		app, err := chk.Appender()
+		if err != nil {
+			return nil, err
+		}
 		for j, t := range s.Timestamps {
 			v, err := parseValue(s.Values[j])
 			if err != nil {
-				return fmt.Errorf("series %d sample %d: %w", i, j, err)
+				return nil, fmt.Errorf("series %d sample %d: %w", i, j, err)
 			}
-			if _, err := app.Append(0, lbls, t, v); err != nil {
-				return fmt.Errorf("series %d sample %d: %w", i, j, err)
+			if j > 0 && t <= s.Timestamps[j-1] {
+				return nil, fmt.Errorf("series %d sample %d: timestamps must increase", i, j)
 			}
+			app.Append(0, t, v)
+		}
+		out = append(out, memSeries{lset: labels.FromMap(s.Labels), chk: chk})
+	}
+	slices.SortFunc(out, func(a, b memSeries) int { return labels.Compare(a.lset, b.lset) })
+	for i := 1; i < len(out); i++ {
+		if labels.Equal(out[i-1].lset, out[i].lset) {
+			return nil, fmt.Errorf("series %s given twice", out[i].lset)
 		}
 	}
-	return app.Commit()
+	return out, nil
 }
 
 func metric(l labels.Labels) map[string]string {
@@ -173,7 +238,7 @@ func errorType(err error) string {
 	return "execution"
 }
 
-func run(ng *promql.Engine, st *teststorage.TestStorage, q queryIn) (res result) {
+func run(ng *promql.Engine, st storage.Queryable, q queryIn) (res result) {
 	ctx := context.Background()
 	var (
 		qry promql.Query
@@ -185,8 +250,8 @@ func run(ng *promql.Engine, st *teststorage.TestStorage, q queryIn) (res result)
 		qry, err = ng.NewRangeQuery(ctx, st, nil, q.Expr, time.UnixMilli(q.Start), time.UnixMilli(q.End),
 			time.Duration(q.Step)*time.Millisecond)
 	}
-	if err != nil {
-		return result{Error: err.Error(), ErrorType: errorType(err)}
+	if err != nil { // the HTTP API answers bad_data to whatever fails here
+		return result{Error: err.Error(), ErrorType: "bad_data"}
 	}
 	defer qry.Close()
 	r := qry.Exec(ctx)
@@ -209,7 +274,7 @@ func main() {
 	if req.LookbackMs > 0 {
 		lookback = time.Duration(req.LookbackMs) * time.Millisecond
 	}
-	maxSamples := promqltest.DefaultMaxSamplesPerQuery
+	maxSamples := 10000 // promqltest.DefaultMaxSamplesPerQuery
 	if req.MaxSamples > 0 {
 		maxSamples = req.MaxSamples
 	}
@@ -222,19 +287,18 @@ func main() {
 		LookbackDelta:            lookback,
 		EnableDelayedNameRemoval: true,
 		UseStartTimestamps:       true,
-		Parser:                   parser.NewParser(promqltest.TestParserOpts),
+		// promqltest.TestParserOpts
+		Parser: parser.NewParser(parser.Options{
+			EnableExperimentalFunctions: true,
+			EnableBinopFillModifiers:    true,
+			EnableUnquotedUTF8Names:     true,
+		}),
 	})
 	defer ng.Close()
 
-	st, err := teststorage.NewWithError()
+	st, err := load(req.Series)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "promref: cannot open storage:", err)
-		os.Exit(1)
-	}
-	defer st.Close()
-	if err := load(st, req.Series); err != nil {
 		fmt.Fprintln(os.Stderr, "promref: cannot load series:", err)
-		st.Close()
 		os.Exit(2)
 	}
 
