@@ -91,8 +91,11 @@ def _fmt_labels(lab: Labels) -> str:
 
 
 def _points_differ(want: list[tuple[int, float]], got: list[tuple[int, float]]) -> str:
-    if [t for t, _ in want] != [t for t, _ in got]:
-        return f"timestamps {[t for t, _ in want][:MAX_REPORTED]} != {[t for t, _ in got][:MAX_REPORTED]}"
+    wt, gt = [t for t, _ in want], [t for t, _ in got]
+    if wt != gt:
+        only_want = sorted(set(wt) - set(gt))[:MAX_REPORTED]
+        only_got = sorted(set(gt) - set(wt))[:MAX_REPORTED]
+        return f"{len(wt)} points, got {len(gt)}: only expected at {only_want}, got at {only_got}"
     bad = [(t, w, g) for (t, w), (_, g) in zip(want, got, strict=True) if not close(w, g)]
     if not bad:
         return ""
@@ -104,7 +107,8 @@ def _order_differs(expr: str, want: Answer, got: Answer) -> str:
     head = expr.lstrip("(").split("(", 1)[0].strip()
     if head.startswith("sort_by_label"):
         if want.order != got.order:
-            return f"order {[_fmt_labels(x) for x in want.order]} != {[_fmt_labels(x) for x in got.order]}"
+            want_order, got_order = map(_fmt_labels, want.order), map(_fmt_labels, got.order)
+            return f"order {list(want_order)} != {list(got_order)}"
     elif head in ("sort", "sort_desc"):
         wv = [want.series[x][0][1] for x in want.order]
         gv = [got.series[x][0][1] for x in got.order]

@@ -149,6 +149,32 @@ def dataset(seed: int) -> list[SeriesData]:
         add({"__name__": f"{name}_count", **base}, ts, counts[:, -1])
         add({"__name__": f"{name}_sum", **base}, ts, sums)
 
+    # broken classic histograms: no +Inf bucket; buckets that are not monotonic in le; an le
+    # spelled two ways (both parse to 1)
+    ts = _grid(rng, T0_MS, END_MS, 0)
+    n = len(ts)
+    grow = np.cumsum(rng.poisson(3, size=n)).astype(np.float64)
+    for le, mult in (("0.5", 1.0), ("1", 2.0), ("2", 3.0)):
+        add({"__name__": "broken_bucket", "case": "no_inf", "le": le}, ts, grow * mult)
+    for le, mult in (("0.5", 1.0), ("1", 2.5), ("2", 2.0), ("+Inf", 3.0)):
+        add({"__name__": "broken_bucket", "case": "not_monotonic", "le": le}, ts, grow * mult)
+    for le, mult in (("0.5", 1.0), ("1", 2.0), ("1.0", 2.0), ("+Inf", 3.0)):
+        add({"__name__": "broken_bucket", "case": "le_twice", "le": le}, ts, grow * mult)
+
+    # extremes: overflow to Inf in sums, denormals, negative zero, NaN in a counter
+    extremes = {
+        "huge": [1.7e308, 1.5e308, -1.7e308, 1e308],
+        "tiny": [5e-324, -5e-324, 2.2250738585072014e-308, 0.0],
+        "zeros": [0.0, -0.0, 0.0, -0.0],
+    }
+    ts = _grid(rng, T0_MS, END_MS, 0)
+    for kind, cycle in extremes.items():
+        vs = np.resize(np.array(cycle), len(ts))
+        add({"__name__": "extreme_metric", "kind": kind}, ts, vs)
+    vs = _counter(rng, len(ts), resets=1)
+    vs[rng.integers(0, len(vs), size=4)] = math.nan
+    add({"__name__": "nan_counter_total", "job": "api"}, ts, vs)
+
     # a constant on the exact grid, and a series with a single sample
     add({"__name__": "const_metric", "job": "api"}, _grid(rng, T0_MS, END_MS, 0), np.full(360, 7.0))
     add({"__name__": "single_sample", "job": "api"}, np.array([T0_MS + 600_000]), np.array([3.0]))

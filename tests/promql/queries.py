@@ -21,6 +21,7 @@ COUNTERS = (
     'http_requests_total{instance=~"i[01]"}',
     'http_requests_total{job="api",code!="200"}',
     "request_duration_seconds_count",
+    "nan_counter_total",
 )
 GAUGES = (
     "node_temperature_celsius",
@@ -29,6 +30,7 @@ GAUGES = (
     "up",
     "sparse_metric",
     "const_metric",
+    "extreme_metric",
 )
 ANY = COUNTERS + GAUGES + ("single_sample", "build_info", "nonexistent_metric")
 RANGES = ("30s", "1m", "90s", "2m", "5m", "10m", "37s", "1m15s")
@@ -86,6 +88,7 @@ DATES = (
 )
 ARITH = ("+", "-", "*", "/", "%", "^", "atan2")
 COMPARE = ("==", "!=", ">", "<", ">=", "<=")
+BROKEN = ("no_inf", "not_monotonic", "le_twice")
 QUANTILES = ("0", "0.25", "0.5", "0.9", "0.99", "1", "-0.5", "1.5")
 
 Family = Callable[[random.Random], str]
@@ -150,6 +153,40 @@ FAMILIES: dict[str, Family] = {
             f"histogram_quantile(0.9, rate(request_duration_seconds_bucket[{r.choice(RANGES)}]))",
         )
     ),
+    "histogram_quantile_broken": lambda r: r.choice(
+        (
+            f"histogram_quantile({r.choice(QUANTILES)}, broken_bucket)",
+            f"histogram_quantile({r.choice(QUANTILES)}, "
+            f'broken_bucket{{case="{r.choice(BROKEN)}"}})',
+            f"histogram_quantile({r.choice(QUANTILES)}, sum by (le, case) "
+            f"(rate(broken_bucket[{r.choice(RANGES)}])))",
+        )
+    ),
+    "double_exponential_smoothing": lambda r: (
+        f"double_exponential_smoothing({_rsel(r, GAUGES)}, "
+        f"{r.choice(('0.1', '0.5', '0.9', '0', '1'))}, {r.choice(('0.1', '0.5', '0.9', '1'))})"
+    ),
+    "errors": lambda r: r.choice(
+        (
+            "http_requests_total + on (instance) up",
+            "build_info * on (instance) http_requests_total",
+            "http_requests_total * on (instance) group_left up",
+            'label_replace(up, "1bad", "x", "job", "(.*)")',
+            'label_replace(up, "dst", "x", "job", "(")',
+            'label_replace(up, "instance", "same", "instance", ".*")',
+            "rate(up)",
+            "topk(up, up)",
+            "sum(up[5m])",
+            "http_requests_total and on (instance) group_left up",
+            "1 > 2",
+            f"quantile_over_time({r.choice(('up', '0.5'))}, up[5m])",
+            "scalar(up[1m])",
+            '{job=~".*"}',
+            'count_values("1bad", up)',
+            "max_over_time(up[5m:0s])",
+            "sum by (instance) (up) * on (job) up",
+        )
+    ),
     "label_replace": lambda r: r.choice(
         (
             f'label_replace({_vec(r)}, "dst", "$1-x", "instance", "i(.*)")',
@@ -173,7 +210,7 @@ FAMILIES: dict[str, Family] = {
             f"clamp_max({_vec(r)}, {r.choice(('0', '35.5', 'NaN'))})",
         )
     ),
-    "math": lambda r: f"{r.choice(MATH)}({_vec(r)})",
+    "math": lambda r: f"{r.choice(MATH)}({_vec(r)})" if r.random() < 0.95 else "pi() * 2",
     "round_to": lambda r: f"round({_vec(r)}, {r.choice(('0.5', '10', '0.001', '-2', '3'))})",
     "date": lambda r: r.choice(
         (
@@ -215,7 +252,7 @@ FAMILIES: dict[str, Family] = {
     "quantile": lambda r: f"quantile{r.choice(GROUPINGS)} ({r.choice(QUANTILES)}, {_vec(r)})",
     "count_values": lambda r: (
         f'count_values{r.choice(GROUPINGS)} ("{r.choice(("value", "instance", "le"))}", '
-        f"{r.choice(('up', 'floor(node_temperature_celsius / 10)', 'request_duration_seconds_bucket'))})"
+        f"{r.choice(('up', 'floor(node_temperature_celsius / 10)', 'broken_bucket'))})"
     ),
     "limitk": lambda r: (
         f"{r.choice(('limitk', 'limit_ratio'))}{r.choice(GROUPINGS)} "
@@ -253,7 +290,7 @@ FAMILIES: dict[str, Family] = {
             "http_requests_total / ignoring (code) group_left sum without (code) "
             "(http_requests_total)",
             "build_info * on (instance) group_right (version) up",
-            'sum by (instance) (rate(http_requests_total[5m])) / on (instance) '
+            "sum by (instance) (rate(http_requests_total[5m])) / on (instance) "
             'group_left () up{job="api"}',
             f"{_sel(r, COUNTERS)} + on (instance) {_sel(r, GAUGES)}",
             "http_requests_total + ignoring (code) http_requests_total",
@@ -363,8 +400,7 @@ def cases(seed: int, per_family: int) -> list[Case]:
             if len(exprs) == per_family:
                 break
         for expr in exprs:
-            for _ in range(2):
-                out.append(Case(family, expr, time_ms=_instant_time(r)))
+            out.extend(Case(family, expr, time_ms=_instant_time(r)) for _ in range(2))
             start, end, step = _range(r)
             out.append(Case(family, expr, start_ms=start, end_ms=end, step_ms=step))
     return out

@@ -1,4 +1,4 @@
-"""The reference engine: ``tests/reference/promref`` (Prometheus' own PromQL engine) built once and run.
+"""The reference: ``tests/reference/promref`` (Prometheus' own PromQL engine), built once, run.
 
 The Go program is built into ``~/.cache/obskit/promref-<hash>/`` (``$OBSKIT_CACHE_DIR`` replaces
 ``~/.cache/obskit``), where the hash covers its sources and the Go version, so a build is reused
@@ -20,7 +20,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def binary_path() -> Path:
             return binary
         tmp = out_dir / "promref.tmp"
         proc = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), "."],
+            [go, "build", "-o", str(tmp), "."],
             cwd=SOURCE_DIR,
             capture_output=True,
             text=True,
@@ -105,8 +105,8 @@ def encode_value(v: float) -> str:
 @dataclass(frozen=True, slots=True)
 class RefSeries:
     labels: dict[str, str]
-    timestamps_ms: Sequence[int]
-    values: Sequence[float]
+    timestamps_ms: Iterable[int]
+    values: Iterable[float]
 
 
 @dataclass(frozen=True, slots=True)
