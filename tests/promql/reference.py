@@ -4,7 +4,9 @@ The Go program is built into ``~/.cache/obskit/promref-<hash>/`` (``$OBSKIT_CACH
 ``~/.cache/obskit``), where the hash covers its sources and the Go version, so a build is reused
 until they change. ``python tests/promql/reference.py`` builds it and prints the binary's path
 (CI runs that once before the tests). Tests skip only when ``go`` is missing or the module
-download fails for want of a network; any other build failure is an error.
+download fails for want of a network; any other build failure is an error. With
+``OBSKIT_PROMREF_SAVE=dir`` every request is also saved there, for the checks of the reference
+itself in ``promref_test.go``.
 
 This module imports nothing from obskit: it speaks JSON to the Go program (request and response
 formats are in the doc comment of ``tests/reference/promref/main.go``).
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "reference" / "promref"
-SOURCES = ("go.mod", "go.sum", "main.go")
+SOURCES = ("go.mod", "go.sum", "main.go")  # promref_test.go is not in the binary
 # What the go command prints when the module proxy cannot be reached: then the tests skip.
 OFFLINE_HINTS = (
     "dial tcp",
@@ -146,9 +148,13 @@ def evaluate(
         ],
         "queries": [q.to_json() for q in queries],
     }
+    text = json.dumps(request)
+    if save_dir := os.environ.get("OBSKIT_PROMREF_SAVE"):  # for promref's own TSDB check
+        saved = sorted(Path(save_dir).glob("request-*.json"))
+        (Path(save_dir) / f"request-{len(saved)}.json").write_text(text)
     proc = subprocess.run(
         [str(binary_path())],
-        input=json.dumps(request),
+        input=text,
         capture_output=True,
         text=True,
         timeout=600,

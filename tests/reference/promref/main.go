@@ -263,22 +263,9 @@ func run(ng *promql.Engine, st storage.Queryable, q queryIn) (res result) {
 	return res
 }
 
-func main() {
-	var req request
-	dec := json.NewDecoder(os.Stdin)
-	if err := dec.Decode(&req); err != nil {
-		fmt.Fprintln(os.Stderr, "promref: cannot read request:", err)
-		os.Exit(2)
-	}
-	lookback := 5 * time.Minute
-	if req.LookbackMs > 0 {
-		lookback = time.Duration(req.LookbackMs) * time.Millisecond
-	}
-	maxSamples := 10000 // promqltest.DefaultMaxSamplesPerQuery
-	if req.MaxSamples > 0 {
-		maxSamples = req.MaxSamples
-	}
-	ng := promql.NewEngine(promql.EngineOpts{
+// newEngine is promqltest.NewTestEngine's engine with the given lookback and sample limit.
+func newEngine(lookback time.Duration, maxSamples int) *promql.Engine {
+	return promql.NewEngine(promql.EngineOpts{
 		MaxSamples:               maxSamples,
 		Timeout:                  100 * time.Second,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
@@ -294,6 +281,24 @@ func main() {
 			EnableUnquotedUTF8Names:     true,
 		}),
 	})
+}
+
+func main() {
+	var req request
+	dec := json.NewDecoder(os.Stdin)
+	if err := dec.Decode(&req); err != nil {
+		fmt.Fprintln(os.Stderr, "promref: cannot read request:", err)
+		os.Exit(2)
+	}
+	lookback := 5 * time.Minute
+	if req.LookbackMs > 0 {
+		lookback = time.Duration(req.LookbackMs) * time.Millisecond
+	}
+	maxSamples := 10000 // promqltest.DefaultMaxSamplesPerQuery
+	if req.MaxSamples > 0 {
+		maxSamples = req.MaxSamples
+	}
+	ng := newEngine(lookback, maxSamples)
 	defer ng.Close()
 
 	st, err := load(req.Series)
