@@ -10,7 +10,7 @@ under.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .data import END_MS, SCRAPE_MS, T0_MS
@@ -359,10 +359,12 @@ class Case:
         return f"{self.family}:{self.expr}@{self.start_ms}..{self.end_ms}/{self.step_ms}"
 
 
-def _instant_time(r: random.Random) -> int:
+def _instant_time(r: random.Random, sample_times_ms: Sequence[int]) -> int:
     k = r.randrange(0, SPAN_STEPS + 1)
     return r.choice(
         (
+            # exactly on a (jittered) sample, or where a window or the lookback starts on it
+            r.choice(sample_times_ms) + r.choice((0, 0, 60_000, 300_000, 600_000, 1, -1)),
             T0_MS + k * SCRAPE_MS,  # exactly on the grid of the unjittered series
             T0_MS + k * SCRAPE_MS + r.randrange(1, SCRAPE_MS),  # between scrapes
             T0_MS + 300_000 + k * SCRAPE_MS,  # a lookback boundary
@@ -385,8 +387,9 @@ def _range(r: random.Random) -> tuple[int, int, int]:
     return start, start + n * step + (r.randrange(0, step) if r.random() < 0.3 else 0), step
 
 
-def cases(seed: int, per_family: int) -> list[Case]:
-    """``per_family`` expressions per family, each as two instant queries and one range query."""
+def cases(seed: int, per_family: int, sample_times_ms: Sequence[int]) -> list[Case]:
+    """``per_family`` expressions per family, each as two instant queries and one range query;
+    ``sample_times_ms`` are the data's timestamps, for evaluation times exactly on samples."""
     r = random.Random(seed)
     out: list[Case] = []
     seen: set[str] = set()
@@ -400,7 +403,9 @@ def cases(seed: int, per_family: int) -> list[Case]:
             if len(exprs) == per_family:
                 break
         for expr in exprs:
-            out.extend(Case(family, expr, time_ms=_instant_time(r)) for _ in range(2))
+            out.extend(
+                Case(family, expr, time_ms=_instant_time(r, sample_times_ms)) for _ in range(2)
+            )
             start, end, step = _range(r)
             out.append(Case(family, expr, start_ms=start, end_ms=end, step_ms=step))
     return out

@@ -108,7 +108,7 @@ func (s memSeries) Labels() labels.Labels { return s.lset }
 
 func (s memSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator { return s.chk.Iterator(it) }
 
-// seriesSet iterates over selected series, in label order as the TSDB returns them.
+// seriesSet iterates over selected series.
 type seriesSet struct {
 	series []storage.Series
 	i      int
@@ -119,14 +119,16 @@ func (s *seriesSet) At() storage.Series              { return s.series[s.i-1] }
 func (*seriesSet) Err() error                        { return nil }
 func (*seriesSet) Warnings() annotations.Annotations { return nil }
 
-// memStorage is a storage.Queryable over series sorted by labels.
+// memStorage is a storage.Queryable over series in the order they were loaded. As the TSDB head
+// it returns them in that order (series IDs ascending) unless asked to sort them by labels: the
+// order decides ties in topk, bottomk and limitk.
 type memStorage []memSeries
 
 func (m memStorage) Querier(int64, int64) (storage.Querier, error) {
 	return &storage.MockQuerier{SelectMockFunction: m.selectSeries}, nil
 }
 
-func (m memStorage) selectSeries(_ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+func (m memStorage) selectSeries(sortSeries bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	out := &seriesSet{}
 	for _, s := range m {
 		matches := true
@@ -136,6 +138,11 @@ func (m memStorage) selectSeries(_ bool, _ *storage.SelectHints, ms ...*labels.M
 		if matches {
 			out.series = append(out.series, s)
 		}
+	}
+	if sortSeries {
+		slices.SortFunc(out.series, func(a, b storage.Series) int {
+			return labels.Compare(a.Labels(), b.Labels())
+		})
 	}
 	return out
 }
@@ -169,11 +176,12 @@ func load(series []seriesIn) (memStorage, error) {
 		}
 		out = append(out, memSeries{lset: labels.FromMap(s.Labels), chk: chk})
 	}
-	slices.SortFunc(out, func(a, b memSeries) int { return labels.Compare(a.lset, b.lset) })
-	for i := 1; i < len(out); i++ {
-		if labels.Equal(out[i-1].lset, out[i].lset) {
-			return nil, fmt.Errorf("series %s given twice", out[i].lset)
+	seen := make(map[uint64]labels.Labels, len(out))
+	for _, s := range out {
+		if prev, ok := seen[s.lset.Hash()]; ok && labels.Equal(prev, s.lset) {
+			return nil, fmt.Errorf("series %s given twice", s.lset)
 		}
+		seen[s.lset.Hash()] = s.lset
 	}
 	return out, nil
 }
