@@ -175,7 +175,18 @@ def dataset(seed: int) -> list[SeriesData]:
     vs[rng.integers(0, len(vs), size=4)] = math.nan
     add({"__name__": "nan_counter_total", "job": "api"}, ts, vs)
 
+    # UTF-8 names (quoted in selectors since Prometheus 3) and a label value with a newline
+    ts = _grid(rng, T0_MS, END_MS, 300)
+    for k, service in enumerate(("checkout", "cart")):
+        vs = _counter(rng, len(ts), resets=0)
+        add({"__name__": "my.dotted.metric", "service.name": service, "instance": f"i{k}"}, ts, vs)
+    for value in ("a\nb", "a.b", "ab"):
+        add({"__name__": "weird_labels", "v": value}, ts, rng.normal(size=len(ts)).round(2))
+
     # a constant on the exact grid, and a series with a single sample
     add({"__name__": "const_metric", "job": "api"}, _grid(rng, T0_MS, END_MS, 0), np.full(360, 7.0))
     add({"__name__": "single_sample", "job": "api"}, np.array([T0_MS + 600_000]), np.array([3.0]))
-    return out
+    # in label order: Prometheus' TSDB hands series to the engine in the order they were created,
+    # which decides ties in topk/bottomk/limitk; a store that keeps no creation order can only
+    # match it when that order is the label order
+    return sorted(out, key=lambda s: sorted(s.labels.items()))

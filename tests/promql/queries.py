@@ -187,6 +187,21 @@ FAMILIES: dict[str, Family] = {
             "sum by (instance) (up) * on (job) up",
         )
     ),
+    "utf8_names": lambda r: r.choice(
+        (
+            '{"my.dotted.metric"}',
+            '{"my.dotted.metric", "service.name"="cart"}',
+            f'sum by ("service.name") (rate({{"my.dotted.metric"}}[{r.choice(RANGES)}]))',
+            'label_replace({"my.dotted.metric"}, "new.label", "$1", "service.name", "(c.*)")',
+            'label_join({"my.dotted.metric"}, "joined", "/", "service.name", "instance")',
+            'count_values("service.name", {"my.dotted.metric"} > 0)',
+            'weird_labels{v=~"a.b"}',
+            'weird_labels{v!~"a.b"}',
+            'weird_labels{v=~"a\\nb"}',
+            'sum by (v) (weird_labels{v=~".*b"})',
+            'label_replace(weird_labels, "w", "$1", "v", "a(.)b")',
+        )
+    ),
     "label_replace": lambda r: r.choice(
         (
             f'label_replace({_vec(r)}, "dst", "$1-x", "instance", "i(.*)")',
