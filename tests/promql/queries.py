@@ -187,6 +187,25 @@ FAMILIES: dict[str, Family] = {
             "sum by (instance) (up) * on (job) up",
         )
     ),
+    # fixed expressions at known edges (NaN ordering, values beyond int64 seconds, empty windows)
+    "edges": lambda r: r.choice(
+        (
+            'quantile_over_time(1, node_temperature_celsius{sensor="disk"}[10m])',
+            'quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])',
+            "quantile(1, node_temperature_celsius)",
+            "quantile(0, node_temperature_celsius)",
+            "max_over_time(node_temperature_celsius[10m])",
+            "min(node_temperature_celsius)",
+            f"{r.choice(DATES)}(extreme_metric)",
+            f"{r.choice(DATES)}(-node_temperature_celsius)",
+            "irate(single_sample[10m])",
+            "idelta(single_sample[10m])",
+            "sort_desc(node_temperature_celsius)",
+            "topk(1, node_temperature_celsius)",
+            "bottomk(1, node_temperature_celsius)",
+            "rate(extreme_metric[5m])",
+        )
+    ),
     "utf8_names": lambda r: r.choice(
         (
             '{"my.dotted.metric"}',
@@ -271,7 +290,8 @@ FAMILIES: dict[str, Family] = {
     ),
     "limitk": lambda r: (
         f"{r.choice(('limitk', 'limit_ratio'))}{r.choice(GROUPINGS)} "
-        f"({r.choice(('1', '2', '0.5', '-0.5'))}, {_sel(r, COUNTERS + GAUGES)})"
+        f"({r.choice(('1', '2', '0.5', '-0.5'))}, "
+        f"{_sel(r, COUNTERS + GAUGES) if r.random() < 0.6 else _vec(r)})"
     ),
     "arithmetic": lambda r: r.choice(
         (
@@ -405,10 +425,10 @@ def _range(r: random.Random) -> tuple[int, int, int]:
 def cases(seed: int, per_family: int, sample_times_ms: Sequence[int]) -> list[Case]:
     """``per_family`` expressions per family, each as two instant queries and one range query;
     ``sample_times_ms`` are the data's timestamps, for evaluation times exactly on samples."""
-    r = random.Random(seed)
     out: list[Case] = []
     seen: set[str] = set()
     for family, make in FAMILIES.items():
+        r = random.Random(f"{seed}:{family}")  # a family's cases stay put when others change
         exprs: list[str] = []
         for _ in range(per_family * 4):
             expr = make(r)
