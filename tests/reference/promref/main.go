@@ -81,6 +81,7 @@ type result struct {
 	Error      string   `json:"error,omitempty"`
 	ErrorType  string   `json:"errorType,omitempty"`
 	Warnings   []string `json:"warnings,omitempty"`
+	Infos      []string `json:"infos,omitempty"`
 }
 
 func parseValue(s string) (float64, error) {
@@ -267,7 +268,7 @@ func run(ng *promql.Engine, st storage.Queryable, q queryIn) (res result) {
 		return result{Error: r.Err.Error(), ErrorType: errorType(r.Err)}
 	}
 	res.ResultType, res.Result = convert(r.Value)
-	res.Warnings, _ = r.Warnings.AsStrings(q.Expr, 0, 0)
+	res.Warnings, res.Infos = r.Warnings.AsStrings(q.Expr, 0, 0)
 	return res
 }
 
