@@ -38,6 +38,7 @@ OFFLINE_HINTS = (
     "network is unreachable",
     "TLS handshake timeout",
     "proxyconnect",
+    "disabled by GOPROXY=off",
 )
 STALE_NAN_BITS = 0x7FF0000000000002
 BUILD_TIMEOUT_S = 1200  # a cold build downloads the module graph and compiles it: minutes

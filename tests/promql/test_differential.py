@@ -22,7 +22,7 @@ from obskit.promql import Engine, EngineOptions, QueryResult
 from .compare import diff, from_obskit, from_reference
 from .data import dataset
 from .queries import Case, cases
-from .reference import ReferenceUnavailable, RefQuery, RefSeries, evaluate
+from .reference import BUILD_TIMEOUT_S, ReferenceUnavailable, RefQuery, RefSeries, evaluate
 
 SEEDS = (1, 2, 3)
 PER_FAMILY = 10  # expressions drawn per family and dataset, each run 3 times (2 instant, 1 range)
@@ -98,6 +98,8 @@ def _run(engine: Engine, case: Case) -> QueryResult | QueryError:
         return exc
 
 
+# the first case may build the reference (minutes when the Go caches are cold)
+@pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
 @pytest.mark.parametrize(("seed", "case"), [_param(s, c) for s, c in CASES])
 def test_matches_prometheus(
     seed: int,

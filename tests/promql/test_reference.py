@@ -7,7 +7,14 @@ import struct
 
 import pytest
 
-from .reference import ReferenceUnavailable, RefQuery, RefSeries, encode_value, evaluate
+from .reference import (
+    BUILD_TIMEOUT_S,
+    ReferenceUnavailable,
+    RefQuery,
+    RefSeries,
+    encode_value,
+    evaluate,
+)
 
 
 def _bits(v: float) -> int:
@@ -23,6 +30,7 @@ def test_encode_value_keeps_special_floats() -> None:
         assert _bits(float(encode_value(v))) == _bits(v)
 
 
+@pytest.mark.timeout(BUILD_TIMEOUT_S + 300)  # may build the reference first
 def test_reference_answers_a_known_query() -> None:
     stale = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
     series = [
