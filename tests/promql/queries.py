@@ -418,6 +418,8 @@ def _range(r: random.Random) -> tuple[int, int, int]:
     start = T0_MS + r.randrange(-8, SPAN_STEPS) * SCRAPE_MS
     if r.random() < 0.4:
         start += r.randrange(1, SCRAPE_MS)
+    elif r.random() < 0.3:  # on the first sample, a lookback before it, or a late series' first
+        start = r.choice((T0_MS, T0_MS - 300_000, T0_MS + 1_200_000, T0_MS - 1))
     n = r.randrange(1, 40)
     return start, start + n * step + (r.randrange(0, step) if r.random() < 0.3 else 0), step
 
