@@ -187,25 +187,6 @@ FAMILIES: dict[str, Family] = {
             "sum by (instance) (up) * on (job) up",
         )
     ),
-    # fixed expressions at known edges (NaN ordering, values beyond int64 seconds, empty windows)
-    "edges": lambda r: r.choice(
-        (
-            'quantile_over_time(1, node_temperature_celsius{sensor="disk"}[10m])',
-            'quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])',
-            "quantile(1, node_temperature_celsius)",
-            "quantile(0, node_temperature_celsius)",
-            "max_over_time(node_temperature_celsius[10m])",
-            "min(node_temperature_celsius)",
-            f"{r.choice(DATES)}(extreme_metric)",
-            f"{r.choice(DATES)}(-node_temperature_celsius)",
-            "irate(single_sample[10m])",
-            "idelta(single_sample[10m])",
-            "sort_desc(node_temperature_celsius)",
-            "topk(1, node_temperature_celsius)",
-            "bottomk(1, node_temperature_celsius)",
-            "rate(extreme_metric[5m])",
-        )
-    ),
     "utf8_names": lambda r: r.choice(
         (
             '{"my.dotted.metric"}',
@@ -376,6 +357,38 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+# Fixed expressions at known edges (NaN and ±Inf in order statistics, values beyond int64
+# seconds or between -1 and 0 in date functions, windows with one sample), all run for every seed.
+EDGES = (
+    'quantile_over_time(1, node_temperature_celsius{sensor="disk"}[10m])',
+    'quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])',
+    'quantile_over_time(0, node_temperature_celsius{sensor="disk"}[30s])',
+    'quantile_over_time(0.5, node_temperature_celsius{sensor="disk"}[45s])',
+    "quantile(1, node_temperature_celsius)",
+    "quantile(0, node_temperature_celsius)",
+    "quantile(0.5, extreme_metric)",
+    "max_over_time(node_temperature_celsius[10m])",
+    "min(node_temperature_celsius)",
+    "hour(extreme_metric)",
+    "day_of_week(extreme_metric)",
+    "month(-node_temperature_celsius)",
+    "hour(node_temperature_celsius / -100)",
+    "minute(node_temperature_celsius / 100)",
+    "irate(single_sample[10m])",
+    "idelta(single_sample[10m])",
+    "sort_desc(node_temperature_celsius)",
+    "topk(1, node_temperature_celsius)",
+    "bottomk(1, node_temperature_celsius)",
+    "rate(extreme_metric[5m])",
+    "sum(extreme_metric)",
+    "avg(extreme_metric)",
+    "stddev(extreme_metric)",
+    "avg_over_time(extreme_metric[2m])",
+    "stdvar_over_time(extreme_metric[2m])",
+    "deriv(extreme_metric[2m])",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     """One query evaluation: instant at ``time_ms``, or range over ``start_ms..end_ms``."""
@@ -424,25 +437,32 @@ def _range(r: random.Random) -> tuple[int, int, int]:
     return start, start + n * step + (r.randrange(0, step) if r.random() < 0.3 else 0), step
 
 
+def _draw(r: random.Random, make: Family, n: int, seen: set[str]) -> list[str]:
+    """Up to ``n`` expressions from ``make`` not drawn before (for any family)."""
+    exprs: list[str] = []
+    for _ in range(n * 4):
+        expr = make(r)
+        if expr not in seen:
+            seen.add(expr)
+            exprs.append(expr)
+        if len(exprs) == n:
+            break
+    return exprs
+
+
 def cases(seed: int, per_family: int, sample_times_ms: Sequence[int]) -> list[Case]:
     """``per_family`` expressions per family, each as two instant queries and one range query;
     ``sample_times_ms`` are the data's timestamps, for evaluation times exactly on samples."""
     out: list[Case] = []
     seen: set[str] = set()
-    for family, make in FAMILIES.items():
+    families: list[tuple[str, Family | None]] = [*FAMILIES.items(), ("edges", None)]
+    for family, make in families:
         r = random.Random(f"{seed}:{family}")  # a family's cases stay put when others change
-        exprs: list[str] = []
-        for _ in range(per_family * 4):
-            expr = make(r)
-            if expr not in seen:
-                seen.add(expr)
-                exprs.append(expr)
-            if len(exprs) == per_family:
-                break
+        exprs = list(EDGES) if make is None else _draw(r, make, per_family, seen)
         for expr in exprs:
             out.extend(
                 Case(family, expr, time_ms=_instant_time(r, sample_times_ms)) for _ in range(2)
             )
             start, end, step = _range(r)
             out.append(Case(family, expr, start_ms=start, end_ms=end, step_ms=step))
-    return out
+    return list({case.id: case for case in out}.values())  # the same time drawn twice runs once
