@@ -114,7 +114,46 @@ def _vec(r: random.Random) -> str:
     )
 
 
+def _tree(r: random.Random, depth: int) -> str:
+    """A random instant-vector expression nesting functions, aggregations and operators."""
+    if depth <= 0 or r.random() < 0.2:
+        return r.choice(
+            (
+                _sel(r, ANY) + r.choice(MODIFIERS),
+                f"{r.choice(('rate', 'increase', 'irate', 'delta', 'deriv'))}({_rsel(r, ANY)})",
+                f"{r.choice(OVER_TIME)}({_rsel(r, ANY)})",
+            )
+        )
+    sub = _tree(r, depth - 1)
+    grouping = r.choice(GROUPINGS)
+    return r.choice(
+        (
+            f"{r.choice(AGGS)}{grouping} ({sub})",
+            f"{r.choice(('topk', 'bottomk'))}{grouping} ({r.choice(('1', '2'))}, {sub})",
+            f"quantile{grouping} ({r.choice(QUANTILES)}, {sub})",
+            f"{r.choice(MATH)}({sub})",
+            f"({sub}) {r.choice(ARITH + COMPARE)} {r.choice(('0', '1.5', '-2', '100'))}",
+            f"{r.choice(('2', '-1', '0'))} {r.choice(ARITH)} ({sub})",
+            f"({sub}) {r.choice(COMPARE)} bool {r.choice(('0', '30'))}",
+            f"({sub}) {r.choice(ARITH + COMPARE + ('and', 'or', 'unless'))}"
+            f"{r.choice(('', ' on (instance)', ' ignoring (code)', ' on ()'))} "
+            f"({_tree(r, depth - 1)})",
+            f"{r.choice(OVER_TIME)}(({sub})"
+            f"[{r.choice(('5m', '2m', '10m'))}:{r.choice(('', '1m', '20s'))}])",
+            f"clamp({sub}, {r.choice(('-1', '0', '10'))}, {r.choice(('5', '50', '1e6'))})",
+            f'label_replace({sub}, "x", "$1", "instance", "i(.*)")',
+            f"absent({sub})",
+            f"timestamp({sub})",
+            f"scalar({sub}) * {_sel(r, GAUGES)}",
+            f"sort_desc({sub})",
+            f"-({sub})",
+        )
+    )
+
+
+DRAW_FACTOR = {"random_tree": 4}  # families that get more than ``per_family`` expressions
 FAMILIES: dict[str, Family] = {
+    "random_tree": lambda r: _tree(r, 3),
     "selector": lambda r: _sel(r) + r.choice(MODIFIERS),
     "range_selector": lambda r: _rsel(r, ANY),
     "rate": lambda r: f"rate({_rsel(r, COUNTERS + GAUGES)})",
@@ -458,7 +497,8 @@ def cases(seed: int, per_family: int, sample_times_ms: Sequence[int]) -> list[Ca
     families: list[tuple[str, Family | None]] = [*FAMILIES.items(), ("edges", None)]
     for family, make in families:
         r = random.Random(f"{seed}:{family}")  # a family's cases stay put when others change
-        exprs = list(EDGES) if make is None else _draw(r, make, per_family, seen)
+        n = per_family * DRAW_FACTOR.get(family, 1)
+        exprs = list(EDGES) if make is None else _draw(r, make, n, seen)
         for expr in exprs:
             out.extend(
                 Case(family, expr, time_ms=_instant_time(r, sample_times_ms)) for _ in range(2)
