@@ -17,11 +17,6 @@ QUANTILE_RANK = (
     "Prometheus returns that sample; obskit interpolates and gets NaN from ±Inf times 0 "
     "(quantile_over_time(0, [+Inf, 38.876]) is 38.876)"
 )
-TOPK_TIE = (
-    "topk/bottomk ties: among equal values Prometheus keeps other series than obskit (its "
-    "k-heap fills in its internal series order and replaces the root only on a strictly "
-    "better value)"
-)
 
 KNOWN_FAILURES: dict[str, str] = {
     "s1:edges:hour(extreme_metric)@1709248153348..1709249173348/60000": DATE,
@@ -38,7 +33,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "s2:edges:hour(node_temperature_celsius / -100)@1709249130000": DATE,
     "s2:edges:hour(node_temperature_celsius / -100)@1709252562996..1709253027996/15000": DATE,
     's2:edges:quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])@1709249778320..1709251698320/60000': QUANTILE_RANK,
-    "s2:random_tree:topk by (instance) (2, (clamp(rate(extreme_metric[5m] offset 1m), 0, 1e6)) >= bool 0)@1709247600000..1709247962532/15000": TOPK_TIE,
     "s3:edges:day_of_week(extreme_metric)@1709248459241": DATE,
     "s3:edges:day_of_week(extreme_metric)@1709251305000..1709252085000/30000": DATE,
     "s3:edges:hour(extreme_metric)@1709247820083..1709248050083/10000": DATE,
