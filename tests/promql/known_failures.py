@@ -12,6 +12,16 @@ DATE = (
     "(hour(-0.23) and minute(-0.23) are 0, not 23 and 59), and values beyond int64 "
     "(±1.7e308, NaN) become MinInt64 (hour 15, year 292277026596)"
 )
+OR_NAME = (
+    "range query `a or f(b)` with delayed name removal: Prometheus merges each step's "
+    "samples into result series by their labels before dropping __name__, so f(b)'s points "
+    "at steps where a is absent join a's named series; obskit returns them as a separate "
+    "name-less series"
+)
+OVERFLOW = (
+    "quantile and mad_over_time over values near ±1.7e308: Prometheus interpolates as "
+    "lower*(1-w) + upper*w, which stays finite; obskit gets NaN"
+)
 QUANTILE_RANK = (
     "quantile, quantile_over_time: when the rank falls exactly on a sample (weight 0) "
     "Prometheus returns that sample; obskit interpolates and gets NaN from ±Inf times 0 "
@@ -24,6 +34,9 @@ KNOWN_FAILURES: dict[str, str] = {
     "s1:edges:hour(node_temperature_celsius / -100)@1709250450000..1709250900000/15000": DATE,
     "s1:edges:minute(node_temperature_celsius / 100)@1709249405154..1709249810154/15000": DATE,
     's1:edges:quantile_over_time(0.5, node_temperature_celsius{sensor="disk"}[45s])@1709248710000..1709258010000/300000': QUANTILE_RANK,
+    's1:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
+    "s1:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
+    "s1:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
     "s2:edges:day_of_week(extreme_metric)@1709250989833": DATE,
     "s2:edges:day_of_week(extreme_metric)@1709252415000..1709252805000/10000": DATE,
     "s2:edges:hour(extreme_metric)@1709250645000": DATE,
@@ -33,6 +46,9 @@ KNOWN_FAILURES: dict[str, str] = {
     "s2:edges:hour(node_temperature_celsius / -100)@1709249130000": DATE,
     "s2:edges:hour(node_temperature_celsius / -100)@1709252562996..1709253027996/15000": DATE,
     's2:edges:quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])@1709249778320..1709251698320/60000': QUANTILE_RANK,
+    's2:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
+    "s2:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
+    "s2:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
     "s3:edges:day_of_week(extreme_metric)@1709248459241": DATE,
     "s3:edges:day_of_week(extreme_metric)@1709251305000..1709252085000/30000": DATE,
     "s3:edges:hour(extreme_metric)@1709247820083..1709248050083/10000": DATE,
@@ -43,4 +59,7 @@ KNOWN_FAILURES: dict[str, str] = {
     "s3:edges:hour(node_temperature_celsius / -100)@1709250165266": DATE,
     "s3:edges:minute(node_temperature_celsius / 100)@1709248290000..1709248754728/300000": DATE,
     "s3:edges:month(-node_temperature_celsius)@1709252919122..1709253189122/15000": DATE,
+    's3:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
+    "s3:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
+    "s3:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
 }
