@@ -226,6 +226,20 @@ FAMILIES: dict[str, Family] = {
             "sum by (instance) (up) * on (job) up",
         )
     ),
+    # feature-flagged in Prometheus, on in its test engine (and in promref)
+    "anchored_smoothed": lambda r: (
+        f"{r.choice(('rate', 'increase', 'delta'))}({r.choice(COUNTERS + GAUGES)}"
+        f"[{r.choice(RANGES)}] {r.choice(('anchored', 'smoothed'))}{r.choice(MODIFIERS)})"
+    ),
+    "duration_expressions": lambda r: r.choice(
+        (
+            f"sum_over_time({_sel(r, GAUGES)}[{r.choice(('1m+1m', '10m/2', '2*45s', '5m-30s'))}])",
+            f"{_sel(r, COUNTERS)} offset {r.choice(('1m+30s', '2*1m', 'step()', '-step()'))}",
+            f"max_over_time({_sel(r, GAUGES)}[step()])",
+            f"rate({_sel(r, COUNTERS)}[{r.choice(('step()*4', 'step()+1m', 'range()'))}])",
+            f"avg_over_time({_sel(r, GAUGES)}[5m:step()])",
+        )
+    ),
     "utf8_names": lambda r: r.choice(
         (
             '{"my.dotted.metric"}',
