@@ -1,0 +1,1 @@
+"""Differential tests of the PromQL engine against Prometheus' own."""
