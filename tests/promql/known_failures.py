@@ -26,15 +26,6 @@ OR_NAME = (
     "at steps where a is absent join a's named series; obskit returns them as a separate "
     "name-less series"
 )
-OVERFLOW = (
-    "quantile and mad_over_time over values near ±1.7e308: Prometheus interpolates as "
-    "lower*(1-w) + upper*w, which stays finite; obskit gets NaN"
-)
-QUANTILE_RANK = (
-    "quantile, quantile_over_time: when the rank falls exactly on a sample (weight 0) "
-    "Prometheus returns that sample; obskit interpolates and gets NaN from ±Inf times 0 "
-    "(quantile_over_time(0, [+Inf, 38.876]) is 38.876)"
-)
 
 KNOWN_FAILURES: dict[str, str] = {
     "s1:anchored_smoothed:delta(request_duration_seconds_count[90s] smoothed offset -2m)@1709247599999": ANCHORED_MODIFIER,
@@ -59,10 +50,7 @@ KNOWN_FAILURES: dict[str, str] = {
     "s1:edges:hour(node_temperature_celsius / -100)@1709249400000": DATE,
     "s1:edges:hour(node_temperature_celsius / -100)@1709250450000..1709250900000/15000": DATE,
     "s1:edges:minute(node_temperature_celsius / 100)@1709249405154..1709249810154/15000": DATE,
-    's1:edges:quantile_over_time(0.5, node_temperature_celsius{sensor="disk"}[45s])@1709248710000..1709258010000/300000': QUANTILE_RANK,
     's1:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
-    "s1:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
-    "s1:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
     's2:anchored_smoothed:delta(http_requests_total{job="api",code!="200"}[1m] anchored offset 5m)@1709249895000..1709250630070/60000': ANCHORED_MODIFIER,
     's2:anchored_smoothed:delta(http_requests_total{job="api",code!="200"}[1m] anchored offset 5m)@1709250270000': ANCHORED_MODIFIER,
     's2:anchored_smoothed:delta(http_requests_total{job="api",code!="200"}[1m] anchored offset 5m)@1709252083870': ANCHORED_MODIFIER,
@@ -83,10 +71,7 @@ KNOWN_FAILURES: dict[str, str] = {
     "s2:edges:hour(node_temperature_celsius / -100)@1709248785000": DATE,
     "s2:edges:hour(node_temperature_celsius / -100)@1709249130000": DATE,
     "s2:edges:hour(node_temperature_celsius / -100)@1709252562996..1709253027996/15000": DATE,
-    's2:edges:quantile_over_time(0, node_temperature_celsius{sensor="disk"}[10m])@1709249778320..1709251698320/60000': QUANTILE_RANK,
     's2:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
-    "s2:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
-    "s2:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
     "s3:anchored_smoothed:delta(nan_counter_total[2m] anchored offset 5m)@1709249400000": ANCHORED_MODIFIER,
     "s3:anchored_smoothed:delta(nan_counter_total[2m] anchored offset 5m)@1709250890060..1709251180060/10000": ANCHORED_MODIFIER,
     "s3:anchored_smoothed:delta(nan_counter_total[2m] anchored offset 5m)@1709253000000": ANCHORED_MODIFIER,
@@ -114,6 +99,4 @@ KNOWN_FAILURES: dict[str, str] = {
     "s3:edges:minute(node_temperature_celsius / 100)@1709248290000..1709248754728/300000": DATE,
     "s3:edges:month(-node_temperature_celsius)@1709252919122..1709253189122/15000": DATE,
     's3:fixed:http_requests_total{code="500"} or rate(http_requests_total{code="500"}[5m] offset 5m)@1709249100000..1709250300000/47000': OR_NAME,
-    "s3:fixed:mad_over_time(extreme_metric[1m15s])@1709249100000..1709250300000/47000": OVERFLOW,
-    "s3:fixed:quantile by (instance) (0.5, increase(extreme_metric[1m]))@1709249100000..1709250300000/47000": OVERFLOW,
 }
