@@ -9,7 +9,9 @@ writes them: ``4.5`` in scalars and strings, ``4.500`` in vectors and matrices.
 A matrix series is encoded in one pass over its columns: orjson writes the (seconds, value)
 pairs of the whole series, a few ``bytes.replace`` calls quote the values and drop ``.0``, and
 only the values orjson writes differently from Go (non-finite, |v| < 1e-5 or >= 1e16) go
-through the per-value Python formatter. Nothing builds a Python object per sample.
+through the per-value Python formatter. Nothing builds a Python object per sample. With the C
+extension, one pass (``kernels.json_points``) lays out the points from orjson's value tokens
+and the integer timestamps instead of the ``bytes.replace`` passes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from obskit import kernels
 from obskit.model.labels import Labels
 from obskit.promql.value import Matrix, Scalar, String, Value, Vector
 
@@ -119,24 +122,44 @@ def format_values(values: npt.NDArray[np.float64]) -> list[bytes]:
     return tokens
 
 
+def _pad_decimals(body: bytes, timestamps_ms: npt.NDArray[np.int64]) -> bytes:
+    """Pad one- and two-decimal timestamps (``4.5,"``) to three, only when there are such."""
+    frac = timestamps_ms % 1000
+    frac = frac[frac != 0]
+    if len(frac) == 0:
+        return body
+    if (frac % 100 == 0).any():
+        body = _ONE_DECIMAL.sub(rb'\g<1>00,"', body)
+    if ((frac % 10 == 0) & (frac % 100 != 0)).any():
+        body = _TWO_DECIMALS.sub(rb'\g<1>0,"', body)
+    return body
+
+
 def encode_points(timestamps_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> bytes:
     """``[[t,"v"],...]`` for one series, from its columns."""
     n = len(timestamps_ms)
     if n == 0:
         return b"[]"
-    values = np.asarray(values, dtype=np.float64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    timestamps_ms = np.ascontiguousarray(timestamps_ms, dtype=np.int64)
     special = _special(values)
     has_special = bool(special.any())
     plain = np.where(special, 0.0, values) if has_special else values
-    # float64 seconds keep millisecond precision exactly up to ~1e12 s (year 33000); orjson
-    # writes them positionally and shortest, i.e. as "<seconds>.<ms>" without trailing zeros.
-    pairs = np.column_stack((np.asarray(timestamps_ms, dtype=np.int64) / 1000.0, plain))
-    body = orjson.dumps(pairs, option=_NUMPY)[2:-2]  # b'1.0,2.5],[3.0,4.0'
-    # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
-    body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
-    body = body.replace(b'.0,"', b',"').replace(b'.0"', b'"')
-    if (timestamps_ms % 1000).any():
-        body = _TWO_DECIMALS.sub(rb'\g<1>0,"', _ONE_DECIMAL.sub(rb'\g<1>00,"', body))
+    if kernels.json_points is not None:
+        # one C pass over orjson's value tokens; timestamps written from the integers
+        out = kernels.json_points(timestamps_ms, orjson.dumps(plain, option=_NUMPY))
+        if not has_special:
+            return out
+        body = out[2:-2]
+    else:
+        # float64 seconds keep millisecond precision exactly up to ~1e12 s (year 33000); orjson
+        # writes them positionally and shortest, i.e. as "<seconds>.<ms>" without trailing zeros.
+        pairs = np.column_stack((timestamps_ms / 1000.0, plain))
+        body = orjson.dumps(pairs, option=_NUMPY)[2:-2]  # b'1.0,2.5],[3.0,4.0'
+        # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
+        body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
+        body = body.replace(b'.0,"', b',"').replace(b'.0"', b'"')
+        body = _pad_decimals(body, timestamps_ms)
     if has_special:
         tokens = body.split(b'"],[')
         for i in np.flatnonzero(special).tolist():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import numpy as np
@@ -58,6 +58,7 @@ __all__ = [
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
+    "json_points",
     "merge_samples",
     "new_ref_cache",
     "pack_planes",
@@ -89,6 +90,12 @@ _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
 count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
 tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
+# ``json_points(ts_ms, value_tokens) -> bytes``: a matrix series' ``[[t,"v"],...]`` from int64
+# timestamps and orjson's JSON array of the values; native only (its reference is the
+# bytes.replace path in obskit.api.promjson.encode_points, used when this is None).
+json_points: Callable[[npt.NDArray[np.int64], bytes], bytes] | None = (
+    None if _native is None else _native.json_points
+)
 
 
 def _native_int_residuals(
