@@ -96,5 +96,6 @@ PyObject *py_rw_cache_len(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_clear(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_lookup(PyObject *self, PyObject *args);
 PyObject *py_rw_cache_insert(PyObject *self, PyObject *args);
+PyObject *py_rw_snappy_decompress(PyObject *self, PyObject *args);
 
 #endif

@@ -263,6 +263,8 @@ static PyMethodDef methods[] = {
     {"rw_decode", py_rw_decode, METH_VARARGS,
      "rw_decode(body, cache, series_ref, key_off, key_len, label_start, labels, sample_series,"
      " ts, values) -> (code, offset, label_rows)"},
+    {"rw_snappy_decompress", py_rw_snappy_decompress, METH_VARARGS,
+     "rw_snappy_decompress(body, out) -> code: snappy block format into out (its exact size)"},
     {"rw_cache_new", py_rw_cache_new, METH_VARARGS,
      "rw_cache_new(max_entries, max_bytes, seed) -> cache"},
     {"rw_cache_len", py_rw_cache_len, METH_VARARGS, "rw_cache_len(cache) -> entries"},

@@ -82,27 +82,44 @@ static inline int read_field(const unsigned char *buf, Py_ssize_t pos, Py_ssize_
     }
 }
 
-/* ---- series-ref cache: two generations of open-addressing tables over key arenas ---------- */
+/* ---- series-ref cache: two generations, each an entry array in insertion order, a hash index
+ * over it and a key arena ------------------------------------------------------------------
+ *
+ * Senders send the same series in the same order request after request, so each entry also
+ * remembers which entry was looked up right after it last time (``next``): a look-up first
+ * compares its key with that predicted entry (one memcmp over memory that is read in order),
+ * and only on a mismatch hashes the key and probes the index. Results are those of a plain
+ * look-up either way: a prediction is used only when its key is byte-for-byte the one sought. */
 
 typedef struct {
-    uint64_t hash; /* 0: empty slot */
+    uint64_t hash;
     int64_t ref;
     size_t off, len; /* key bytes in the generation's arena */
-} Slot;
+    uint32_t next;   /* entry index + 1 of the key looked up after this one (0: none) */
+} Entry;
 
 typedef struct {
-    Slot *slots;
-    size_t mask, count;
+    Entry *entries;
+    size_t count, cap;
+    uint64_t *index; /* (hash >> 32) << 32 | (entry index + 1); 0: empty */
+    size_t mask;
     unsigned char *arena;
-    size_t used, cap;
+    size_t used, acap;
 } Gen;
 
 typedef struct {
     Gen cur, prev;
     size_t gen_entries, gen_bytes;
     uint64_t seed;
+    uint64_t gen_no; /* bumped when cur becomes prev: predictions into cur are void then */
     int busy;
 } RefCache;
+
+/* Where the previous look-up of one decode call landed in cur, for the next prediction. */
+typedef struct {
+    uint64_t gen_no;
+    uint32_t last; /* entry index + 1 in cur; 0: none */
+} Hint;
 
 static const char CACHE_NAME[] = "obskit.remote_write.RefCache";
 
@@ -134,82 +151,127 @@ static uint64_t hash_key(const unsigned char *p, size_t n, uint64_t seed) {
 }
 
 static void gen_free(Gen *g) {
-    free(g->slots);
+    free(g->entries);
+    free(g->index);
     free(g->arena);
     memset(g, 0, sizeof *g);
 }
 
-static Slot *gen_find(const Gen *g, const unsigned char *key, size_t len, uint64_t h) {
-    if (!g->slots) return NULL;
+static inline int entry_is(const Gen *g, const Entry *e, const unsigned char *key, size_t len) {
+    return e->len == len && memcmp(g->arena + e->off, key, len) == 0;
+}
+
+/* Entry index + 1 of key in g, or 0. */
+static uint32_t gen_find(const Gen *g, const unsigned char *key, size_t len, uint64_t h) {
+    if (!g->index) return 0;
+    uint64_t tag = h >> 32 << 32;
     for (size_t i = h & g->mask;; i = (i + 1) & g->mask) {
-        Slot *s = &g->slots[i];
-        if (!s->hash) return NULL;
-        if (s->hash == h && s->len == len && memcmp(g->arena + s->off, key, len) == 0) return s;
+        uint64_t slot = g->index[i];
+        if (!slot) return 0;
+        if ((slot >> 32 << 32) != tag) continue;
+        uint32_t k = (uint32_t)slot;
+        const Entry *e = &g->entries[k - 1];
+        if (e->hash == h && entry_is(g, e, key, len)) return k;
     }
 }
 
-static int gen_grow_slots(Gen *g) {
-    size_t cap = g->slots ? (g->mask + 1) * 2 : 1024;
-    Slot *slots = calloc(cap, sizeof(Slot));
-    if (!slots) return -1;
-    for (size_t i = 0; g->slots && i <= g->mask; i++) {
-        Slot *s = &g->slots[i];
-        if (!s->hash) continue;
-        size_t j = s->hash & (cap - 1);
-        while (slots[j].hash) j = (j + 1) & (cap - 1);
-        slots[j] = *s;
-    }
-    free(g->slots);
-    g->slots = slots;
+static void index_put(uint64_t *index, size_t mask, uint64_t h, uint32_t k) {
+    size_t i = h & mask;
+    while (index[i]) i = (i + 1) & mask;
+    index[i] = (h >> 32 << 32) | k;
+}
+
+static int gen_grow_index(Gen *g) {
+    size_t cap = g->index ? (g->mask + 1) * 2 : 1024;
+    uint64_t *index = calloc(cap, sizeof(uint64_t));
+    if (!index) return -1;
+    for (size_t k = 0; k < g->count; k++) index_put(index, cap - 1, g->entries[k].hash, k + 1);
+    free(g->index);
+    g->index = index;
     g->mask = cap - 1;
     return 0;
 }
 
-static int gen_add(Gen *g, const unsigned char *key, size_t len, uint64_t h, int64_t ref) {
-    if (!g->slots || (g->count + 1) * 2 > g->mask + 1) {
-        if (gen_grow_slots(g) < 0) return -1;
+/* Append key -> ref; returns the new entry's index + 1, or 0 when out of memory. */
+static uint32_t gen_add(Gen *g, const unsigned char *key, size_t len, uint64_t h, int64_t ref) {
+    if (!g->index || (g->count + 1) * 2 > g->mask + 1) {
+        if (gen_grow_index(g) < 0) return 0;
     }
-    if (g->used + len > g->cap) {
-        size_t cap = g->cap ? g->cap : 65536;
-        while (cap < g->used + len) cap *= 2;
-        unsigned char *arena = realloc(g->arena, cap);
-        if (!arena) return -1;
-        g->arena = arena;
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 1024;
+        Entry *entries = realloc(g->entries, cap * sizeof(Entry));
+        if (!entries) return 0;
+        g->entries = entries;
         g->cap = cap;
     }
-    memcpy(g->arena + g->used, key, len);
-    size_t i = h & g->mask;
-    while (g->slots[i].hash) i = (i + 1) & g->mask;
-    g->slots[i] = (Slot){h, ref, g->used, len};
+    if (g->used + len > g->acap) {
+        size_t cap = g->acap ? g->acap : 65536;
+        while (cap < g->used + len) cap *= 2;
+        unsigned char *arena = realloc(g->arena, cap);
+        if (!arena) return 0;
+        g->arena = arena;
+        g->acap = cap;
+    }
+    if (len) memcpy(g->arena + g->used, key, len);
+    g->entries[g->count] = (Entry){h, ref, g->used, len, 0};
     g->used += len;
-    g->count++;
-    return 0;
+    uint32_t k = (uint32_t)++g->count;
+    index_put(g->index, g->mask, h, k);
+    return k;
 }
 
-/* Same policy as PyRefCache._put; -1 only when out of memory. */
-static int cache_put(RefCache *c, const unsigned char *key, size_t len, uint64_t h, int64_t ref) {
-    Slot *s = gen_find(&c->cur, key, len, h);
-    if (s) {
-        s->ref = ref;
-        return 0;
+/* Same policy as PyRefCache._put. Returns the entry index + 1 of key in cur (0 when the key is
+ * not kept: too large, or out of memory; *oom tells the two apart). */
+static uint32_t cache_put(RefCache *c, const unsigned char *key, size_t len, uint64_t h,
+                          int64_t ref, int *oom) {
+    uint32_t k = gen_find(&c->cur, key, len, h);
+    if (k) {
+        c->cur.entries[k - 1].ref = ref;
+        return k;
     }
     if (len > c->gen_bytes) return 0;
     if (c->cur.count >= c->gen_entries || c->cur.used + len > c->gen_bytes) {
         gen_free(&c->prev);
         c->prev = c->cur;
         memset(&c->cur, 0, sizeof c->cur);
+        c->gen_no++;
     }
-    return gen_add(&c->cur, key, len, h, ref);
+    k = gen_add(&c->cur, key, len, h, ref);
+    if (!k) *oom = 1;
+    return k;
 }
 
-static int64_t cache_lookup(RefCache *c, const unsigned char *key, size_t len) {
+/* Record that entry k of cur followed the hint's entry, and move the hint to k. */
+static inline void hint_follow(RefCache *c, Hint *hint, uint32_t k) {
+    if (hint->last && hint->gen_no == c->gen_no) c->cur.entries[hint->last - 1].next = k;
+    hint->last = k;
+    hint->gen_no = c->gen_no;
+}
+
+static int64_t cache_lookup(RefCache *c, const unsigned char *key, size_t len, Hint *hint) {
+    if (hint->last && hint->gen_no == c->gen_no) {
+        uint32_t k = c->cur.entries[hint->last - 1].next;
+        if (k && entry_is(&c->cur, &c->cur.entries[k - 1], key, len)) {
+            hint->last = k;
+            return c->cur.entries[k - 1].ref;
+        }
+    }
     uint64_t h = hash_key(key, len, c->seed);
-    Slot *s = gen_find(&c->cur, key, len, h);
-    if (s) return s->ref;
-    s = gen_find(&c->prev, key, len, h);
-    if (!s) return -1;
-    int64_t ref = s->ref; /* cache_put may free prev; key points into the request, not prev */
-    (void)cache_put(c, key, len, h, ref); /* out of memory: simply not copied forward */
+    uint32_t k = gen_find(&c->cur, key, len, h);
+    if (k) {
+        hint_follow(c, hint, k);
+        return c->cur.entries[k - 1].ref;
+    }
+    k = gen_find(&c->prev, key, len, h);
+    if (!k) {
+        hint->last = 0;
+        return -1;
+    }
+    int64_t ref = c->prev.entries[k - 1].ref; /* cache_put may free prev */
+    int oom = 0;
+    k = cache_put(c, key, len, h, ref, &oom); /* out of memory: simply not copied forward */
+    if (k) hint_follow(c, hint, k);
+    else hint->last = 0;
     return ref;
 }
 
@@ -273,7 +335,8 @@ PyObject *py_rw_cache_lookup(PyObject *self, PyObject *args) {
     RefCache *c = cache_acquire(capsule);
     PyObject *ret = NULL;
     if (c) {
-        ret = PyLong_FromLongLong(cache_lookup(c, key.buf, (size_t)key.len));
+        Hint hint = {0, 0};
+        ret = PyLong_FromLongLong(cache_lookup(c, key.buf, (size_t)key.len, &hint));
         c->busy = 0;
     }
     PyBuffer_Release(&key);
@@ -300,17 +363,21 @@ PyObject *py_rw_cache_insert(PyObject *self, PyObject *args) {
         }
     }
     if (!(c = cache_acquire(capsule))) goto done;
-    int rc = 0;
+    int oom = 0;
     const unsigned char *d = data.buf;
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+    /* Keys inserted together were sent together: link each to the next as its prediction. */
+    Hint hint = {0, 0};
+    for (Py_ssize_t i = 0; i < n && !oom; i++) {
         if (l[i] < 0) continue;
         uint64_t h = hash_key(d + o[i], (size_t)l[i], c->seed);
-        rc = cache_put(c, d + o[i], (size_t)l[i], h, r[i]);
+        uint32_t k = cache_put(c, d + o[i], (size_t)l[i], h, r[i], &oom);
+        if (k) hint_follow(c, &hint, k);
+        else hint.last = 0;
     }
     Py_END_ALLOW_THREADS;
     c->busy = 0;
-    if (rc < 0) {
+    if (oom) {
         PyErr_NoMemory();
         goto done;
     }
@@ -416,6 +483,7 @@ static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *ca
     Field f, g;
     int rc;
     Py_ssize_t i = 0, j = 0, rows = 0;
+    Hint hint = {0, 0};
     o->label_start[0] = 0;
     for (Py_ssize_t pos = 0; pos < end; pos = f.b) {
         if ((rc = read_field(buf, pos, end, &f))) return *err = pos, rc;
@@ -444,7 +512,7 @@ static int decode_request(const unsigned char *buf, Py_ssize_t end, RefCache *ca
         o->key_off[i] = first;
         if (contiguous) {
             o->key_len[i] = last - first;
-            if (cache) ref = cache_lookup(cache, buf + first, (size_t)(last - first));
+            if (cache) ref = cache_lookup(cache, buf + first, (size_t)(last - first), &hint);
         } else {
             o->key_len[i] = -1;
         }
@@ -500,4 +568,99 @@ done:
     PyBuffer_Release(&data);
     for (int k = 0; k < 8; k++) PyBuffer_Release(&b[k]);
     return ret;
+}
+
+/* ---- snappy block format ------------------------------------------------------------------
+ *
+ * The body of a remote-write request: a varint of the uncompressed length, then elements, each
+ * a literal (bytes copied from the input) or a copy (bytes repeated from earlier output at some
+ * offset). The output buffer is the caller's, of exactly the declared length (so the caller
+ * checks that length against its limits before allocating, and may reuse buffers); a body whose
+ * elements overrun it, copy from before its start or leave it short is corrupt. Runs without
+ * the GIL, so two requests decompress on two cores. */
+
+enum { SNAPPY_OK = 0, SNAPPY_ERR_HEADER = 1, SNAPPY_ERR_LENGTH = 2, SNAPPY_ERR_CORRUPT = 3 };
+
+static int snappy_decompress(const unsigned char *ip, size_t in_len, unsigned char *out,
+                             size_t out_len) {
+    const unsigned char *in_end = ip + in_len;
+    uint64_t declared = 0;
+    int shift = 0;
+    for (;;) {
+        if (ip >= in_end || shift > 28) return SNAPPY_ERR_HEADER;
+        unsigned char b = *ip++;
+        declared |= (uint64_t)(b & 0x7F) << shift;
+        if (b < 0x80) break;
+        shift += 7;
+    }
+    if (declared >= (1ULL << 32)) return SNAPPY_ERR_HEADER;
+    if (declared != out_len) return SNAPPY_ERR_LENGTH;
+    unsigned char *op = out, *out_end = out + out_len;
+    while (ip < in_end) {
+        unsigned char tag = *ip++;
+        size_t len, offset;
+        if ((tag & 3) == 0) { /* literal */
+            len = (size_t)(tag >> 2) + 1;
+            if (len > 60) {
+                size_t extra = len - 60; /* 1..4 little-endian bytes of length - 1 */
+                if ((size_t)(in_end - ip) < extra) return SNAPPY_ERR_CORRUPT;
+                len = 0;
+                for (size_t k = 0; k < extra; k++) len |= (size_t)ip[k] << (8 * k);
+                len += 1;
+                ip += extra;
+            }
+            if ((size_t)(in_end - ip) < len || (size_t)(out_end - op) < len)
+                return SNAPPY_ERR_CORRUPT;
+            if (len <= 16 && in_end - ip >= 16 && out_end - op >= 16) {
+                memcpy(op, ip, 16); /* fixed size: one vector move; the rest is overwritten */
+            } else {
+                memcpy(op, ip, len);
+            }
+            op += len;
+            ip += len;
+            continue;
+        }
+        if ((tag & 3) == 1) { /* copy, 11-bit offset */
+            if (ip >= in_end) return SNAPPY_ERR_CORRUPT;
+            len = 4 + ((tag >> 2) & 7);
+            offset = ((size_t)(tag >> 5) << 8) | *ip++;
+        } else if ((tag & 3) == 2) { /* copy, 16-bit offset */
+            if (in_end - ip < 2) return SNAPPY_ERR_CORRUPT;
+            len = (size_t)(tag >> 2) + 1;
+            offset = (size_t)ip[0] | (size_t)ip[1] << 8;
+            ip += 2;
+        } else { /* copy, 32-bit offset */
+            if (in_end - ip < 4) return SNAPPY_ERR_CORRUPT;
+            len = (size_t)(tag >> 2) + 1;
+            offset = (size_t)ip[0] | (size_t)ip[1] << 8 | (size_t)ip[2] << 16 |
+                     (size_t)ip[3] << 24;
+            ip += 4;
+        }
+        if (offset == 0 || offset > (size_t)(op - out) || (size_t)(out_end - op) < len)
+            return SNAPPY_ERR_CORRUPT;
+        const unsigned char *src = op - offset;
+        if (offset >= 16 && out_end - op >= 64 && len <= 64) {
+            /* non-overlapping 16-byte chunks; bytes past len are overwritten later */
+            for (size_t k = 0; k < len; k += 16) memcpy(op + k, src + k, 16);
+        } else if (offset >= len) {
+            memcpy(op, src, len);
+        } else {
+            for (size_t k = 0; k < len; k++) op[k] = src[k]; /* overlapping: a repeated pattern */
+        }
+        op += len;
+    }
+    return op == out_end ? SNAPPY_OK : SNAPPY_ERR_CORRUPT;
+}
+
+/* rw_snappy_decompress(body, out) -> code (0: out holds the whole uncompressed body) */
+PyObject *py_rw_snappy_decompress(PyObject *self, PyObject *args) {
+    Py_buffer body, out;
+    if (!PyArg_ParseTuple(args, "y*w*", &body, &out)) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS;
+    rc = snappy_decompress(body.buf, (size_t)body.len, out.buf, (size_t)out.len);
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&body);
+    PyBuffer_Release(&out);
+    return PyLong_FromLong(rc);
 }

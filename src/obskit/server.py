@@ -26,6 +26,7 @@ from obskit import __version__
 from obskit.api import ingest as ingest_api
 from obskit.api import metadata as metadata_api
 from obskit.api import query as query_api
+from obskit.api import remote_write as remote_write_api
 from obskit.api import status as status_api
 from obskit.api.errors import handle_obskit_error
 from obskit.api.promhttp import QueryServices
@@ -163,6 +164,7 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(status_api.router)
     app.include_router(query_api.router)
     app.include_router(metadata_api.router)
+    app.add_middleware(remote_write_api.RemoteWriteMiddleware)
     return app
 
 

@@ -77,6 +77,7 @@ SERIES = [
     ("up", {"job": "db", "instance": "c:1"}, [50_000]),
     ("http_requests_total", {"job": "api", "code": "200", "my_label": "x"}, [1000, 2000]),
     ("http_requests_total", {"job": "api", "code": "500"}, [2000]),
+    ("otel_metric", {"http.status": "404"}, [3000]),  # a UTF-8 label name (Prometheus 3)
 ]
 
 

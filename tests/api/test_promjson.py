@@ -154,6 +154,13 @@ def test_envelope_keys_and_order() -> None:
     )
 
 
+@given(st.lists(st.integers(-(2**47) + 1, 2**47 - 1), min_size=1, max_size=30))
+def test_point_timestamps_as_prometheus(timestamps_ms: list[int]) -> None:
+    got = encode_points(np.array(timestamps_ms, np.int64), np.ones(len(timestamps_ms)))
+    want = ",".join(f'[{format_timestamp(t, pad=True)},"1"]' for t in timestamps_ms)
+    assert got == f"[{want}]".encode()
+
+
 @pytest.mark.parametrize("native", [True, False])
 @given(
     values=st.lists(interesting, min_size=1, max_size=40),

@@ -13,6 +13,7 @@ from obskit.api.promparams import (
     parse_duration_ns,
     parse_limit,
     parse_matchers,
+    parse_promql,
     parse_time_ms,
     unescape_label_name,
 )
@@ -117,3 +118,17 @@ def test_match_selectors() -> None:
 )
 def test_unescape_label_name(escaped: str, name: str) -> None:
     assert unescape_label_name(escaped) == name
+
+
+def test_parser_panics_are_bad_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    class PanicException(BaseException):  # what pyo3 raises when the Rust parser panics
+        pass
+
+    def panic(text: str) -> None:
+        raise PanicException("index out of bounds")
+
+    monkeypatch.setattr("promql_parser.parse", panic)
+    with pytest.raises(BadParameter, match='invalid parameter "match\\[\\]": parse error'):
+        parse_matchers(["up"])
+    with pytest.raises(BadParameter, match='"query": parse error: index out of bounds'):
+        parse_promql("up", "query")

@@ -298,18 +298,22 @@ def test_series_labels_values(client: Client) -> None:
     assert len(r.json()["data"]) == 2 and r.json()["warnings"] == ["results truncated due to limit"]
 
     r = client.get("/api/v1/labels")
-    assert r.json()["data"] == ["__name__", "code", "instance", "job", "my_label"]
+    assert r.json()["data"] == ["__name__", "code", "http.status", "instance", "job", "my_label"]
     r = client.post("/api/v1/labels", data={"match[]": ["up", 'http_requests_total{code="500"}']})
     assert r.json()["data"] == ["__name__", "code", "instance", "job"]
-    r = client.get("/api/v1/labels", params={"match[]": '{__name__=~".+",}', "limit": "40000"})
+    r = client.get("/api/v1/labels", params={"match[]": '{__name__=~"up|http.*",}'})
     assert r.json()["data"] == ["__name__", "code", "instance", "job", "my_label"]
 
     r = client.get("/api/v1/label/__name__/values", params={"limit": "40000"})
-    assert r.json() == {"status": "success", "data": ["http_requests_total", "up"]}
+    assert r.json() == {"status": "success", "data": ["http_requests_total", "otel_metric", "up"]}
     r = client.get("/api/v1/label/job/values", params={"match[]": "http_requests_total"})
     assert r.json()["data"] == ["api"]
     r = client.get("/api/v1/label/U__my__label/values")  # Grafana's escaping of my_label
     assert r.json()["data"] == ["x"]
+    r = client.get("/api/v1/label/U__http_2e_status/values")  # and of http.status
+    assert r.json()["data"] == ["404"]
+    r = client.get("/api/v1/series", params={"match[]": '{"http.status"="404"}'})
+    assert r.json()["data"] == [{"__name__": "otel_metric", "http.status": "404"}]
     r = client.get("/api/v1/label/nope/values", params={"start": "0", "end": "1"})
     assert r.json() == {"status": "success", "data": []}
     r = client.get("/api/v1/label/instance/values", params={"limit": "1"})

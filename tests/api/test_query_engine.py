@@ -72,7 +72,7 @@ def test_bad_query_400_sample_limit_422_timeout_503(real: Client) -> None:
     r = real.get("/api/v1/query", params={"query": "sum(rate(up))"})
     assert r.status_code == 400 and r.json()["errorType"] == "bad_data"
     assert r.json()["error"].startswith('invalid parameter "query": ')
-    # the store holds 8 samples; the engine may load max_samples=5
+    # the store holds 9 samples; the engine may load max_samples=5
     r = real.get("/api/v1/query", params={"query": '{__name__=~".+"}[1h]', "time": "60"})
     assert r.status_code == 422 and r.json()["errorType"] == "execution", r.text
     r = real.get("/api/v1/query", params={"query": "up", "time": "2", "timeout": "0.000001"})

@@ -71,6 +71,7 @@ EXPERIMENTAL_FEATURES = frozenset(
 DEFAULT_EXPERIMENTAL = frozenset(
     {
         "double_exponential_smoothing",
+        "info",
         "limit_ratio",
         "limitk",
         "mad_over_time",

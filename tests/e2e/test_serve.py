@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -124,3 +125,31 @@ def test_restart_loses_nothing(tmp_path: Path) -> None:
         assert code == 0, log
     got = stored(data)["rw_metric"]
     assert len(got) == 50 and all(len(v) == 9 for v in got.values())
+
+
+def test_remote_write_fast_path_edges(tmp_path: Path) -> None:
+    """The plain-ASGI remote-write handler: partial writes, wrong method, chunked bodies,
+    counters, and other routes still served by the app."""
+    now_ms = int(time.time() * 1000)
+    with obskit_server(tmp_path / "data") as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        good = TimeSeries([(b"__name__", b"ok_metric")], [Sample(now_ms, float_bits(1.0))])
+        bad = TimeSeries([(b"job", b"no_name")], [Sample(now_ms, float_bits(2.0))])
+        r = c.post("/api/v1/write", content=compress(encode_request([good, bad])))
+        assert r.status_code == 400 and "wrote 1 samples, rejected 1" in r.json()["error"]
+        r = c.get("/api/v1/write")
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
+        body = remote_write_body(now_ms, n_series=20)
+
+        def chunks() -> Iterator[bytes]:  # no content-length: chunked transfer encoding
+            for i in range(0, len(body), 100):
+                yield body[i : i + 100]
+
+        r = c.post("/api/v1/write", content=chunks())
+        assert r.status_code == 204, r.text
+        metrics = c.get("/metrics").text
+        assert 'obskit_samples_ingested_total{protocol="remote_write"} 61.0' in metrics
+        assert 'obskit_ingest_requests_total{code="400",protocol="remote_write"} 1.0' in metrics
+        assert 'reason="invalid_series"' in metrics
+        assert c.get("/-/ready").status_code == 200
+        code, log = srv.stop()
+    assert code == 0, log

@@ -42,6 +42,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(kernels, "count_write_request", _remote_write.count_write_request)
         monkeypatch.setattr(kernels, "decode_write_request", _remote_write.decode_write_request)
         monkeypatch.setattr(kernels, "new_ref_cache", _remote_write.PyRefCache)
+        monkeypatch.setattr(kernels, "snappy_decompress_into", _remote_write.snappy_decompress_into)
     elif kernels.BACKEND != "native":
         pytest.skip("obskit._native is not built")
     yield request.param
@@ -282,6 +283,7 @@ def test_declared_length_over_limit_rejected_before_allocation(
     body = varint(2**32 - 1) + b"\x00" * 10
     decoder = RemoteWriteDecoder(FakeAppender(), WriteLimits(max_decompressed_bytes=1 << 20))
     monkeypatch.setattr(cramjam.snappy, "decompress_raw_into", boom)
+    monkeypatch.setattr(kernels, "snappy_decompress_into", boom)
     with pytest.raises(PayloadTooLargeError) as info:
         decoder.write(body)
     assert info.value.status == 413

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cramjam
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from obskit import kernels
 from obskit.kernels import _remote_write as ref
 
-from .rw_encode import encode_request, write_requests
+from .rw_encode import Sample, TimeSeries, encode_request, write_requests
 
 pytestmark = pytest.mark.skipif(
     kernels.BACKEND != "native", reason="obskit._native is not built: nothing to compare"
@@ -128,3 +129,77 @@ def test_native_rejects_bad_buffers() -> None:
     lying = np.frombuffer(b"\x0a\x00", dtype=np.uint8)  # one TimeSeries, counts say none
     with pytest.raises(ValueError, match="smaller than the request needs"):
         kernels.decode_write_request(lying, counts, cache)
+
+
+def ref_series(i: int, timestamps: list[int], suffix: bytes = b"") -> TimeSeries:
+    labels = [(b"__name__", b"node_cpu_seconds_total"), (b"cpu", str(i).encode() + suffix)]
+    return TimeSeries(labels, [Sample(t, i) for t in timestamps])
+
+
+def snappy_outcome(decompress: Any, body: bytes, size: int) -> Any:
+    out = np.full(size, 0xAA, dtype=np.uint8)
+    try:
+        decompress(body, out)
+    except ValueError:
+        return "error"
+    return out.tobytes()
+
+
+def snappy_both(body: bytes, size: int | None = None) -> Any:
+    if size is None:
+        try:
+            size = ref.snappy_length(body)
+        except ValueError:
+            size = 0
+    want = snappy_outcome(ref.snappy_decompress_into, body, size)
+    assert snappy_outcome(kernels.snappy_decompress_into, body, size) == want
+    return want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(st.tuples(st.binary(min_size=1, max_size=40), st.integers(1, 300)), max_size=30)
+)
+def test_snappy_parity(chunks: list[tuple[bytes, int]]) -> None:
+    raw = b"".join(chunk * times for chunk, times in chunks)  # repeats: copies of all offsets
+    body = bytes(cramjam.snappy.compress_raw(raw))
+    assert snappy_both(body) == raw
+    assert snappy_both(body, len(raw) + 1) == "error"  # buffer not the declared length
+    for cut in range(0, len(body), max(1, len(body) // 40)):
+        snappy_both(body[:cut])
+
+
+def test_snappy_parity_on_requests() -> None:
+    rng = np.random.default_rng(7)
+    raw = encode_request([ref_series(i, rng.integers(0, 2**40, 3).tolist()) for i in range(300)])
+    body = bytes(cramjam.snappy.compress_raw(raw))
+    assert snappy_both(body) == raw
+    flipped = bytearray(body)
+    for pos in rng.integers(1, len(body), 200).tolist():
+        flipped[pos] ^= 0x5A
+        snappy_both(bytes(flipped))
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_snappy_garbage_parity(body: bytes) -> None:
+    snappy_both(body)
+
+
+def test_predicted_lookups_match_the_reference() -> None:
+    """Look-ups follow the order of the previous request; other orders, keys sharing a prefix
+    with the predicted one, and a rotating cache must still give the reference's refs."""
+    rng = np.random.default_rng(3)
+    series = [ref_series(i, [i]) for i in range(64)]
+    series += [ref_series(i, [i], suffix=b"x") for i in range(8)]  # same prefix, longer key
+    for entries in (16, 40, 1000):
+        py_cache = ref.PyRefCache(entries, entries * 200)
+        c_cache = kernels.new_ref_cache(entries, entries * 200)
+        for _ in range(12):
+            order = rng.permutation(len(series)) if rng.random() < 0.5 else range(len(series))
+            raw = encode_request([series[i] for i in order])
+            result = both(raw, py_cache, c_cache)
+            fill(py_cache, raw, result)
+            fill(c_cache, raw, result)
+            both(raw, py_cache, c_cache)
+            assert len(py_cache) == len(c_cache)

@@ -1,7 +1,8 @@
 """Ingest endpoints, at the paths Prometheus and VictoriaMetrics use:
 
-- ``POST /api/v1/write``: Prometheus remote-write 1.0 (protobuf + snappy); 204, or 400 naming
-  what was rejected (the valid samples of the request are still written);
+- ``POST /api/v1/write``: Prometheus remote-write 1.0 (protobuf + snappy), served as plain ASGI
+  by ``obskit.api.remote_write`` in front of this router; 204, or 400 naming what was rejected
+  (the valid samples of the request are still written);
 - ``POST /api/v1/import/prometheus``: text exposition / OpenMetrics, ``extra_label=name=value``
   query parameters (repeatable), optional ``timestamp`` (ms) for lines without one;
 - ``POST /write``, ``POST /api/v2/write``: Influx line protocol (``precision``), series named
@@ -31,7 +32,7 @@ from obskit.ingest.influx import parse_influx
 from obskit.ingest.parsed import ParsedSamples
 from obskit.ingest.pipeline import AppendOutcome, append_parsed
 
-__all__ = ["router"]
+__all__ = ["finish", "router"]
 
 router = APIRouter()
 
@@ -75,7 +76,8 @@ def _extra_labels(request: Request) -> dict[str, str]:
     return out
 
 
-def _finish(svc: Services, protocol: str, outcome: AppendOutcome, errors: list[str]) -> Response:
+def finish(svc: Services, protocol: str, outcome: AppendOutcome, errors: list[str]) -> Response:
+    """Count what a request wrote and rejected; 204, or 400 naming the first problems."""
     svc.counters.samples.labels(protocol).inc(outcome.accepted)
     for reason, count in outcome.rejected.items():
         svc.counters.rejected.labels(protocol, reason).inc(count)
@@ -110,18 +112,7 @@ async def _parsed_ingest(
         return append_parsed(svc.appender, parsed, svc.limits), parsed.errors
 
     outcome, errors = await anyio.to_thread.run_sync(work)
-    return _finish(svc, protocol, outcome, errors)
-
-
-@router.post("/api/v1/write")
-async def remote_write(request: Request) -> Response:
-    svc = services(request)
-    body = await read_body(request, svc.max_body_bytes)
-    result = await anyio.to_thread.run_sync(svc.remote_write.write, body)
-    outcome = AppendOutcome(accepted=result.samples_accepted, errors=list(result.errors))
-    if result.samples_rejected:
-        outcome.rejected["invalid_series"] += result.samples_rejected
-    return _finish(svc, "remote_write", outcome, [])
+    return finish(svc, protocol, outcome, errors)
 
 
 @router.post("/api/v1/import/prometheus")

@@ -17,7 +17,6 @@ and the integer timestamps instead of the ``bytes.replace`` passes.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,9 +42,8 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # as Go); outside that range it switches to exponent form, which Go's rules do not match.
 _ORJSON_LOW = 1e-5
 _ORJSON_HIGH = 1e16
-# A point's timestamp with one or two decimals (``[4.5,"``): Prometheus writes three.
-_ONE_DECIMAL = re.compile(rb'(\.\d),"')
-_TWO_DECIMALS = re.compile(rb'(\.\d\d),"')
+# Times below this are written padded to three decimals, as Prometheus (see encode_points).
+_MARKER_LIMIT_MS = 2**47
 # Go's MarshalFloat in Prometheus (util/jsonutil) uses exponent form outside [1e-6, 1e21).
 _GO_LOW = 1e-6
 _GO_HIGH = 1e21
@@ -122,44 +120,38 @@ def format_values(values: npt.NDArray[np.float64]) -> list[bytes]:
     return tokens
 
 
-def _pad_decimals(body: bytes, timestamps_ms: npt.NDArray[np.int64]) -> bytes:
-    """Pad one- and two-decimal timestamps (``4.5,"``) to three, only when there are such."""
-    frac = timestamps_ms % 1000
-    frac = frac[frac != 0]
-    if len(frac) == 0:
-        return body
-    if (frac % 100 == 0).any():
-        body = _ONE_DECIMAL.sub(rb'\g<1>00,"', body)
-    if ((frac % 10 == 0) & (frac % 100 != 0)).any():
-        body = _TWO_DECIMALS.sub(rb'\g<1>0,"', body)
-    return body
-
-
 def encode_points(timestamps_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> bytes:
     """``[[t,"v"],...]`` for one series, from its columns."""
     n = len(timestamps_ms)
     if n == 0:
         return b"[]"
     values = np.ascontiguousarray(values, dtype=np.float64)
-    timestamps_ms = np.ascontiguousarray(timestamps_ms, dtype=np.int64)
     special = _special(values)
     has_special = bool(special.any())
     plain = np.where(special, 0.0, values) if has_special else values
     if kernels.json_points is not None:
         # one C pass over orjson's value tokens; timestamps written from the integers
-        out = kernels.json_points(timestamps_ms, orjson.dumps(plain, option=_NUMPY))
+        ts_ms = np.ascontiguousarray(timestamps_ms, dtype=np.int64)
+        out = kernels.json_points(ts_ms, orjson.dumps(plain, option=_NUMPY))
         if not has_special:
             return out
         body = out[2:-2]
     else:
-        # float64 seconds keep millisecond precision exactly up to ~1e12 s (year 33000); orjson
-        # writes them positionally and shortest, i.e. as "<seconds>.<ms>" without trailing zeros.
-        pairs = np.column_stack((timestamps_ms / 1000.0, plain))
-        body = orjson.dumps(pairs, option=_NUMPY)[2:-2]  # b'1.0,2.5],[3.0,4.0'
+        ts_ms = np.asarray(timestamps_ms, dtype=np.int64)
+        # Prometheus writes a fraction with three digits (4.500). For that, times with a fraction
+        # are written with a marker digit, (10 t + 1) / 10^4 s: orjson's shortest form of it is
+        # exactly "<s>.<ms>1" (one correct rounding; ulp < 1e-4 s below 2^47 ms, year 6400),
+        # and dropping the "1" leaves the padded text (".000" for whole seconds, dropped too).
+        marked = bool((ts_ms % 1000).any()) and bool((np.abs(ts_ms) < _MARKER_LIMIT_MS).all())
+        seconds = (ts_ms * 10 + np.where(ts_ms < 0, -1, 1)) / 10_000.0 if marked else ts_ms / 1000.0
+        body = orjson.dumps(np.column_stack((seconds, plain)), option=_NUMPY)[2:-2]  # 1.0,2.5],[..
         # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
         body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
-        body = body.replace(b'.0,"', b',"').replace(b'.0"', b'"')
-        body = _pad_decimals(body, timestamps_ms)
+        if marked:
+            body = body.replace(b'1,"', b',"').replace(b'.000,"', b',"')
+        else:
+            body = body.replace(b'.0,"', b',"')
+        body = body.replace(b'.0"', b'"')
     if has_special:
         tokens = body.split(b'"],[')
         for i in np.flatnonzero(special).tolist():

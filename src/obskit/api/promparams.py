@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qsl
 
 import promql_parser
@@ -24,10 +25,14 @@ __all__ = [
     "MIN_TIME_MS",
     "BadParameter",
     "Form",
+    "duration_param",
+    "invalid",
     "parse_duration_ns",
     "parse_limit",
     "parse_matchers",
+    "parse_promql",
     "parse_time_ms",
+    "time_param",
     "unescape_label_name",
 ]
 
@@ -64,6 +69,7 @@ class BadParameter(ValueError):
 
 
 def invalid(name: str, reason: str) -> BadParameter:
+    """Prometheus' ``invalidParamError`` wording."""
     return BadParameter(f'invalid parameter "{name}": {reason}')
 
 
@@ -197,11 +203,21 @@ def parse_limit(form: Form) -> int:
     return limit
 
 
-def _selector_matchers(text: str) -> list[Matcher]:
+def parse_promql(text: str, name: str) -> Any:
+    """``text`` parsed by ``promql_parser``; a ``BadParameter`` naming parameter ``name`` when
+    it does not parse (including the parser's rare Rust panics, which are BaseExceptions)."""
     try:
-        expr = promql_parser.parse(text)
+        return promql_parser.parse(text)
     except ValueError as exc:
-        raise invalid("match[]", f"parse error: {exc}") from None
+        raise invalid(name, f"parse error: {exc}") from None
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise invalid(name, f"parse error: {exc}") from None
+
+
+def _selector_matchers(text: str) -> list[Matcher]:
+    expr = parse_promql(text, "match[]")
     if not isinstance(expr, promql_parser.VectorSelector):
         raise invalid("match[]", f"parse error: {text!r} is not a series selector")
     if expr.offset is not None or expr.at is not None:

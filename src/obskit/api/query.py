@@ -13,7 +13,6 @@ import platform
 import time
 
 import orjson
-import promql_parser
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -28,6 +27,7 @@ from obskit.api.promparams import (
     duration_param,
     invalid,
     parse_duration_ns,
+    parse_promql,
     parse_time_ms,
     time_param,
 )
@@ -150,20 +150,14 @@ async def _query_exemplars(request: Request) -> Response:
     end_ms = time_param(form, "end", MAX_TIME_MS)
     if end_ms < start_ms:
         raise BadParameter("end timestamp must not be before start timestamp")
-    try:
-        promql_parser.parse(form.get("query"))
-    except ValueError as exc:
-        raise BadParameter(f"parse error: {exc}") from None
+    parse_promql(form.get("query"), "query")
     return await respond(request, svc, lambda: success_body(b"[]"))
 
 
 async def _format_query(request: Request) -> Response:
     svc = query_services(request)
     form = await read_form(request)
-    try:
-        pretty = promql_parser.parse(form.get("query")).prettify()
-    except ValueError as exc:
-        raise invalid("query", f"parse error: {exc}") from None
+    pretty = parse_promql(form.get("query"), "query").prettify()
     return await respond(request, svc, lambda: success_body(orjson.dumps(pretty)))
 
 

@@ -22,13 +22,12 @@ import logging
 import threading
 from dataclasses import dataclass
 
-import cramjam
 import numpy as np
 import numpy.typing as npt
 
 from obskit import kernels
 from obskit.errors import IngestError, InvalidSeriesError, PayloadTooLargeError
-from obskit.kernels import MalformedError, WriteRequestColumns
+from obskit.kernels import MalformedError, WriteRequestColumns, snappy_length
 from obskit.model.labels import Labels, validate_labels
 from obskit.model.protocols import RefAppender
 
@@ -38,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 # Reasons kept in WriteResult.errors: enough to show what is wrong, bounded for a hostile request.
 MAX_ERRORS = 10
+# Decompression buffers kept for reuse (a few per concurrent request) and the largest body kept:
+# Prometheus sends <= 2,000 samples (~400 KB decompressed) per request by default.
+BUFFER_POOL_SIZE = 4
+BUFFER_POOL_MAX_BYTES = 4 << 20
 # Key-byte budget of the ref cache per entry: a node_exporter series' label list encodes to
 # ~150-250 bytes; with this budget 1 M cached series hold at most 256 MiB of keys.
 CACHE_BYTES_PER_ENTRY = 256
@@ -68,48 +71,73 @@ class WriteResult:
     errors: list[str]
 
 
-def _declared_length(body: bytes | memoryview) -> int:
-    """The uncompressed length snappy's block format puts first, as a varint (at most 2^32-1)."""
-    value = 0
-    for i in range(min(len(body), 5)):
-        byte = body[i]
-        value |= (byte & 0x7F) << (7 * i)
-        if byte < 0x80:
-            if value >= 1 << 32:
-                break
-            return value
-    raise IngestError("cannot decompress remote-write body: bad snappy length header")
+class _BufferPool:
+    """A few reusable decompression buffers: a fresh ~1 MB buffer per request costs the kernel
+    more in page zeroing than decoding the request costs. Bodies over ``max_bytes`` get their
+    own buffer, so the pool holds at most ``size * max_bytes``."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        self._free: list[npt.NDArray[np.uint8]] = []
+        self._size = size
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> npt.NDArray[np.uint8]:
+        if nbytes <= self._max_bytes:
+            with self._lock:
+                if self._free:
+                    buf = self._free.pop()
+                    if buf.size >= nbytes:
+                        return buf
+        return np.empty(nbytes if nbytes > self._max_bytes else max(nbytes, 1 << 20), np.uint8)
+
+    def give(self, buf: npt.NDArray[np.uint8]) -> None:
+        if buf.size <= self._max_bytes:
+            with self._lock:
+                if len(self._free) < self._size:
+                    self._free.append(buf)
 
 
-def decompress_body(body: bytes | memoryview, limits: WriteLimits) -> npt.NDArray[np.uint8]:
-    """Snappy block format -> bytes, checking both sizes before allocating the output."""
+def _check_sizes(body: bytes | memoryview, limits: WriteLimits) -> int:
+    """The declared uncompressed length, once the body and it are within the limits."""
     if len(body) > limits.max_body_bytes:
         raise PayloadTooLargeError(
             f"cannot accept remote-write body: {len(body)} bytes, over the limit of "
             f"{limits.max_body_bytes}"
         )
-    declared = _declared_length(body)
+    try:
+        declared = snappy_length(body)
+    except ValueError as exc:
+        raise IngestError(f"cannot decompress remote-write body: {exc}") from None
     if declared > limits.max_decompressed_bytes:
         raise PayloadTooLargeError(
             f"cannot accept remote-write body: it decompresses to {declared} bytes, over the "
             f"limit of {limits.max_decompressed_bytes}"
         )
-    out = np.empty(declared, dtype=np.uint8)
+    return declared
+
+
+def _decompress_into(body: bytes | memoryview, out: npt.NDArray[np.uint8]) -> None:
     try:
-        written = cramjam.snappy.decompress_raw_into(body, out.data)
-    except cramjam.DecompressionError as exc:
+        kernels.snappy_decompress_into(body, out)
+    except ValueError as exc:
         raise IngestError(f"cannot decompress remote-write body: {exc}") from None
-    if written != declared:
-        raise IngestError(
-            f"cannot decompress remote-write body: {written} bytes instead of the {declared} "
-            "declared"
-        )
+
+
+def decompress_body(body: bytes | memoryview, limits: WriteLimits) -> npt.NDArray[np.uint8]:
+    """Snappy block format -> bytes, checking both sizes before allocating the output."""
+    out = np.empty(_check_sizes(body, limits), dtype=np.uint8)
+    _decompress_into(body, out)
     return out
 
 
 def _decode(
-    data: npt.NDArray[np.uint8], limits: WriteLimits, cache: kernels.RefCache
+    data: npt.NDArray[np.uint8],
+    limits: WriteLimits,
+    cache: kernels.RefCache,
+    cache_lock: threading.Lock | None = None,
 ) -> WriteRequestColumns:
+    """Count, check the limits, decode; the cache is used under ``cache_lock`` (if given)."""
     try:
         counts = kernels.count_write_request(data)
         if counts.series > limits.max_series_per_request:
@@ -122,7 +150,10 @@ def _decode(
                 f"cannot accept remote-write request: {counts.samples} samples, over the limit "
                 f"of {limits.max_samples_per_request}"
             )
-        return kernels.decode_write_request(data, counts, cache)
+        if cache_lock is None:
+            return kernels.decode_write_request(data, counts, cache)
+        with cache_lock:
+            return kernels.decode_write_request(data, counts, cache)
     except MalformedError as exc:
         raise IngestError(
             f"cannot decode remote-write request: {exc.reason} at byte {exc.offset}"
@@ -171,6 +202,7 @@ class RemoteWriteDecoder:
         self._cache = kernels.new_ref_cache(cache_size, cache_size * CACHE_BYTES_PER_ENTRY)
         # The cache is not thread-safe; decoding holds the lock, snappy and appends do not.
         self._lock = threading.Lock()
+        self._buffers = _BufferPool(BUFFER_POOL_SIZE, BUFFER_POOL_MAX_BYTES)
 
     @property
     def cached_series(self) -> int:
@@ -181,9 +213,16 @@ class RemoteWriteDecoder:
     def write(self, body: bytes | memoryview) -> WriteResult:
         """Decompress, decode, resolve refs and append; raises ``IngestError`` for a malformed
         body and ``PayloadTooLargeError`` for one over a size limit (nothing written then)."""
-        data = decompress_body(body, self._limits)
-        with self._lock:
-            cols = _decode(data, self._limits, self._cache)
+        size = _check_sizes(body, self._limits)
+        buf = self._buffers.take(size)
+        try:
+            return self._write(buf[:size], body)
+        finally:
+            self._buffers.give(buf)
+
+    def _write(self, data: npt.NDArray[np.uint8], body: bytes | memoryview) -> WriteResult:
+        _decompress_into(body, data)
+        cols = _decode(data, self._limits, self._cache, self._lock)
         errors: list[str] = []
         series_ref, series_rejected = self._resolve(data, cols, errors)
         sample_refs = series_ref[cols.sample_series]

@@ -15,10 +15,11 @@ Two batch kernels exist only natively (``decode_columns_native``, ``encode_colum
 run whole codecs over many columns in one call, so their numpy reference is the per-column codec
 loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``.
 
-The remote-write decoder (``count_write_request``, ``decode_write_request``, ``new_ref_cache``)
-has its reference in ``kernels/_remote_write.py`` and its native wrappers in
-``kernels/_remote_write_native.py``; it raises ``MalformedError`` (code, byte offset) for a
-malformed protobuf, which ``obskit.ingest.remote_write`` turns into ``IngestError``.
+The remote-write decoder (``snappy_decompress_into``, ``count_write_request``,
+``decode_write_request``, ``new_ref_cache``) has its reference in ``kernels/_remote_write.py``
+and its native wrappers in ``kernels/_remote_write_native.py``; it raises ``MalformedError``
+(code, byte offset) for a malformed protobuf, which ``obskit.ingest.remote_write`` turns into
+``IngestError``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from obskit.kernels._remote_write import (
     RefCache,
     WriteRequestColumns,
     WriteRequestCounts,
+    snappy_length,
 )
 
 __all__ = [
@@ -66,6 +68,8 @@ __all__ = [
     "pq_window_bounds",
     "pq_window_rate",
     "pq_window_stat",
+    "snappy_decompress_into",
+    "snappy_length",
     "sort_samples",
     "tokenize_exposition",
     "xor_residuals",
@@ -89,6 +93,7 @@ def _load_native() -> ModuleType | None:
 _native = _load_native()
 BACKEND: str = "numpy" if _native is None else "native"
 count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
+snappy_decompress_into = _rw.select_snappy(_native)  # remote-write bodies, see there
 tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
 # ``json_points(ts_ms, value_tokens) -> bytes``: a matrix series' ``[[t,"v"],...]`` from int64
 # timestamps and orjson's JSON array of the values; native only (its reference is the

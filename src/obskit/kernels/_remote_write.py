@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+import cramjam
 import numpy as np
 import numpy.typing as npt
 
@@ -38,6 +39,7 @@ __all__ = [
     "WriteRequestCounts",
     "count_write_request",
     "decode_write_request",
+    "snappy_decompress_into",
 ]
 
 # Error codes shared with native/remote_write.c (RW_ERR_*); the offset reported with them is the
@@ -179,6 +181,34 @@ class PyRefCache:
             self._prev, self._cur, self._cur_bytes = self._cur, {}, 0
         self._cur[key] = ref
         self._cur_bytes += len(key)
+
+
+def snappy_length(body: bytes | memoryview) -> int:
+    """The uncompressed length snappy's block format puts first, as a varint (at most 2^32-1);
+    ``ValueError`` if it is missing or larger."""
+    value = 0
+    for i in range(min(len(body), 5)):
+        byte = body[i]
+        value |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            if value >= 1 << 32:
+                break
+            return value
+    raise ValueError("bad snappy length header")
+
+
+def snappy_decompress_into(body: bytes | memoryview, out: npt.NDArray[np.uint8]) -> None:
+    """Decompress snappy block format into ``out``, which must be exactly as long as the length
+    the body declares; ``ValueError`` for a corrupt body (the C twin decompresses without the
+    GIL)."""
+    if snappy_length(body) != out.size:
+        raise ValueError("declared length differs from the output buffer")
+    try:
+        written = cramjam.snappy.decompress_raw_into(body, out.data)
+    except cramjam.DecompressionError:
+        raise ValueError("corrupt snappy data") from None
+    if written != out.size:
+        raise ValueError("corrupt snappy data")
 
 
 def _varint(buf: bytes, pos: int, end: int, start: int) -> tuple[int, int]:

@@ -23,11 +23,19 @@ from obskit.kernels._remote_write import (
     WriteRequestCounts,
 )
 
-__all__ = ["select"]
+__all__ = ["select", "select_snappy"]
 
 CountFn = Callable[[npt.NDArray[np.uint8]], WriteRequestCounts]
 DecodeFn = Callable[[npt.NDArray[np.uint8], WriteRequestCounts, RefCache], WriteRequestColumns]
 CacheFactory = Callable[[int, int], RefCache]
+SnappyFn = Callable[[bytes | memoryview, npt.NDArray[np.uint8]], None]
+
+# Codes of rw_snappy_decompress (native/remote_write.c SNAPPY_ERR_*).
+_SNAPPY_REASONS = {
+    1: "bad snappy length header",
+    2: "declared length differs from the output buffer",
+    3: "corrupt snappy data",
+}
 
 
 class _NativeRefCache:
@@ -128,3 +136,18 @@ def select(native: ModuleType | None) -> tuple[CountFn, DecodeFn, CacheFactory]:
             _remote_write.PyRefCache,
         )
     return _bind(native)
+
+
+def select_snappy(native: ModuleType | None) -> SnappyFn:
+    """``snappy_decompress_into`` of the native backend, or of the reference when None (or
+    when the extension was built before it had one: a stale in-place build keeps working)."""
+    rw_snappy_decompress = getattr(native, "rw_snappy_decompress", None)
+    if rw_snappy_decompress is None:
+        return _remote_write.snappy_decompress_into
+
+    def snappy_decompress_into(body: bytes | memoryview, out: npt.NDArray[np.uint8]) -> None:
+        code = rw_snappy_decompress(body, out)
+        if code:
+            raise ValueError(_SNAPPY_REASONS.get(code, f"snappy error {code}"))
+
+    return snappy_decompress_into

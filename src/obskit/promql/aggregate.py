@@ -7,11 +7,11 @@ input series (with their labels) at the steps where they are selected.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
 from obskit.errors import QueryError
 from obskit.model.labels import METRIC_NAME, Labels
@@ -211,7 +211,7 @@ def _select(
     if op == "limit_ratio":
         ratio = param
         # Deterministic per-series sample in [0, 1) from the label set, as a hash would give.
-        h = np.array([_label_fraction(lab) for lab in labels])
+        h = np.array([_label_fraction(without_name(lab)) for lab in vec.labels])
         keep = np.where(
             ratio[None, :] >= 0, h[:, None] < ratio[None, :], h[:, None] >= 1 + ratio[None, :]
         )
@@ -245,10 +245,10 @@ def _select(
 
 
 def _label_fraction(lab: Labels) -> float:
-    """A stable number in [0, 1) per label set (the same in every process and run)."""
-    text = "\xff".join(f"{k}\xfe{v}" for k, v in lab).encode("utf-8", "surrogatepass")
-    digest = hashlib.blake2b(text, digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    """Prometheus' sampling offset of a series: the hash of its labels without the metric name
+    (xxhash64 over name, 0xff, value, 0xff for every label in order) over the largest uint64."""
+    data = b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in lab)
+    return float(xxhash.xxh64_intdigest(data)) / float(2**64 - 1)
 
 
 def _count_values(
@@ -258,14 +258,24 @@ def _count_values(
     without: bool,
     label: str,
 ) -> StepVector:
+    """Prometheus sets the value label on each series first and then groups: ``by`` keeps the
+    value label, ``without (label)`` removes it again."""
     n_steps = vec.values.shape[1]
-    gid, keys = group_keys(labels, grouping, without)
+    names = set(grouping)
     counts: dict[Labels, npt.NDArray[np.float64]] = {}
     s_idx, k_idx = np.nonzero(vec.present)
     for s, k in zip(s_idx.tolist(), k_idx.tolist(), strict=True):
         text = format_float(float(vec.values[s, k]))
-        base = tuple(p for p in keys[gid[s]] if p[0] != label)
-        key = tuple(sorted((*base, (label, text))))
+        with_value = dict(labels[s])
+        with_value[label] = text
+        if without:
+            key = tuple(
+                sorted(
+                    p for p in with_value.items() if p[0] not in names and p[0] not in NAME_LABELS
+                )
+            )
+        else:
+            key = tuple(sorted(p for p in with_value.items() if p[0] in names or p[0] == label))
         row = counts.get(key)
         if row is None:
             row = counts[key] = np.zeros(n_steps)

@@ -38,6 +38,7 @@ from obskit.promql.binary import (
     vector_scalar_binop,
 )
 from obskit.promql.format import format_float
+from obskit.promql.info import evaluate_info
 from obskit.promql.steps import (
     RangeInput,
     StepScalar,
@@ -91,15 +92,46 @@ class EngineOptions:
 
 
 def parse(query: str) -> Any:
-    """Parse PromQL; ``ParseError`` (400 bad_data) with the parser's message."""
-    try:
+    """Parse PromQL; ``ParseError`` (400 bad_data) with a Prometheus-style ``line:col`` prefix."""
+    message = _parse_failure(query)
+    if message is None:
         return pp.parse(query)
-    except ValueError as exc:
-        raise ParseError(f"parse error: {exc}") from None
-    except BaseException as exc:  # the Rust parser panics on a few inputs
+    offset = _error_offset(query, message)
+    line = query.count("\n", 0, offset) + 1
+    col = offset - (query.rfind("\n", 0, offset) + 1) + 1
+    near = query[offset : offset + 20].split("\n")[0].strip()
+    detail = f"{message} near {near!r}" if message == "invalid promql query" and near else message
+    raise ParseError(f"{line}:{col}: parse error: {detail}", offset)
+
+
+_INCOMPLETE = ("end of input", "unclosed", "unterminated")
+
+
+def _parse_failure(text: str) -> str | None:
+    """The parser's message for ``text``, or None when it parses."""
+    try:
+        pp.parse(text)
+    except BaseException as exc:  # ValueError; the Rust parser also panics on a few inputs
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        raise ParseError(f"parse error: {exc}") from None
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _error_offset(query: str, message: str) -> int:
+    """Where parsing goes wrong: the shortest prefix that fails for a reason other than being
+    incomplete (promql-parser's messages carry no position). 0 when only the whole is wrong."""
+    if any(word in message for word in _INCOMPLETE):
+        return len(query.rstrip())
+    limit = min(len(query), 4096)
+    for end in range(1, limit):
+        if query[end - 1].isspace():
+            continue
+        failure = _parse_failure(query[:end])
+        hard = failure is not None and not any(word in failure for word in _INCOMPLETE)
+        if hard and (failure == message or end < len(query)):
+            return end - 1
+    return 0
 
 
 def _duration_ms(td: timedelta | None) -> int:
@@ -136,7 +168,8 @@ class Engine:
         """Evaluate ``query`` at ``time_ms``: Scalar, String, Vector, or Matrix (``x[5m]``)."""
         expr = parse(query)
         ev = self._evaluator(time_ms, time_ms, 1, timeout_s, lookback_delta_ms, query, False)
-        value = ev.eval(expr)
+        with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
+            value = ev.eval(expr)
         ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepScalar):
             return QueryResult(Scalar(time_ms, float(value.values[0])), **ann)
@@ -168,20 +201,21 @@ class Engine:
     ) -> QueryResult:
         """Evaluate ``query`` at start, start+step, ... <= end; always a Matrix."""
         if step_ms <= 0:
-            raise QueryError("zero or negative query resolution step widths are not accepted")
+            raise ParseError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
-            raise QueryError("end timestamp must not be before start time")
+            raise ParseError("end timestamp must not be before start time")
         expr = parse(query)
         ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms, query, True)
-        value = ev.eval(expr)
+        with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
+            value = ev.eval(expr)
         times = ev.times
         ann = {"warnings": ev.warnings, "infos": ev.infos}
         if isinstance(value, StepString):
-            raise QueryError(
+            raise ParseError(
                 'invalid expression type "string" for range query, must be Scalar or instant Vector'
             )
         if isinstance(value, RangeInput):
-            raise QueryError(
+            raise ParseError(
                 'invalid expression type "range vector" for range query, must '
                 "be Scalar or instant Vector"
             )
@@ -402,7 +436,13 @@ class _Evaluator:
         return out
 
     def _load(self, vs: Any, mint: int, maxt: int) -> tuple[list[Labels], I64, F64, I64]:
-        series = self.querier.select(self._matchers(vs), mint, maxt)
+        return self.load(self._matchers(vs), mint, maxt)
+
+    def load(
+        self, matchers: list[Matcher], mint: int, maxt: int
+    ) -> tuple[list[Labels], I64, F64, I64]:
+        """The samples of the matching series as flat columns, within the query limits."""
+        series = self.querier.select(matchers, mint, maxt)
         if len(series) > self.options.max_series:
             raise QueryLimitError(
                 f"query selects {len(series)} series, more than the limit of "
@@ -516,6 +556,8 @@ class _Evaluator:
         args = list(node.args)
         if name in RANGE_FUNCTIONS:
             return self._range_call(name, args)
+        if name == "info":
+            return evaluate_info(self, args)
         if name in fn.MATH_FUNCTIONS:
             vec = self._vector_arg(args[0])
             with np.errstate(all="ignore"):

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from obskit import kernels
+from obskit.errors import QueryError
 from obskit.promql.steps import RangeInput
 
 __all__ = ["RANGE_FUNCTIONS", "RangeFunction", "extrapolated_rate"]
@@ -282,10 +283,15 @@ def _holt_winters(ri: RangeInput, args: list[F64]) -> Result:
             s1 = np.where(valid, x, s1)
         return s1
 
+    lo, hi = ri.windows()
+    used = ((hi - lo) >= 2).any(axis=0)  # Prometheus checks the factors per series it smooths
+    for name, factor in (("smoothing", sf), ("trend", tf)):
+        bad = factor[used & ~((factor > 0) & (factor < 1))]
+        if len(bad):
+            raise QueryError(
+                f"invalid {name} factor. Expected: 0 < {name[0]}f < 1, got: {bad[0]:f}"
+            )
     values, ok = _per_window(ri, fn, min_count=2)
-    bad = (sf <= 0) | (sf >= 1) | (tf <= 0) | (tf >= 1)
-    if bad.any():
-        ok = ok & ~bad[None, :]
     return values, ok
 
 
