@@ -23,7 +23,7 @@ sample then sits on a window's left edge, where Prometheus 2.42 (closed windows)
 obskit (left-open) differ.
 
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small          # ~2 min
-    PYTHONPATH=src python benchmarks/bench_query_peers.py --size medium         # ~15 min
+    PYTHONPATH=src python benchmarks/bench_query_peers.py --size medium  # 15+ min (48 loaded)
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small --targets obskit,prometheus
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small --only cpu_rate,count_up \\
         --cprofile 3 --profile
