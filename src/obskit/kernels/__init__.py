@@ -98,8 +98,9 @@ tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines
 # ``json_points(ts_ms, value_tokens) -> bytes``: a matrix series' ``[[t,"v"],...]`` from int64
 # timestamps and orjson's JSON array of the values; native only (its reference is the
 # bytes.replace path in obskit.api.promjson.encode_points, used when this is None).
-json_points: Callable[[npt.NDArray[np.int64], bytes], bytes] | None = (
-    None if _native is None else _native.json_points
+# A stale in-place build without it falls back to that path too.
+json_points: Callable[[npt.NDArray[np.int64], bytes], bytes] | None = getattr(
+    _native, "json_points", None
 )
 
 
