@@ -290,6 +290,8 @@ static PyMethodDef methods[] = {
     {"pq_window_stat", py_pq_window_stat, METH_VARARGS,
      "pq_window_stat(kind, values, lo, hi, param, out): Kahan sum, avg, stdvar, stddev,"
      " quantile, mad per window"},
+    {"json_points", py_json_points, METH_VARARGS,
+     "json_points(ts, value_tokens) -> [[t,\"v\"],...] of one matrix series"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -159,3 +159,50 @@ def test_point_timestamps_as_prometheus(timestamps_ms: list[int]) -> None:
     got = encode_points(np.array(timestamps_ms, np.int64), np.ones(len(timestamps_ms)))
     want = ",".join(f'[{format_timestamp(t, pad=True)},"1"]' for t in timestamps_ms)
     assert got == f"[{want}]".encode()
+
+
+@pytest.mark.parametrize("native", [True, False])
+@given(
+    values=st.lists(interesting, min_size=1, max_size=40),
+    t0=st.integers(-(10**12), 10**13),
+    step=st.sampled_from([1, 7, 10, 15, 100, 500, 1000, 1500, 60_000]),
+)
+def test_encode_points_native_and_replace_paths_agree(
+    native: bool, values: list[float], t0: int, step: int
+) -> None:
+    """The C layout (kernels.json_points) and the bytes.replace path write the same bytes,
+    whatever the timestamps' decimals (none, one, two, three; negative)."""
+    from obskit import kernels
+
+    if native and kernels.json_points is None:
+        pytest.skip("obskit._native not built")
+    column = np.array(values, dtype=np.float64)
+    ts = t0 + np.arange(len(values), dtype=np.int64) * step
+    want = (
+        "["
+        + ",".join(
+            f'[{format_timestamp(int(t), pad=True)},"{format_float(v)}"]'
+            for t, v in zip(ts.tolist(), values, strict=True)
+        )
+        + "]"
+    ).encode()
+    saved = kernels.json_points
+    try:
+        if not native:
+            kernels.json_points = None
+        assert encode_points(ts, column) == want
+        assert encode_points(ts[::-1].copy()[::-1], column) == want  # non-contiguous views
+    finally:
+        kernels.json_points = saved
+
+
+def test_json_points_refuses_mismatched_tokens() -> None:
+    from obskit import kernels
+
+    if kernels.json_points is None:
+        pytest.skip("obskit._native not built")
+    ts = np.array([1000, 2000], np.int64)
+    assert kernels.json_points(ts, b"[1.5,2.0]") == b'[[1,"1.5"],[2,"2"]]'
+    for bad in (b"[1.0]", b"[1.0,2.0,3.0]", b"[1.0,,2.0]", b'["a",1.0]', b"1.0,2.0", b""):
+        with pytest.raises(ValueError):
+            kernels.json_points(ts, bad)

@@ -9,7 +9,9 @@ writes them: ``4.5`` in scalars and strings, ``4.500`` in vectors and matrices.
 A matrix series is encoded in one pass over its columns: orjson writes the (seconds, value)
 pairs of the whole series, a few ``bytes.replace`` calls quote the values and drop ``.0``, and
 only the values orjson writes differently from Go (non-finite, |v| < 1e-5 or >= 1e16) go
-through the per-value Python formatter. Nothing builds a Python object per sample.
+through the per-value Python formatter. Nothing builds a Python object per sample. With the C
+extension, one pass (``kernels.json_points``) lays out the points from orjson's value tokens
+and the integer timestamps instead of the ``bytes.replace`` passes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from obskit import kernels
 from obskit.model.labels import Labels
 from obskit.promql.value import Matrix, Scalar, String, Value, Vector
 
@@ -122,25 +125,33 @@ def encode_points(timestamps_ms: npt.NDArray[np.int64], values: npt.NDArray[np.f
     n = len(timestamps_ms)
     if n == 0:
         return b"[]"
-    values = np.asarray(values, dtype=np.float64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
     special = _special(values)
     has_special = bool(special.any())
     plain = np.where(special, 0.0, values) if has_special else values
-    ts_ms = np.asarray(timestamps_ms, dtype=np.int64)
-    # Prometheus writes a fraction with three digits (4.500). For that, times with a fraction
-    # are written with a marker digit, (10 t + 1) / 10^4 s: orjson's shortest form of it is
-    # exactly "<s>.<ms>1" (one correct rounding; ulp < 1e-4 s below 2^47 ms, year 6400),
-    # and dropping the "1" leaves the padded text (".000" for whole seconds, dropped too).
-    marked = bool((ts_ms % 1000).any()) and bool((np.abs(ts_ms) < _MARKER_LIMIT_MS).all())
-    seconds = (ts_ms * 10 + np.where(ts_ms < 0, -1, 1)) / 10_000.0 if marked else ts_ms / 1000.0
-    body = orjson.dumps(np.column_stack((seconds, plain)), option=_NUMPY)[2:-2]  # 1.0,2.5],[..
-    # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
-    body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
-    if marked:
-        body = body.replace(b'1,"', b',"').replace(b'.000,"', b',"')
+    if kernels.json_points is not None:
+        # one C pass over orjson's value tokens; timestamps written from the integers
+        ts_ms = np.ascontiguousarray(timestamps_ms, dtype=np.int64)
+        out = kernels.json_points(ts_ms, orjson.dumps(plain, option=_NUMPY))
+        if not has_special:
+            return out
+        body = out[2:-2]
     else:
-        body = body.replace(b'.0,"', b',"')
-    body = body.replace(b'.0"', b'"')
+        ts_ms = np.asarray(timestamps_ms, dtype=np.int64)
+        # Prometheus writes a fraction with three digits (4.500). For that, times with a fraction
+        # are written with a marker digit, (10 t + 1) / 10^4 s: orjson's shortest form of it is
+        # exactly "<s>.<ms>1" (one correct rounding; ulp < 1e-4 s below 2^47 ms, year 6400),
+        # and dropping the "1" leaves the padded text (".000" for whole seconds, dropped too).
+        marked = bool((ts_ms % 1000).any()) and bool((np.abs(ts_ms) < _MARKER_LIMIT_MS).all())
+        seconds = (ts_ms * 10 + np.where(ts_ms < 0, -1, 1)) / 10_000.0 if marked else ts_ms / 1000.0
+        body = orjson.dumps(np.column_stack((seconds, plain)), option=_NUMPY)[2:-2]  # 1.0,2.5],[..
+        # \x00 cannot occur in orjson's number text: mark pair boundaries, quote each value
+        body = body.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[') + b'"'
+        if marked:
+            body = body.replace(b'1,"', b',"').replace(b'.000,"', b',"')
+        else:
+            body = body.replace(b'.0,"', b',"')
+        body = body.replace(b'.0"', b'"')
     if has_special:
         tokens = body.split(b'"],[')
         for i in np.flatnonzero(special).tolist():

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import numpy as np
@@ -61,6 +61,7 @@ __all__ = [
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
+    "json_points",
     "merge_samples",
     "new_ref_cache",
     "pack_planes",
@@ -96,6 +97,13 @@ count_write_request, decode_write_request, new_ref_cache = _rw.select(_native)
 snappy_decompress_into = _rw.select_snappy(_native)  # remote-write bodies, see there
 decode_write_request_fit = _rw.select_fit(_native)  # one-pass decode into a capacity guess
 tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines, see there
+# ``json_points(ts_ms, value_tokens) -> bytes``: a matrix series' ``[[t,"v"],...]`` from int64
+# timestamps and orjson's JSON array of the values; native only (its reference is the
+# bytes.replace path in obskit.api.promjson.encode_points, used when this is None).
+# A stale in-place build without it falls back to that path too.
+json_points: Callable[[npt.NDArray[np.int64], bytes], bytes] | None = getattr(
+    _native, "json_points", None
+)
 
 
 def _native_int_residuals(

@@ -280,8 +280,17 @@ def _parse_le(text: str | None) -> float | None:
         return None
 
 
+Bool = npt.NDArray[np.bool_]
+# (bounds, counts[buckets, k], steps) -> (values[k], handled[k]) for k steps where every
+# bucket of the group is present; steps not handled go through the per-step function.
+StepsFn = Callable[[F64, F64, npt.NDArray[np.intp], Labels], tuple[F64, Bool]]
+
+
 def _per_group(
-    vec: StepVector, notes: Notes, fn: Callable[[int, F64, F64, Labels], float]
+    vec: StepVector,
+    notes: Notes,
+    fn: Callable[[int, F64, F64, Labels], float],
+    fn_steps: StepsFn | None = None,
 ) -> StepVector:
     n = vec.values.shape[1]
     out_labels: list[Labels] = []
@@ -295,7 +304,16 @@ def _per_group(
         present = vec.present[idx]
         vals = np.full(n, np.nan)
         any_p = present.any(axis=0)
-        for step in np.flatnonzero(any_p).tolist():
+        todo = np.flatnonzero(any_p)
+        if fn_steps is not None and len(todo):
+            full = np.flatnonzero(present.all(axis=0))
+            if len(full):
+                got, handled = fn_steps(bounds, counts[:, full], full, vec.labels[idx[0]])
+                vals[full[handled]] = got[handled]
+                done = np.zeros(n, np.bool_)
+                done[full[handled]] = True
+                todo = todo[~done[todo]]
+        for step in todo.tolist():
             sel = present[:, step]
             vals[step] = fn(step, bounds[sel], counts[sel, step], vec.labels[idx[0]])
         out_labels.append(without_name(key))
@@ -317,7 +335,15 @@ def histogram_quantile(q: F64, vec: StepVector) -> tuple[StepVector, Notes]:
             fixed.add(dict(lab).get(METRIC_NAME, ""))
         return value
 
-    out = _per_group(vec, notes, one)
+    def steps(
+        bounds: F64, counts: F64, cols: npt.NDArray[np.intp], lab: Labels
+    ) -> tuple[F64, Bool]:
+        values, forced, handled = _bucket_quantile_steps(q[cols], bounds, counts)
+        if (forced & handled).any():
+            fixed.add(dict(lab).get(METRIC_NAME, ""))
+        return values, handled
+
+    out = _per_group(vec, notes, one, steps)
     notes.extend(
         (
             "info",
@@ -441,3 +467,52 @@ def _bucket_quantile(q: float, bounds: F64, counts: F64) -> tuple[float, bool]:
         count -= float(c[b - 1])
         rank -= float(c[b - 1])
     return float(start + (end - start) * (rank / count)), forced
+
+
+def _bucket_quantile_steps(q: F64, bounds: F64, counts: F64) -> tuple[F64, Bool, Bool]:
+    """``_bucket_quantile`` for many steps at once (``counts[bucket, step]``, every bucket
+    present, ``bounds`` sorted), with the same float operations in the same order:
+    ``(values, forced, handled)``. Steps whose coalesced counts hold a NaN are not handled
+    (their monotonicity fix and bucket search are left to the per-step code)."""
+    k = counts.shape[1]
+    out = np.full(k, np.nan)
+    forced = np.zeros(k, np.bool_)
+    handled: Bool = np.ones(k, np.bool_)
+    if len(bounds) and np.isposinf(bounds.max()):
+        ub, inv = np.unique(bounds, return_inverse=True)
+        c = np.zeros((len(ub), k))
+        np.add.at(c, inv, counts)
+        handled = np.asarray(~np.isnan(c).any(axis=0), np.bool_)
+        prev = c[0].copy()
+        for i in range(1, len(ub)):
+            cur = c[i]
+            same = cur == prev
+            with np.errstate(invalid="ignore"):
+                tiny = ~same & (np.abs(cur - prev) <= 1e-12 * np.maximum(np.abs(cur), np.abs(prev)))
+            lower = ~same & ~tiny & (cur < prev)
+            keep = tiny | lower
+            c[i] = np.where(keep, prev, cur)
+            forced |= lower
+            prev = np.where(same | keep, prev, cur)
+        if len(ub) >= 2:
+            nb = len(ub)
+            obs = c[-1]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                rank = q * obs
+                b = (c[:-1] < rank[None, :]).sum(axis=0)
+                b = np.where(np.isnan(rank), nb - 1, b)  # searchsorted puts NaN last
+                cols = np.arange(k)
+                below = np.maximum(b - 1, 0)
+                has_below = b > 0
+                start = np.where(has_below, ub[below], 0.0)
+                end = ub[np.minimum(b, nb - 1)]
+                count = c[np.minimum(b, nb - 1), cols] - np.where(has_below, c[below, cols], 0.0)
+                rank = rank - np.where(has_below, c[below, cols], 0.0)
+                value = start + (end - start) * (rank / count)
+            value = np.where(b == nb - 1, ub[-2], np.where((b == 0) & (ub[0] <= 0), ub[0], value))
+            out = np.where((obs == 0) | np.isnan(obs), np.nan, value)
+    in_range = (q >= 0) & (q <= 1)
+    forced &= in_range
+    out = np.where(q > 1, np.inf, np.where(q < 0, -np.inf, out))
+    out = np.where(np.isnan(q), np.nan, out)
+    return out, forced, handled
