@@ -246,7 +246,7 @@ static double quantile_select(double q, double *x, int64_t n) {
     double weight = rank - fl;
     int64_t nans = -1;
     double lo_v = rank_value(x, n, lower, &nans);
-    if (up == lower) return lo_v; /* no interpolation: keeps an infinite extreme */
+    if (up == lower || weight == 0) return lo_v; /* no interpolation: keeps an infinite extreme */
     double hi_v = rank_value(x, n, up, &nans);
     return lo_v * (1 - weight) + hi_v * weight;
 }

@@ -242,7 +242,7 @@ def _quantile_sorted(q: F64, srt: F64, n: npt.NDArray[np.int64]) -> F64:
     weight = rank - fl
     lo_v = np.take_along_axis(srt, lower[:, None], axis=1)[:, 0]
     hi_v = np.take_along_axis(srt, upper[:, None], axis=1)[:, 0]
-    out = np.where(upper == lower, lo_v, lo_v * (1 - weight) + hi_v * weight)
+    out = np.where((upper == lower) | (weight == 0), lo_v, lo_v * (1 - weight) + hi_v * weight)
     out = np.where(q < 0, -np.inf, out)
     out = np.where(q > 1, np.inf, out)
     result: F64 = np.where(np.isnan(q), np.nan, out)
