@@ -58,7 +58,8 @@ from obskit.tsdb.records import (
     encode_series,
     encode_series_snapshot,
 )
-from obskit.tsdb.sortkey import concat_columns, sort_dedup
+from obskit.tsdb.sortkey import concat_columns
+from obskit.tsdb.stream import merged_part_steps, series_steps
 
 __all__ = ["DB", "open_db"]
 
@@ -66,8 +67,9 @@ logger = logging.getLogger(__name__)
 
 _MIN_TS = int(np.iinfo(np.int64).min)
 _MAX_TS = int(np.iinfo(np.int64).max)
-# Series read per step of a compaction: bounds its memory to a few thousand decoded series.
-_COMPACT_BATCH_SERIES = 1024
+# Samples merged (flush) or decoded (compaction) per step: bounds their transient memory to a
+# few tens of MiB whatever the head or block size, while a step still fills several pages.
+_STEP_SAMPLES = 1 << 20
 _MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
 _LOST_SERIES_NAME = "__obskit_lost_series__"
 
@@ -442,15 +444,7 @@ class DB:
                 with self._state_lock:
                     self._flushing = tuple(out)
                     self.head.set_parts_locked(keep)
-            ids, ts, values = sort_dedup(*concat_columns([p.columns() for p in out]))
-            r0 = self.options.block_ranges_ms[0]
-            windows = ts // r0
-            new_blocks = []
-            for w in np.unique(windows).tolist():
-                sel = windows == w
-                new_blocks.append(
-                    self._write_block(ids[sel], ts[sel], values[sel], w * r0, (w + 1) * r0)
-                )
+            new_blocks = self._write_parts(out)
             with self._state_lock:
                 self._blocks = (*self._blocks, *new_blocks)
                 self._flushing = ()
@@ -487,27 +481,42 @@ class DB:
         fsync_dir(self._blocks_dir)
         return Block(final)
 
-    def _write_block(
-        self,
-        ids: npt.NDArray[np.int64],
-        ts: npt.NDArray[np.int64],
-        values: npt.NDArray[np.float64],
-        window_start_ms: int,
-        window_end_ms: int,
-    ) -> Block:
-        seq, final, tmp = self._new_block_dir()
-        writer = BlockWriter(tmp)
+    def _write_parts(self, parts: list[HeadPart]) -> list[Block]:
+        """Write ``parts`` as one block per flush window, streamed in steps of series (a step
+        of every part merged at a time), so a flush holds one step's columns, not the head's."""
+        r0 = self.options.block_ranges_ms[0]
+        writers: dict[int, tuple[int, Path, Path, BlockWriter]] = {}
         try:
-            bounds = np.flatnonzero(np.diff(ids)) + 1
-            starts = np.concatenate(([0], bounds)).astype(np.int64)
-            ends = np.concatenate((bounds, [len(ids)])).astype(np.int64)
-            writer.add_sorted(ids[starts], ts, values, starts, ends)
-            writer.finish(_new_meta(seq, 0, window_start_ms, window_end_ms, [seq]))
+            for ids, ts, values in merged_part_steps(parts, _STEP_SAMPLES):
+                first, last = int(ts.min()) // r0, int(ts.max()) // r0
+                if first == last:
+                    _add_columns(self._window_writer(writers, first)[3], ids, ts, values)
+                    continue
+                windows = ts // r0
+                for w in np.unique(windows).tolist():
+                    sel = windows == w
+                    writer = self._window_writer(writers, w)[3]
+                    _add_columns(writer, ids[sel], ts[sel], values[sel])
+            new_blocks = []
+            for w in sorted(writers):
+                seq, final, tmp, writer = writers[w]
+                writer.finish(_new_meta(seq, 0, w * r0, (w + 1) * r0, [seq]))
+                new_blocks.append(self._publish(tmp, final))
+                del writers[w]
         except BaseException:
-            writer.abort()
-            shutil.rmtree(tmp, ignore_errors=True)
+            for _seq, _final, tmp, writer in writers.values():
+                writer.abort()
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return self._publish(tmp, final)
+        return new_blocks
+
+    def _window_writer(
+        self, writers: dict[int, tuple[int, Path, Path, BlockWriter]], window: int
+    ) -> tuple[int, Path, Path, BlockWriter]:
+        if window not in writers:
+            seq, final, tmp = self._new_block_dir()
+            writers[window] = (seq, final, tmp, BlockWriter(tmp))
+        return writers[window]
 
     def compact(self) -> int:
         """Run compactions until none is left to do, then apply retention; returns merges run."""
@@ -542,11 +551,11 @@ class DB:
         writer = BlockWriter(tmp)
         try:
             all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
-            for lo in range(0, len(all_ids), _COMPACT_BATCH_SERIES):
-                ids = all_ids[lo : lo + _COMPACT_BATCH_SERIES]
-                merged = merge_pieces(
-                    [b.read(b.rows_for(ids, _MIN_TS, _MAX_TS), _MIN_TS, _MAX_TS) for b in sources]
-                )
+            counts = np.zeros(len(all_ids), np.int64)
+            for b in sources:
+                counts[np.searchsorted(all_ids, b.series_ids)] += b.counts
+            for lo, hi in series_steps(counts, _STEP_SAMPLES):
+                merged = _read_blocks(sources, all_ids[lo:hi])
                 ends = np.cumsum(merged.counts)
                 writer.add_sorted(merged.sids, merged.ts, merged.values, ends - merged.counts, ends)
             meta = _new_meta(seq, plan.level, plan.window_start_ms, plan.window_end_ms, [])
@@ -653,6 +662,43 @@ def _new_meta(seq: int, level: int, start_ms: int, end_ms: int, sources: list[in
         samples=0,
         sources=sources,
     )
+
+
+def _read_blocks(blocks: list[Block], ids: npt.NDArray[np.int64]) -> Pieces:
+    """All samples of series ``ids`` in ``blocks`` (later blocks win on equal timestamps).
+    Runs that do not overlap in time (the usual case) decode straight into their final place,
+    so a step holds its samples once; overlapping runs are decoded, then merged."""
+    rows = [b.rows_for(ids, _MIN_TS, _MAX_TS) for b in blocks]
+    layout = plan_layout(
+        [
+            (b.series_ids[r], b.counts[r], b.series_mint[r], b.series_maxt[r])
+            for b, r in zip(blocks, rows, strict=True)
+        ]
+    )
+    if layout is None:
+        return merge_pieces(
+            [b.read(r, _MIN_TS, _MAX_TS) for b, r in zip(blocks, rows, strict=True)]
+        )
+    sids, counts, places = layout
+    total = int(counts.sum())
+    out = (np.empty(total, np.int64), np.empty(total, np.float64))
+    for b, r, place in zip(blocks, rows, places, strict=True):
+        if len(r):
+            b.read_into(r, out, place)
+    return Pieces(sids, counts, *out)
+
+
+def _add_columns(
+    writer: BlockWriter,
+    ids: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+) -> None:
+    """Add samples sorted by (id, ts) to ``writer``, one run per series."""
+    bounds = np.flatnonzero(np.diff(ids)) + 1
+    starts = np.concatenate(([0], bounds)).astype(np.int64)
+    ends = np.concatenate((bounds, [len(ids)])).astype(np.int64)
+    writer.add_sorted(ids[starts], ts, values, starts, ends)
 
 
 def _split_parts(

@@ -47,6 +47,10 @@ class HeadPart:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.ts.nbytes + self.values.nbytes
+
     def columns(self) -> Columns:
         return self.ids, self.ts, self.values
 
@@ -94,6 +98,10 @@ class Head:
 
     def num_samples(self) -> int:
         return sum(len(p) for p in self._parts)
+
+    def num_bytes(self) -> int:
+        """Bytes of the parts' columns (what the head holds in memory, ~24 per sample)."""
+        return sum(p.nbytes for p in self._parts)
 
     def time_range(self) -> tuple[int, int] | None:
         parts = self._parts
