@@ -43,6 +43,7 @@ from obskit.tsdb.block import Block, BlockMeta, BlockWriter, block_dir_name
 from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
 from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
 from obskit.tsdb.index import LabelIndex
+from obskit.tsdb.memory import release_free_memory
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
 from obskit.tsdb.pieces import Pieces, gather_runs, merge_pieces, plan_layout, read_part
@@ -67,9 +68,12 @@ logger = logging.getLogger(__name__)
 
 _MIN_TS = int(np.iinfo(np.int64).min)
 _MAX_TS = int(np.iinfo(np.int64).max)
-# Samples merged (flush) or decoded (compaction) per step: bounds their transient memory to a
-# few tens of MiB whatever the head or block size, while a step still fills several pages.
-_STEP_SAMPLES = 1 << 20
+# Samples decoded per step of a compaction (16 B each): bounds its transient memory whatever
+# the block size, while a step still fills several pages (a step's last page is cut short).
+_COMPACT_STEP_SAMPLES = 1 << 20
+# Samples merged per step of a flush (24 B each, plus the window split): flushed blocks are
+# rewritten by compaction, so their pages may be smaller; a smaller step keeps flushes cheap.
+_FLUSH_STEP_SAMPLES = 1 << 18
 _MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
 _LOST_SERIES_NAME = "__obskit_lost_series__"
 
@@ -103,6 +107,9 @@ class DB:
         self._maint_lock = threading.Lock()  # one flush / compaction / retention at a time
         self._state_lock = threading.Lock()  # atomic swaps of (blocks, flushing, head parts)
         self._closed = False
+        # Set by append when the head is full: a background maintainer waits on it (besides
+        # its timer) so a fast ingest is flushed promptly, not once per timer period.
+        self.maintenance_due = threading.Event()
         self._blocks_dir = self.path / "blocks"
         self._blocks_dir.mkdir(exist_ok=True)
         remove_tmp_leftovers(self._blocks_dir)
@@ -133,6 +140,7 @@ class DB:
         self._appended_total = 0
         self._rejected_old_total = 0
         self._compactions_total = 0
+        self._flushes_total = 0
 
     def _load_blocks(self) -> tuple[Block, ...]:
         blocks: dict[int, Block] = {}
@@ -281,6 +289,8 @@ class DB:
         self.metrics.appended.inc(len(ids))
         if self.options.maintenance_in_append:
             self.maintain()
+        elif self._head_full():
+            self.maintenance_due.set()
         return AppendResult(len(ids), rejected)
 
     def maintain(self) -> bool:
@@ -290,7 +300,8 @@ class DB:
         opts = self.options
         if self._closed:
             return False
-        if self.head.num_samples() >= opts.head_max_samples:
+        self.maintenance_due.clear()
+        if self._head_full():
             if self.flush():
                 self.compact()
                 return True
@@ -305,6 +316,13 @@ class DB:
             self.compact()
             return True
         return False
+
+    def _head_full(self) -> bool:
+        opts = self.options
+        head = self.head
+        return head.num_bytes() >= opts.head_max_bytes or (
+            head.num_samples() >= opts.head_max_samples
+        )
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -427,31 +445,37 @@ class DB:
         the WAL behind them. Returns the metas of the new blocks."""
         self._check_open()
         with self._maint_lock:
-            with self._write_lock:
-                parts = self.head.parts()
-                if not parts:
+            return self._flush_locked(before_ms)
+
+    def _flush_locked(self, before_ms: int | None) -> list[BlockMeta]:
+        with self._write_lock:
+            parts = self.head.parts()
+            if not parts:
+                return []
+            keep: tuple[HeadPart, ...] = ()
+            if before_ms is None:
+                out = list(parts)
+            else:
+                out, keep = _split_parts(parts, before_ms)
+                if not out:
                     return []
-                keep: tuple[HeadPart, ...] = ()
-                if before_ms is None:
-                    out = list(parts)
-                else:
-                    out, keep = _split_parts(parts, before_ms)
-                    if not out:
-                        return []
-                segment = self._wal.cut_segment()
-                if keep:
-                    self._wal.append(RECORD_SAMPLES, encode_samples(*keep[0].columns()))
-                with self._state_lock:
-                    self._flushing = tuple(out)
-                    self.head.set_parts_locked(keep)
-            new_blocks = self._write_parts(out)
+            segment = self._wal.cut_segment()
+            if keep:
+                self._wal.append(RECORD_SAMPLES, encode_samples(*keep[0].columns()))
             with self._state_lock:
-                self._blocks = (*self._blocks, *new_blocks)
-                self._flushing = ()
-            self._wal.truncate_before(segment)
-            self._maybe_checkpoint_series()
-            self.metrics.flushes.inc()
-            return [b.meta for b in new_blocks]
+                self._flushing = tuple(out)
+                self.head.set_parts_locked(keep)
+        new_blocks = self._write_parts(out)
+        with self._state_lock:
+            self._blocks = (*self._blocks, *new_blocks)
+            self._flushing = ()
+        self._wal.truncate_before(segment)
+        self._maybe_checkpoint_series()
+        self._flushes_total += 1
+        self.metrics.flushes.inc()
+        del out, parts
+        release_free_memory()
+        return [b.meta for b in new_blocks]
 
     def _maybe_checkpoint_series(self) -> None:
         """Rewrite the series log as one compressed snapshot once its records have grown well
@@ -487,7 +511,7 @@ class DB:
         r0 = self.options.block_ranges_ms[0]
         writers: dict[int, tuple[int, Path, Path, BlockWriter]] = {}
         try:
-            for ids, ts, values in merged_part_steps(parts, _STEP_SAMPLES):
+            for ids, ts, values in merged_part_steps(parts, _FLUSH_STEP_SAMPLES):
                 first, last = int(ts.min()) // r0, int(ts.max()) // r0
                 if first == last:
                     _add_columns(self._window_writer(writers, first)[3], ids, ts, values)
@@ -554,10 +578,16 @@ class DB:
             counts = np.zeros(len(all_ids), np.int64)
             for b in sources:
                 counts[np.searchsorted(all_ids, b.series_ids)] += b.counts
-            for lo, hi in series_steps(counts, _STEP_SAMPLES):
+            for lo, hi in series_steps(counts, _COMPACT_STEP_SAMPLES):
                 merged = _read_blocks(sources, all_ids[lo:hi])
                 ends = np.cumsum(merged.counts)
                 writer.add_sorted(merged.sids, merged.ts, merged.values, ends - merged.counts, ends)
+                del merged
+                if self._head_full():
+                    # A long merge must not let a fast ingest grow the head without bound:
+                    # flush in between. The flushed blocks get later seqs than this merge's
+                    # result, so their (newer) samples still win over it.
+                    self._flush_locked(None)
             meta = _new_meta(seq, plan.level, plan.window_start_ms, plan.window_end_ms, [])
             meta.sources = sorted({s for b in sources for s in b.meta.sources} | set(plan.seqs))
             writer.finish(meta)
@@ -575,6 +605,7 @@ class DB:
             )
         for block in sources:
             shutil.rmtree(block.path, ignore_errors=True)
+        release_free_memory()
         self._compactions_total += 1
         self.metrics.compactions.inc()
 
@@ -615,6 +646,7 @@ class DB:
             "series": len(self.index),
             "head_samples": sum(len(p) for p in parts),
             "head_parts": len(parts),
+            "head_bytes": sum(p.nbytes for p in parts),
             "blocks": len(blocks),
             "block_samples": sum(b.meta.samples for b in blocks),
             "block_bytes": sum(b.meta.chunk_bytes + b.meta.index_bytes for b in blocks),
@@ -623,6 +655,7 @@ class DB:
             "newest_ms": self._newest_ms,
             "appended_total": self._appended_total,
             "rejected_out_of_retention_total": self._rejected_old_total,
+            "flushes_total": self._flushes_total,
             "compactions_total": self._compactions_total,
             "corrupt_blocks": list(self.corrupt_blocks),
         }
