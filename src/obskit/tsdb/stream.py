@@ -64,13 +64,24 @@ def merged_part_steps(parts: Sequence[HeadPart], max_samples: int) -> Iterator[C
     cuts = _id_bounds(parts, max_samples)
     edges = [np.searchsorted(p.ids, cuts, side="left") for p in parts]
     for k in range(len(cuts) + 1):
-        merged: Columns | None = None
+        pieces: list[Columns] = []
         for part, e in zip(parts, edges, strict=True):
             lo = int(e[k - 1]) if k else 0
             hi = int(e[k]) if k < len(cuts) else len(part)
-            if hi <= lo:
-                continue
-            piece = (part.ids[lo:hi], part.ts[lo:hi], part.values[lo:hi])
-            merged = piece if merged is None else kernels.merge_samples(merged, piece)
-        if merged is not None:
-            yield merged
+            if hi > lo:
+                pieces.append((part.ids[lo:hi], part.ts[lo:hi], part.values[lo:hi]))
+        if pieces:
+            yield _merge_all(pieces)
+
+
+def _merge_all(pieces: list[Columns]) -> Columns:
+    """Merge sorted pieces (priority order) pairwise in a balanced tree: O(n log k), not the
+    O(n k) of merging each piece into the running result."""
+    while len(pieces) > 1:
+        merged = [
+            kernels.merge_samples(pieces[i], pieces[i + 1]) for i in range(0, len(pieces) - 1, 2)
+        ]
+        if len(pieces) % 2:
+            merged.append(pieces[-1])
+        pieces = merged
+    return pieces[0]
