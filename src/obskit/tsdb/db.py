@@ -583,6 +583,8 @@ class DB:
                 ends = np.cumsum(merged.counts)
                 writer.add_sorted(merged.sids, merged.ts, merged.values, ends - merged.counts, ends)
                 del merged
+                for block in sources:
+                    block.drop_mapped_pages()
                 if self._head_full():
                     # A long merge must not let a fast ingest grow the head without bound:
                     # flush in between. The flushed blocks get later seqs than this merge's
