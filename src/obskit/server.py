@@ -36,6 +36,7 @@ from obskit.errors import ObskitError
 from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
 from obskit.model.durations import parse_duration_ms
 from obskit.promql import Engine, EngineOptions
+from obskit.tsdb.memory import use_one_arena
 
 __all__ = ["build_app", "engine_options", "run", "store_options"]
 
@@ -54,6 +55,7 @@ def store_options(settings: Settings) -> tsdb.Options:
         retention_ms=parse_duration_ms(st.retention),
         retention_bytes=st.retention_bytes,
         head_max_samples=st.head_max_samples,
+        head_max_bytes=st.head_max_bytes,
         maintenance_in_append=False,
     )
 
@@ -72,25 +74,30 @@ def write_limits(settings: Settings) -> WriteLimits:
 
 
 class _Maintenance:
-    """Background thread calling ``db.maintain()`` every few seconds."""
+    """Background thread calling ``db.maintain()`` every second, and at once when an append
+    finds the head full (``db.maintenance_due``)."""
 
     def __init__(self, db: tsdb.DB) -> None:
         self._db = db
-        self._stop = threading.Event()
+        self._stop = False
         self._thread = threading.Thread(target=self._loop, name="obskit-maintenance", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(_MAINTENANCE_INTERVAL_S):
+        while True:
+            self._db.maintenance_due.wait(_MAINTENANCE_INTERVAL_S)
+            if self._stop:
+                return
             try:
                 self._db.maintain()
             except ObskitError:
                 logger.exception("background maintenance failed")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop = True
+        self._db.maintenance_due.set()
         self._thread.join()
 
 
@@ -183,6 +190,7 @@ def run(settings: Settings) -> None:
                 self._captured_signals.clear()
 
     host, port = settings.listen_host_port
+    use_one_arena()  # before uvicorn starts its threads (see obskit.tsdb.memory)
     config = uvicorn.Config(
         build_app(settings),
         host=host,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from obskit.tsdb.block import BlockMeta
-from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
+from obskit.tsdb.compact import _MAX_DEFERRED_BLOCKS, Merge, plan_compaction, plan_retention
 
 H = 3_600_000
 RANGES = (2 * H, 6 * H, 18 * H)
@@ -27,6 +27,29 @@ def test_complete_windows_are_merged_level_by_level() -> None:
     assert plan_compaction([meta(4, 6, 8), meta(5, 8, 10)], RANGES, 12 * H, 1000 * H) == Merge(
         (4, 5), 6 * H, 12 * H, 1
     )
+
+
+def test_early_flushes_of_a_window_wait_for_the_next_level() -> None:
+    # a byte-bounded head flushed the window 2h-4h three times (blocks 2, 3, 4)
+    metas = [meta(1, 0, 2), meta(2, 2, 4), meta(3, 2, 4), meta(4, 2, 4)]
+    assert plan_compaction(metas, RANGES, 5 * H, 1000 * H) is None
+    # once the 6h window completes, one merge takes them with the rest of the window
+    metas.append(meta(5, 4, 6))
+    assert plan_compaction(metas, RANGES, 6 * H, 1000 * H) == Merge((1, 2, 3, 4, 5), 0, 6 * H, 1)
+    # alone in a complete window, they are merged among themselves
+    alone = [meta(2, 2, 4), meta(3, 2, 4)]
+    assert plan_compaction(alone, RANGES, 6 * H, 1000 * H) == Merge((2, 3), 2 * H, 4 * H, 0)
+
+
+def test_early_flushes_wait_in_bounded_numbers() -> None:
+    metas = [meta(seq, 2, 4) for seq in range(1, _MAX_DEFERRED_BLOCKS + 1)]
+    assert plan_compaction(metas[:-1], RANGES, 5 * H, 1000 * H) is None
+    assert plan_compaction(metas, RANGES, 5 * H, 1000 * H) == Merge(
+        tuple(range(1, _MAX_DEFERRED_BLOCKS + 1)), 2 * H, 4 * H, 0
+    )
+    # a merged (higher level) block overlapping them is merged at once, as any late data
+    late = [meta(1, 0, 6, level=1), meta(2, 4, 6)]
+    assert plan_compaction(late, RANGES, 7 * H, 1000 * H) == Merge((1, 2), 0, 6 * H, 1)
 
 
 def test_max_range_caps_levels() -> None:

@@ -119,10 +119,16 @@ def test_replacement_wins_over_blocks_and_survives_compaction(
         assert read_all(db)[lab][1].tolist() == [2.0]
         db.flush()
         assert len(db.blocks) == 2
-        db.compact()
-        assert len(db.blocks) == 1
         assert read_all(db)[lab][1].tolist() == [2.0]
-        assert db.blocks[0].meta.samples == 1
+        # the two flushes of one window wait for the next level's window (6h) to complete
+        later = make_labels("later")
+        db.append(SampleBatch([later], one, np.array([7 * 3_600_000]), np.array([3.0])))
+        db.flush()
+        db.compact()
+        assert len(db.blocks) == 2
+        assert read_all(db)[lab][1].tolist() == [2.0]
+        first = min(db.blocks, key=lambda b: b.meta.window_start_ms)
+        assert first.meta.samples == 1
 
 
 def test_time_range_and_matchers(tmp_path: Path, opts: tsdb.Options) -> None:
@@ -238,17 +244,23 @@ def test_closed_store_refuses_work(tmp_path: Path, opts: tsdb.Options) -> None:
         db.select([], *ALL)
 
 
-def test_head_is_flushed_automatically_and_wal_truncated(tmp_path: Path) -> None:
-    opts = tsdb.Options(fsync="none", retention_ms=0, head_max_samples=10_000)
+@pytest.mark.parametrize("bound", ["samples", "bytes"])
+def test_head_is_flushed_automatically_and_wal_truncated(tmp_path: Path, bound: str) -> None:
+    limit = {"head_max_samples": 10_000} if bound == "samples" else {"head_max_bytes": 240_000}
+    opts = tsdb.Options(fsync="none", retention_ms=0, **limit)  # type: ignore[arg-type]
+    steps = 6 * 240 + 60  # 6h15m at 15 s: the first 6h window completes
     with tsdb.open(tmp_path, opts) as db:
         refs = db.series_refs([make_labels("m", i=str(i)) for i in range(100)])
-        for step in range(300):
+        for step in range(steps):
             db.append_refs(refs, np.full(100, step * 15_000), np.full(100, float(step)))
-        st = db.stats()
-        assert st["head_samples"] < 10_000 and st["blocks"] >= 1
-        assert st["compactions_total"] >= 1  # overlapping flushes of one window were merged
-        assert st["wal_bytes"] < 10_000 * 20 + 4096
-        assert sum(len(s) for s in db.select([], *ALL)) == 30_000
+            st = db.stats()
+            assert st["head_samples"] <= 10_000 and st["head_bytes"] <= 240_000
+            assert st["wal_bytes"] < 10_000 * 20 + 4096
+        assert st["blocks"] >= 1 and st["flushes_total"] >= 10
+        # the flushes of the first 6h were merged into one block once its window completed
+        assert st["compactions_total"] >= 1
+        assert len([b for b in db.blocks if b.meta.window_end_ms <= 6 * 3_600_000]) == 1
+        assert sum(len(s) for s in db.select([], *ALL)) == 100 * steps
 
 
 def test_series_log_is_checkpointed_as_a_compressed_snapshot(tmp_path: Path) -> None:

@@ -418,6 +418,12 @@ class Block:
                     self._chunks_path,
                 ) from None
 
+    def drop_mapped_pages(self) -> None:
+        """Unmap the chunk pages read so far from this process (they stay in the OS page
+        cache): a compaction reading whole blocks would otherwise keep them all in its RSS."""
+        if self._mm is not None:
+            self._mm.madvise(mmap.MADV_DONTNEED)
+
     def close(self) -> None:
         if self._mm is not None:
             self._mm.close()

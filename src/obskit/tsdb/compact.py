@@ -5,6 +5,13 @@ Compaction works like Prometheus': first every group of blocks whose windows ove
 backfilled samples flushed after their window was written) is merged into one; then blocks are
 merged into aligned windows of the next range (2h → 6h → 18h ...) once that window is complete,
 i.e. ends at or before the newest sample, never beyond ``max_range_ms``.
+
+One exception keeps a byte-bounded head cheap: flushes of a head that filled up before its
+window ended leave several first-level blocks of one window (VictoriaMetrics' small parts).
+Merging them at each flush would rewrite the window once per flush; instead they wait for the
+next level's window to complete and are merged into it in the same pass (each sample is then
+written once more than by a single flush, not once per flush). Reads handle them meanwhile like
+any consecutive runs. At most ``_MAX_DEFERRED_BLOCKS`` wait, so reads never see many.
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ from dataclasses import dataclass
 from obskit.tsdb.block import BlockMeta
 
 __all__ = ["Merge", "plan_compaction", "plan_retention"]
+
+# Flushed blocks of one window left for the next level's merge: bounds the blocks a read of
+# that window opens (each is decoded on its own) while a fast head flushes every few seconds.
+_MAX_DEFERRED_BLOCKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +52,40 @@ def _overlap_groups(metas: Sequence[BlockMeta]) -> list[list[BlockMeta]]:
     return groups
 
 
+def _deferred(
+    group: list[BlockMeta],
+    metas: Sequence[BlockMeta],
+    ranges_ms: Sequence[int],
+    newest_ms: int,
+    max_range_ms: int,
+) -> bool:
+    """Whether ``group`` is flushed blocks of one first-level window that the next level's
+    merge will take in once its window completes (see the module docstring)."""
+    if len(ranges_ms) < 2 or ranges_ms[1] > max_range_ms or len(group) >= _MAX_DEFERRED_BLOCKS:
+        return False
+    start, end = group[0].window_start_ms, group[0].window_end_ms
+    if end - start != ranges_ms[0]:
+        return False
+    if any(m.level or (m.window_start_ms, m.window_end_ms) != (start, end) for m in group):
+        return False
+    rng = ranges_ms[1]
+    upper = start // rng * rng
+    if upper + rng > newest_ms + 1:
+        return True  # the next level's window is not complete yet
+    # complete: the next level's merge takes the group in if the window holds other blocks
+    seqs = {m.seq for m in group}
+    return any(
+        m.window_start_ms >= upper and m.window_end_ms <= upper + rng and m.seq not in seqs
+        for m in metas
+    )
+
+
 def plan_compaction(
     metas: Sequence[BlockMeta], ranges_ms: Sequence[int], newest_ms: int, max_range_ms: int
 ) -> Merge | None:
     """The next merge to run, or None when the blocks are compact."""
     for group in _overlap_groups(metas):
-        if len(group) > 1:
+        if len(group) > 1 and not _deferred(group, metas, ranges_ms, newest_ms, max_range_ms):
             return Merge(
                 tuple(sorted(m.seq for m in group)),
                 min(m.window_start_ms for m in group),

@@ -43,6 +43,7 @@ from obskit.tsdb.block import Block, BlockMeta, BlockWriter, block_dir_name
 from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
 from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
 from obskit.tsdb.index import LabelIndex
+from obskit.tsdb.memory import release_free_memory
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
 from obskit.tsdb.pieces import Pieces, gather_runs, merge_pieces, plan_layout, read_part
@@ -58,7 +59,8 @@ from obskit.tsdb.records import (
     encode_series,
     encode_series_snapshot,
 )
-from obskit.tsdb.sortkey import concat_columns, sort_dedup
+from obskit.tsdb.sortkey import concat_columns
+from obskit.tsdb.stream import merged_part_steps, series_steps
 
 __all__ = ["DB", "open_db"]
 
@@ -66,8 +68,12 @@ logger = logging.getLogger(__name__)
 
 _MIN_TS = int(np.iinfo(np.int64).min)
 _MAX_TS = int(np.iinfo(np.int64).max)
-# Series read per step of a compaction: bounds its memory to a few thousand decoded series.
-_COMPACT_BATCH_SERIES = 1024
+# Samples decoded per step of a compaction (16 B each): bounds its transient memory whatever
+# the block size, while a step still fills several pages (a step's last page is cut short).
+_COMPACT_STEP_SAMPLES = 1 << 20
+# Samples merged per step of a flush (24 B each, plus the window split): flushed blocks are
+# rewritten by compaction, so their pages may be smaller; a smaller step keeps flushes cheap.
+_FLUSH_STEP_SAMPLES = 1 << 18
 _MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
 _LOST_SERIES_NAME = "__obskit_lost_series__"
 
@@ -101,6 +107,9 @@ class DB:
         self._maint_lock = threading.Lock()  # one flush / compaction / retention at a time
         self._state_lock = threading.Lock()  # atomic swaps of (blocks, flushing, head parts)
         self._closed = False
+        # Set by append when the head is full: a background maintainer waits on it (besides
+        # its timer) so a fast ingest is flushed promptly, not once per timer period.
+        self.maintenance_due = threading.Event()
         self._blocks_dir = self.path / "blocks"
         self._blocks_dir.mkdir(exist_ok=True)
         remove_tmp_leftovers(self._blocks_dir)
@@ -131,6 +140,7 @@ class DB:
         self._appended_total = 0
         self._rejected_old_total = 0
         self._compactions_total = 0
+        self._flushes_total = 0
 
     def _load_blocks(self) -> tuple[Block, ...]:
         blocks: dict[int, Block] = {}
@@ -279,6 +289,8 @@ class DB:
         self.metrics.appended.inc(len(ids))
         if self.options.maintenance_in_append:
             self.maintain()
+        elif self._head_full():
+            self.maintenance_due.set()
         return AppendResult(len(ids), rejected)
 
     def maintain(self) -> bool:
@@ -288,7 +300,8 @@ class DB:
         opts = self.options
         if self._closed:
             return False
-        if self.head.num_samples() >= opts.head_max_samples:
+        self.maintenance_due.clear()
+        if self._head_full():
             if self.flush():
                 self.compact()
                 return True
@@ -303,6 +316,13 @@ class DB:
             self.compact()
             return True
         return False
+
+    def _head_full(self) -> bool:
+        opts = self.options
+        head = self.head
+        return head.num_bytes() >= opts.head_max_bytes or (
+            head.num_samples() >= opts.head_max_samples
+        )
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -425,39 +445,37 @@ class DB:
         the WAL behind them. Returns the metas of the new blocks."""
         self._check_open()
         with self._maint_lock:
-            with self._write_lock:
-                parts = self.head.parts()
-                if not parts:
+            return self._flush_locked(before_ms)
+
+    def _flush_locked(self, before_ms: int | None) -> list[BlockMeta]:
+        with self._write_lock:
+            parts = self.head.parts()
+            if not parts:
+                return []
+            keep: tuple[HeadPart, ...] = ()
+            if before_ms is None:
+                out = list(parts)
+            else:
+                out, keep = _split_parts(parts, before_ms)
+                if not out:
                     return []
-                keep: tuple[HeadPart, ...] = ()
-                if before_ms is None:
-                    out = list(parts)
-                else:
-                    out, keep = _split_parts(parts, before_ms)
-                    if not out:
-                        return []
-                segment = self._wal.cut_segment()
-                if keep:
-                    self._wal.append(RECORD_SAMPLES, encode_samples(*keep[0].columns()))
-                with self._state_lock:
-                    self._flushing = tuple(out)
-                    self.head.set_parts_locked(keep)
-            ids, ts, values = sort_dedup(*concat_columns([p.columns() for p in out]))
-            r0 = self.options.block_ranges_ms[0]
-            windows = ts // r0
-            new_blocks = []
-            for w in np.unique(windows).tolist():
-                sel = windows == w
-                new_blocks.append(
-                    self._write_block(ids[sel], ts[sel], values[sel], w * r0, (w + 1) * r0)
-                )
+            segment = self._wal.cut_segment()
+            if keep:
+                self._wal.append(RECORD_SAMPLES, encode_samples(*keep[0].columns()))
             with self._state_lock:
-                self._blocks = (*self._blocks, *new_blocks)
-                self._flushing = ()
-            self._wal.truncate_before(segment)
-            self._maybe_checkpoint_series()
-            self.metrics.flushes.inc()
-            return [b.meta for b in new_blocks]
+                self._flushing = tuple(out)
+                self.head.set_parts_locked(keep)
+        new_blocks = self._write_parts(out)
+        with self._state_lock:
+            self._blocks = (*self._blocks, *new_blocks)
+            self._flushing = ()
+        self._wal.truncate_before(segment)
+        self._maybe_checkpoint_series()
+        self._flushes_total += 1
+        self.metrics.flushes.inc()
+        del out, parts
+        release_free_memory()
+        return [b.meta for b in new_blocks]
 
     def _maybe_checkpoint_series(self) -> None:
         """Rewrite the series log as one compressed snapshot once its records have grown well
@@ -487,27 +505,42 @@ class DB:
         fsync_dir(self._blocks_dir)
         return Block(final)
 
-    def _write_block(
-        self,
-        ids: npt.NDArray[np.int64],
-        ts: npt.NDArray[np.int64],
-        values: npt.NDArray[np.float64],
-        window_start_ms: int,
-        window_end_ms: int,
-    ) -> Block:
-        seq, final, tmp = self._new_block_dir()
-        writer = BlockWriter(tmp)
+    def _write_parts(self, parts: list[HeadPart]) -> list[Block]:
+        """Write ``parts`` as one block per flush window, streamed in steps of series (a step
+        of every part merged at a time), so a flush holds one step's columns, not the head's."""
+        r0 = self.options.block_ranges_ms[0]
+        writers: dict[int, tuple[int, Path, Path, BlockWriter]] = {}
         try:
-            bounds = np.flatnonzero(np.diff(ids)) + 1
-            starts = np.concatenate(([0], bounds)).astype(np.int64)
-            ends = np.concatenate((bounds, [len(ids)])).astype(np.int64)
-            writer.add_sorted(ids[starts], ts, values, starts, ends)
-            writer.finish(_new_meta(seq, 0, window_start_ms, window_end_ms, [seq]))
+            for ids, ts, values in merged_part_steps(parts, _FLUSH_STEP_SAMPLES):
+                first, last = int(ts.min()) // r0, int(ts.max()) // r0
+                if first == last:
+                    _add_columns(self._window_writer(writers, first)[3], ids, ts, values)
+                    continue
+                windows = ts // r0
+                for w in np.unique(windows).tolist():
+                    sel = windows == w
+                    writer = self._window_writer(writers, w)[3]
+                    _add_columns(writer, ids[sel], ts[sel], values[sel])
+            new_blocks = []
+            for w in sorted(writers):
+                seq, final, tmp, writer = writers[w]
+                writer.finish(_new_meta(seq, 0, w * r0, (w + 1) * r0, [seq]))
+                new_blocks.append(self._publish(tmp, final))
+                del writers[w]
         except BaseException:
-            writer.abort()
-            shutil.rmtree(tmp, ignore_errors=True)
+            for _seq, _final, tmp, writer in writers.values():
+                writer.abort()
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return self._publish(tmp, final)
+        return new_blocks
+
+    def _window_writer(
+        self, writers: dict[int, tuple[int, Path, Path, BlockWriter]], window: int
+    ) -> tuple[int, Path, Path, BlockWriter]:
+        if window not in writers:
+            seq, final, tmp = self._new_block_dir()
+            writers[window] = (seq, final, tmp, BlockWriter(tmp))
+        return writers[window]
 
     def compact(self) -> int:
         """Run compactions until none is left to do, then apply retention; returns merges run."""
@@ -542,13 +575,21 @@ class DB:
         writer = BlockWriter(tmp)
         try:
             all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
-            for lo in range(0, len(all_ids), _COMPACT_BATCH_SERIES):
-                ids = all_ids[lo : lo + _COMPACT_BATCH_SERIES]
-                merged = merge_pieces(
-                    [b.read(b.rows_for(ids, _MIN_TS, _MAX_TS), _MIN_TS, _MAX_TS) for b in sources]
-                )
+            counts = np.zeros(len(all_ids), np.int64)
+            for b in sources:
+                counts[np.searchsorted(all_ids, b.series_ids)] += b.counts
+            for lo, hi in series_steps(counts, _COMPACT_STEP_SAMPLES):
+                merged = _read_blocks(sources, all_ids[lo:hi])
                 ends = np.cumsum(merged.counts)
                 writer.add_sorted(merged.sids, merged.ts, merged.values, ends - merged.counts, ends)
+                del merged
+                for block in sources:
+                    block.drop_mapped_pages()
+                if self._head_full():
+                    # A long merge must not let a fast ingest grow the head without bound:
+                    # flush in between. The flushed blocks get later seqs than this merge's
+                    # result, so their (newer) samples still win over it.
+                    self._flush_locked(None)
             meta = _new_meta(seq, plan.level, plan.window_start_ms, plan.window_end_ms, [])
             meta.sources = sorted({s for b in sources for s in b.meta.sources} | set(plan.seqs))
             writer.finish(meta)
@@ -566,6 +607,7 @@ class DB:
             )
         for block in sources:
             shutil.rmtree(block.path, ignore_errors=True)
+        release_free_memory()
         self._compactions_total += 1
         self.metrics.compactions.inc()
 
@@ -606,6 +648,7 @@ class DB:
             "series": len(self.index),
             "head_samples": sum(len(p) for p in parts),
             "head_parts": len(parts),
+            "head_bytes": sum(p.nbytes for p in parts),
             "blocks": len(blocks),
             "block_samples": sum(b.meta.samples for b in blocks),
             "block_bytes": sum(b.meta.chunk_bytes + b.meta.index_bytes for b in blocks),
@@ -614,6 +657,7 @@ class DB:
             "newest_ms": self._newest_ms,
             "appended_total": self._appended_total,
             "rejected_out_of_retention_total": self._rejected_old_total,
+            "flushes_total": self._flushes_total,
             "compactions_total": self._compactions_total,
             "corrupt_blocks": list(self.corrupt_blocks),
         }
@@ -653,6 +697,43 @@ def _new_meta(seq: int, level: int, start_ms: int, end_ms: int, sources: list[in
         samples=0,
         sources=sources,
     )
+
+
+def _read_blocks(blocks: list[Block], ids: npt.NDArray[np.int64]) -> Pieces:
+    """All samples of series ``ids`` in ``blocks`` (later blocks win on equal timestamps).
+    Runs that do not overlap in time (the usual case) decode straight into their final place,
+    so a step holds its samples once; overlapping runs are decoded, then merged."""
+    rows = [b.rows_for(ids, _MIN_TS, _MAX_TS) for b in blocks]
+    layout = plan_layout(
+        [
+            (b.series_ids[r], b.counts[r], b.series_mint[r], b.series_maxt[r])
+            for b, r in zip(blocks, rows, strict=True)
+        ]
+    )
+    if layout is None:
+        return merge_pieces(
+            [b.read(r, _MIN_TS, _MAX_TS) for b, r in zip(blocks, rows, strict=True)]
+        )
+    sids, counts, places = layout
+    total = int(counts.sum())
+    out = (np.empty(total, np.int64), np.empty(total, np.float64))
+    for b, r, place in zip(blocks, rows, places, strict=True):
+        if len(r):
+            b.read_into(r, out, place)
+    return Pieces(sids, counts, *out)
+
+
+def _add_columns(
+    writer: BlockWriter,
+    ids: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+) -> None:
+    """Add samples sorted by (id, ts) to ``writer``, one run per series."""
+    bounds = np.flatnonzero(np.diff(ids)) + 1
+    starts = np.concatenate(([0], bounds)).astype(np.int64)
+    ends = np.concatenate((bounds, [len(ids)])).astype(np.int64)
+    writer.add_sorted(ids[starts], ts, values, starts, ends)
 
 
 def _split_parts(

@@ -2,7 +2,8 @@
 
 Each append becomes an immutable part sorted by (series id, timestamp) with duplicates resolved
 (last write wins). Parts are merged LSM-style (the newest parts while the one before is not much
-larger), so there are O(log n) parts and each sample is re-sorted O(log n) times. Parts are never
+larger) up to a size cap, so there are O(log n) small parts plus n / cap full ones, and each
+sample is re-sorted O(log cap) times. Parts are never
 modified, and the part list is replaced, not mutated: a reader's snapshot stays valid while
 appends and flushes continue in other threads.
 """
@@ -25,6 +26,11 @@ __all__ = ["Head", "HeadPart", "make_part"]
 _MERGE_RATIO = 4
 # Parts smaller than this are always merged (appends of a few samples must not pile up parts).
 _MIN_PART_SAMPLES = 16_384
+# Parts this large are left alone: merging them into ever larger parts would re-copy the whole
+# head at each level and churn the allocator with head-sized temporaries, for reads that gain
+# little (a few more parts, searched with one binary search each). A head bounded by
+# Options.head_max_bytes (32 MiB ~ 1.4 M samples) then holds ~6 parts of 6 MiB, plus small ones.
+_MAX_PART_SAMPLES = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,10 @@ class HeadPart:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.ts.nbytes + self.values.nbytes
 
     def columns(self) -> Columns:
         return self.ids, self.ts, self.values
@@ -81,8 +91,12 @@ class Head:
         if not len(part):
             return
         parts = [*self._parts, part]
-        while len(parts) >= 2 and (
-            len(parts[-2]) < _MERGE_RATIO * len(parts[-1]) or len(parts[-2]) < _MIN_PART_SAMPLES
+        while (
+            len(parts) >= 2
+            and len(parts[-2]) < _MAX_PART_SAMPLES
+            and (
+                len(parts[-2]) < _MERGE_RATIO * len(parts[-1]) or len(parts[-2]) < _MIN_PART_SAMPLES
+            )
         ):
             parts[-2:] = [merge_parts(parts[-2:])]
         with self._lock:
@@ -94,6 +108,10 @@ class Head:
 
     def num_samples(self) -> int:
         return sum(len(p) for p in self._parts)
+
+    def num_bytes(self) -> int:
+        """Bytes of the parts' columns (what the head holds in memory, ~24 per sample)."""
+        return sum(p.nbytes for p in self._parts)
 
     def time_range(self) -> tuple[int, int] | None:
         parts = self._parts

@@ -38,8 +38,14 @@ class Options:
     retention_ms: int = 15 * 24 * HOUR_MS
     # Delete the oldest blocks while blocks + WAL exceed this many bytes; 0 = unlimited.
     retention_bytes: int = 0
-    # Flush the whole head to blocks once it holds this many samples (~16 B each in memory).
+    # Flush the whole head to blocks once it holds this many samples (~24 B each in memory).
     head_max_samples: int = 50_000_000
+    # ... or once its columns take this many bytes: bounds the memory of a fast ingest (a
+    # backfill, or many series) whatever time span it covers. Blocks flushed early for a window
+    # that still receives samples are merged once with the next level's window (obskit.tsdb.
+    # compact), so a smaller head costs more, smaller blocks for a while, not more rewrites.
+    # 32 MiB is ~1.4 M samples: at 1 M samples/s a flush every ~1.5 s of ingest.
+    head_max_bytes: int = 32 << 20
     # Once the head spans more than this plus one block range, windows that ended more than this
     # before the newest sample are written out. Samples arriving later than that still land
     # (in a small block that compaction merges), so this trades head memory (~24 B per sample
@@ -67,5 +73,7 @@ class Options:
             raise ConfigError("invalid retention: must be >= 0")
         if self.head_max_samples <= 0:
             raise ConfigError(f"invalid head_max_samples {self.head_max_samples}: must be > 0")
+        if self.head_max_bytes <= 0:
+            raise ConfigError(f"invalid head_max_bytes {self.head_max_bytes}: must be > 0")
         if self.head_keep_ms < 0:
             raise ConfigError(f"invalid head_keep_ms {self.head_keep_ms}: must be >= 0")
