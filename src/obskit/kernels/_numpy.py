@@ -184,8 +184,9 @@ def sort_samples(
     """
     n = len(ids)
     if n >= 2:
-        d_ids = np.diff(ids)
-        in_order = not (d_ids < 0).any() and not ((d_ids == 0) & (np.diff(ts) < 0)).any()
+        # Compared pairwise, not by np.diff: a difference of extreme timestamps would wrap.
+        same_id = ids[1:] == ids[:-1]
+        in_order = not (ids[1:] < ids[:-1]).any() and not (same_id & (ts[1:] < ts[:-1])).any()
         if not in_order:
             ts_min = int(ts.min())
             bits = max((int(ts.max()) - ts_min).bit_length(), 1)
