@@ -1,0 +1,201 @@
+"""Entropy coder of v2 value pages: static-table rANS over context-modelled hybrid tokens.
+
+Each non-const column is one *lane* (its zigzagged residuals ``u``); the lanes of a page are
+coded in lock-step (step t codes sample t of every lane still running, lanes in page order), so
+numpy steps all columns at once and C can interleave them. Per sample, with ``u1, u2`` the lane's
+previous two values (0 at its start)::
+
+    s   = (u1 >> 1) + (u2 >> 1) + (u1 & u2 & 1)      cb = bitlen(s)
+    ctx = min(cb, 16)    sh = max(cb - 16, 0)           q = u >> sh   ("hyb16": 17 contexts)
+    token = q                          if q < 16
+            16 + 2*(n - 5) + bit n-2 of q  else, n = bitlen(q)      (136 tokens)
+    raw   = (low n-2 bits of q) << sh | (low sh bits of u),  n-2+sh bits (0 for q < 16; <= 62)
+
+Tokens are rANS-coded with one table of 11-bit frequencies per context per page: 32-bit states in
+[2**16, 2**32), 16-bit words, one state per lane; the words of all lanes form one stream in the
+order the decoder reads them. Raw bits form one LSB-first bit stream in the same lock-step order.
+This module is the numpy reference; ``native/value_pages.c`` does the same in C.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["N_CTX", "N_TOK", "PROB_BITS", "lane_tokens", "normalise", "pack_raw_bits"]
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+
+N_CTX = 17
+N_TOK = 136
+# 11-bit probabilities: decode tables of 17 contexts x 2048 slots x 4 B stay in L2 (139 KiB), and
+# finer precision measured no gain on 136-token alphabets (REPORT §5.3).
+PROB_BITS = 11
+PROB_SCALE = 1 << PROB_BITS
+RANS_LOW = 1 << 16
+_ONE = np.uint64(1)
+
+
+def bitlen(u: U64) -> I64:
+    """Exact bit length of each uint64 (0 for 0)."""
+    hi = (u >> np.uint64(32)).astype(np.float64)
+    lo = (u & np.uint64(0xFFFFFFFF)).astype(np.float64)
+    out: I64 = np.where(hi > 0, np.frexp(hi)[1] + 32, np.frexp(lo)[1]).astype(np.int64)
+    return out
+
+
+def context_of(u1: U64, u2: U64) -> tuple[I64, I64]:
+    """(ctx, sh) of the next sample of lanes whose previous two values are u1, u2."""
+    s = (u1 >> _ONE) + (u2 >> _ONE) + (u1 & u2 & _ONE)
+    cb = bitlen(s)
+    return np.minimum(cb, N_CTX - 1), np.maximum(cb - (N_CTX - 1), 0)
+
+
+def lane_tokens(u: U64, starts: I64) -> tuple[I64, I64, U64, I64]:
+    """(ctx, token, raw, raw bit count) of every sample of lanes starting at ``starts`` in ``u``."""
+    lens = np.diff(np.append(starts, u.size))
+    pos = np.arange(u.size) - np.repeat(starts, lens)
+    idx = np.arange(u.size)
+    u1 = np.where(pos >= 1, u[np.maximum(idx - 1, 0)], np.uint64(0))
+    u2 = np.where(pos >= 2, u[np.maximum(idx - 2, 0)], np.uint64(0))
+    ctx, sh = context_of(u1, u2)
+    shu = sh.astype(np.uint64)
+    q = u >> shu
+    n = bitlen(q)
+    small = q < np.uint64(16)
+    nq = np.maximum(n - 2, 0)
+    top = ((q >> nq.astype(np.uint64)) & _ONE).astype(np.int64)
+    tok = np.where(small, q.astype(np.int64) & 15, 16 + 2 * (n - 5) + top)
+    qbits = np.where(small, 0, nq)
+    low = u & ((_ONE << shu) - _ONE)
+    ext = q & ((_ONE << qbits.astype(np.uint64)) - _ONE)
+    raw = (ext << shu) | low
+    return ctx, tok, raw, qbits + sh
+
+
+def normalise(counts: I64) -> I64:
+    """Frequencies summing to ``PROB_SCALE`` (>= 1 for every seen token) for one count row."""
+    total = int(counts.sum())
+    f = np.where(counts > 0, np.maximum((counts * PROB_SCALE) // max(total, 1), 1), 0)
+    diff = PROB_SCALE - int(f.sum())
+    if diff > 0:
+        f[int(np.argmax(counts))] += diff
+    while diff < 0:
+        j = int(np.argmax(f))
+        take = min(-diff, int(f[j]) - 1)
+        f[j] -= take
+        diff += take
+    out: I64 = f.astype(np.int64)
+    return out
+
+
+def pack_raw_bits(raw: U64, nbits: I64) -> bytes:
+    """Concatenate the low ``nbits[i]`` bits of ``raw[i]``, LSB first, into bytes."""
+    total = int(nbits.sum())
+    if total == 0:
+        return b""
+    field = np.repeat(np.arange(raw.size), nbits)
+    start = np.cumsum(nbits) - nbits
+    bit = (np.arange(total) - start[field]).astype(np.uint64)
+    bits = ((raw[field] >> bit) & _ONE).astype(np.uint8)
+    return np.packbits(bits, bitorder="little").tobytes()
+
+
+def lockstep_order(starts: I64, lens: I64) -> I64:
+    """Flat indices of lane samples in lock-step order (step t, then lane)."""
+    lane = np.repeat(np.arange(starts.size), lens)
+    t = np.arange(lane.size) - (np.cumsum(lens) - lens)[lane]
+    out: I64 = (starts[lane] + t)[np.lexsort((lane, t))]
+    return out
+
+
+def encode_lanes(freq: I64, cum: I64, starts: I64, lens: I64) -> tuple[bytes, bytes]:
+    """rANS-encode lanes whose symbols have ``freq``/``cum``; returns (words LE u16, states)."""
+    n_lanes = starts.size
+    x = np.full(n_lanes, RANS_LOW, np.uint64)
+    out: list[npt.NDArray[np.uint64]] = []
+    lanes = np.arange(n_lanes)
+    xmax_unit = np.uint64((RANS_LOW >> PROB_BITS) << 16)
+    for t in range(int(lens.max(initial=0)) - 1, -1, -1):
+        act = lanes[lens > t][::-1]
+        at = starts[act] + t
+        f = freq[at].astype(np.uint64)
+        xs = x[act]
+        emit = xs >= xmax_unit * f
+        out.append(xs[emit] & np.uint64(0xFFFF))
+        xs = np.where(emit, xs >> np.uint64(16), xs)
+        xs = ((xs // f) << np.uint64(PROB_BITS)) + (xs % f) + cum[at].astype(np.uint64)
+        x[act] = xs
+    words = np.concatenate(out)[::-1] if out else np.zeros(0, np.uint64)
+    return words.astype("<u2").tobytes(), x.astype("<u4").tobytes()
+
+
+def decode_lanes(
+    freq: I64,
+    words: npt.NDArray[np.uint16],
+    raw: npt.NDArray[np.uint8],
+    states: npt.NDArray[np.uint32],
+    lens: I64,
+) -> U64:
+    """Inverse of the lane coding: ``u`` of every lane, concatenated; ValueError when a stream
+    runs short. ``freq`` is (N_CTX, N_TOK); ``raw`` must end with 16 zero bytes of padding."""
+    cum = np.cumsum(freq, axis=1) - freq
+    slot_tok = np.zeros((N_CTX, PROB_SCALE), np.int64)
+    for c in range(N_CTX):
+        if int(freq[c].sum()):
+            slot_tok[c] = np.repeat(np.arange(N_TOK), freq[c])
+    starts = np.cumsum(lens) - lens
+    u = np.zeros(int(lens.sum()), np.uint64)
+    x = states.astype(np.uint64)
+    u1 = np.zeros(lens.size, np.uint64)
+    u2 = np.zeros(lens.size, np.uint64)
+    w = words.astype(np.uint64)
+    wpos = 0
+    bpos = 0
+    nraw_bits = (raw.size - 16) * 8
+    lanes = np.arange(lens.size)
+    rawu = raw.astype(np.uint64)
+    nine = np.arange(9)
+    shifts = (np.arange(8) * 8).astype(np.uint64)
+    mask11 = np.uint64(PROB_SCALE - 1)
+    for t in range(int(lens.max(initial=0))):
+        act = lanes[lens > t]
+        ctx, sh = context_of(u1[act], u2[act])
+        xs = x[act]
+        slot = xs & mask11
+        tok = slot_tok[ctx, slot.astype(np.intp)]
+        f = freq[ctx, tok].astype(np.uint64)
+        xs = f * (xs >> np.uint64(PROB_BITS)) + slot - cum[ctx, tok].astype(np.uint64)
+        need = xs < np.uint64(RANS_LOW)
+        k = int(need.sum())
+        if wpos + k > w.size:
+            raise ValueError("rans word stream ends early")
+        xs[need] = (xs[need] << np.uint64(16)) | w[wpos : wpos + k]
+        wpos += k
+        x[act] = xs
+        small = tok < 16
+        n = (tok - 16) // 2 + 5
+        qbits = np.where(small, 0, n - 2)
+        nb = qbits + sh
+        off = bpos + np.cumsum(nb) - nb
+        bpos += int(nb.sum())
+        if bpos > nraw_bits:
+            raise ValueError("raw bit stream ends early")
+        byte = rawu[(off >> 3)[:, None] + nine]
+        lo = (byte[:, :8] << shifts).sum(axis=1, dtype=np.uint64)
+        bsh = (off & 7).astype(np.uint64)
+        hi = np.where(bsh > 0, byte[:, 8] << ((np.uint64(64) - bsh) & np.uint64(63)), 0)
+        val = ((lo >> bsh) | hi) & ((_ONE << nb.astype(np.uint64)) - _ONE)
+        shu = sh.astype(np.uint64)
+        ext = val >> shu
+        lead = np.where(small, 0, _ONE << np.maximum(n - 1, 0).astype(np.uint64))
+        second = np.where(small, 0, ((tok - 16) & 1).astype(np.uint64) << qbits.astype(np.uint64))
+        q = np.where(small, tok.astype(np.uint64), lead | second | ext)
+        ut = (q << shu) | (val & ((_ONE << shu) - _ONE))
+        u[starts[act] + t] = ut
+        u2[act] = u1[act]
+        u1[act] = ut
+    if wpos != w.size:
+        raise ValueError("rans word stream has trailing words")
+    return u

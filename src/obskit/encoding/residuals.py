@@ -1,0 +1,494 @@
+"""Transform stage of v2 value pages: float64 columns of one page <-> small integer residuals.
+
+Per column (all int64 arithmetic wraps modulo 2**64): class (const | decimal ``m / 10**exp`` |
+float bits) → deltas ``d`` of ``m`` → cross-series prediction ``X`` from an earlier column of the
+same page (``e = (d - X) / gcd``) → temporal prediction ``P`` (``r = e - P``) → zigzag. The encoder
+picks every option per column by a cheap cost proxy (``n * (log2(mean|r| + 1) + 1.5)`` bits). The
+header fields are the arrays of ``ColumnParams``; ``obskit.encoding.valuepages`` draws the format.
+Decoding (``columns_from_residuals``) is the numpy reference of ``native/value_pages.c``.
+
+Cross predictors (X for t = 1..n-1; refs are earlier columns of the page with the same count):
+
+    1 diff     X = d_ref                                   (ref decimal, same exp)
+    2 scaled   X = rdiv(S(d_ref, m1, s1), lat) * lat       (ref decimal)
+    3 lin2     X = rdiv(S(d_ref1, m1, s1) + S(d_ref2, m2, s2), lat) * lat
+    4 negsum   X = -(d_{i-1} + ... + d_{i-k}), k = ref1   (the k previous columns, decimal, same exp)
+    5 fscaled  p = v[t-1] + a * (x[t] - x[t-1]) in IEEE double (a = the bits in a1, x = ref's
+               values); p = v[t-1] when p is not finite; bits(v[t]) = bits(p) + e[t]
+               (float columns; the ref is not itself fscaled)
+
+``S(d, m, s)`` = round-half-up(m * d / 2**s) computed exactly in integers (|m| < 2**31, s <= 32,
+wrapping only when the true product leaves int64), ``rdiv(q, g) = floor((q + g // 2) / g)``.
+Temporal predictors: ``ma`` index 0 → P = c; index j ≥ 1 → P = floor((e[t-1] + ... + e[t-k]) / k)
+with k = 2**(j-1) and e[<0] = c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from obskit import kernels
+from obskit.encoding.values import _find_decimal
+
+__all__ = ["ColumnParams", "analyse_columns", "columns_from_residuals"]
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+
+KIND_CONST = 0x01
+KIND_DECIMAL = 0x07
+KIND_FLOAT = 0x08
+X_NONE, X_DIFF, X_SCALED, X_LIN2, X_NEGSUM, X_FSCALED = range(6)
+MA_KS = (0, 1, 2, 4, 8, 16, 32)
+# Refs reach this many columns back: most of the gain comes from the 1-3 nearest (REPORT §5.3),
+# and every ref costs a candidate stream per column at encode time.
+MAX_REF = 12
+LIN2_REFS = 4  # lin2 tries pairs among the nearest 4 eligible refs
+NEGSUM_MAX = 8
+# Residuals at or beyond this magnitude get no temporal predictor: window sums of 32 of them
+# must stay inside int64.
+_BIG = 1 << 55
+_EXCEPTION_RATIO = 64  # at most 1 in 64 samples of a decimal column may be an exception
+_MASK32 = np.int64(0xFFFFFFFF)
+_EMPTY_I64 = np.zeros(0, np.int64)
+_EMPTY_F64 = np.zeros(0, np.float64)
+_POW10 = 10.0 ** np.arange(kernels.MAX_DECIMAL_EXP + 1, dtype=np.float64)
+
+
+@dataclass(slots=True)
+class ColumnParams:
+    """Header fields of the columns of one page, one array entry per column (SoA)."""
+
+    kind: npt.NDArray[np.uint8]
+    count: npt.NDArray[np.uint32]
+    exp: npt.NDArray[np.uint8]
+    xpred: npt.NDArray[np.uint8]
+    ref1: npt.NDArray[np.uint8]
+    ref2: npt.NDArray[np.uint8]
+    sh1: npt.NDArray[np.uint8]
+    sh2: npt.NDArray[np.uint8]
+    ma: npt.NDArray[np.uint8]
+    first: I64
+    gcd: I64
+    lat: I64
+    c: I64
+    a1: I64
+    a2: I64
+    n_exc: npt.NDArray[np.uint32]
+    exc_pos: npt.NDArray[np.uint32]
+    exc_bits: U64
+
+
+
+U8_FIELDS = ("kind", "exp", "xpred", "ref1", "ref2", "sh1", "sh2", "ma")
+I64_FIELDS = ("first", "gcd", "lat", "c", "a1", "a2")
+
+
+def _wdiff(m: I64) -> I64:
+    return np.diff(m.view(np.uint64)).view(np.int64)
+
+
+def _fixed_scale(d: I64, m: int, s: int) -> I64:
+    """round-half-up(m * d / 2**s), exact for |m| < 2**31, s <= 32 (d split in 32-bit halves)."""
+    hi = d >> np.int64(32)
+    lo = (d & _MASK32) * np.int64(m)
+    if s:
+        lo = lo + np.int64(1 << (s - 1))
+    out: I64 = ((hi * np.int64(m)) << np.int64(32 - s)) + (lo >> np.int64(s))
+    return out
+
+
+def _rdiv_lattice(q: I64, g: int) -> I64:
+    if g == 1:
+        return q
+    out: I64 = ((q + np.int64(g >> 1)) // np.int64(g)) * np.int64(g)
+    return out
+
+
+def _to_fixed(a: float) -> tuple[int, int] | None:
+    """(m, s) with m / 2**s ~ a, |m| < 2**31, 0 <= s <= 32; None when a does not fit."""
+    if not np.isfinite(a) or a == 0.0 or abs(a) >= 2.0**30:
+        return None
+    s = min(32, 29 - int(np.floor(np.log2(abs(a)))))
+    s = max(s, 0)
+    m = int(np.rint(a * 2.0**s))
+    if m == 0 or abs(m) >= 1 << 31:
+        return None
+    return m, s
+
+
+def _gcd(e: I64) -> int:
+    if e.size == 0:
+        return 1
+    lo, hi = int(e.min()), int(e.max())
+    if lo <= -(1 << 62) or hi >= 1 << 62:
+        return 1
+    return max(int(np.gcd.reduce(e)), 1)
+
+
+def _ma_predictions(e: I64, c: I64) -> list[I64]:
+    """P for every MA_KS entry, for a stack of candidate streams e (m, n) with offsets c (m,)."""
+    m, n = e.shape
+    out = [np.broadcast_to(c[:, None], e.shape)]
+    ext_max = MA_KS[-1]
+    ext = np.concatenate([np.repeat(c[:, None], ext_max, axis=1), e], axis=1)
+    cs = np.zeros((m, n + ext_max + 1), np.int64)
+    np.cumsum(ext, axis=1, out=cs[:, 1:])
+    for k in MA_KS[1:]:
+        s = cs[:, ext_max : ext_max + n] - cs[:, ext_max - k : ext_max - k + n]
+        out.append(s >> np.int64(k.bit_length() - 1))
+    return out
+
+
+def _cost(r: I64) -> npt.NDArray[np.float64]:
+    a = np.abs(r.astype(np.float64)).mean(axis=1)
+    cost: npt.NDArray[np.float64] = r.shape[1] * (np.log2(a + 1.0) + 1.5)
+    return cost
+
+
+@dataclass(slots=True)
+class _Cand:
+    xpred: int
+    e: I64
+    ref1: int = 0
+    ref2: int = 0
+    m1: int = 0
+    s1: int = 0
+    m2: int = 0
+    s2: int = 0
+    lat: int = 1
+    header_bits: int = 0
+
+
+@dataclass(slots=True)
+class _Col:
+    kind: int
+    n: int
+    v: F64
+    exp: int = 0
+    d: I64 = field(default_factory=lambda: _EMPTY_I64)
+    df: F64 = field(default_factory=lambda: _EMPTY_F64)
+    fscaled: bool = False
+
+
+def _fscaled_residuals(v: F64, x: F64, a: float) -> I64:
+    """e[t] = bits(v[t]) - bits(p[t]), p[t] = v[t-1] + a * (x[t] - x[t-1]) (v[t-1] if not finite)."""
+    with np.errstate(all="ignore"):
+        p = v[:-1] + np.float64(a) * (x[1:] - x[:-1])
+    p = np.where(np.isfinite(p), p, v[:-1])
+    return _wsub(v[1:].view(np.int64), p.view(np.int64))
+
+
+def _wsub(a: I64, b: I64) -> I64:
+    out: I64 = (a.view(np.uint64) - b.view(np.uint64)).view(np.int64)
+    return out
+
+
+def _candidates(
+    i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]
+) -> list[_Cand]:
+    n = v.size
+    own_g = _gcd(d)
+    cands = [_Cand(X_NONE, d)]
+    if kind == KIND_FLOAT:
+        dv = np.diff(v)
+        for j in range(max(0, i - MAX_REF), i):
+            ref = cols[j]
+            if ref.kind == KIND_CONST or ref.n != n or ref.fscaled:
+                continue
+            dx = np.diff(ref.v)
+            ok = np.isfinite(dx) & np.isfinite(dv)
+            with np.errstate(all="ignore"):
+                den = float(np.dot(dx[ok], dx[ok]))
+                a = float(np.dot(dx[ok], dv[ok])) / den if den > 0 else 0.0
+            if not np.isfinite(a) or a == 0.0:
+                continue
+            a = float(np.float32(a))
+            cand = _Cand(X_FSCALED, _fscaled_residuals(v, ref.v, a), ref1=i - j, header_bits=72)
+            cand.m1 = int(np.float64(a).view(np.int64))
+            cands.append(cand)
+    if kind == KIND_DECIMAL:
+        prev = [
+            j
+            for j in range(max(0, i - MAX_REF), i)
+            if cols[j].kind == KIND_DECIMAL and cols[j].n == n
+        ]
+        dd = d.astype(np.float64)
+        for j in prev:
+            dx = cols[j].d
+            if cols[j].exp == exp:
+                cands.append(_Cand(X_DIFF, d - dx, ref1=i - j, header_bits=8))
+            dxf = cols[j].df
+            den = float(np.dot(dxf, dxf))
+            if den > 0:
+                fixed = _to_fixed(float(np.dot(dxf, dd)) / den)
+                if fixed is not None and fixed != (1, 0):
+                    x = _rdiv_lattice(_fixed_scale(dx, *fixed), own_g)
+                    cands.append(
+                        _Cand(X_SCALED, d - x, i - j, 0, *fixed, 0, 0, own_g, header_bits=56)
+                    )
+        near = prev[-LIN2_REFS:]
+        for p1 in range(len(near)):
+            for p2 in range(p1 + 1, len(near)):
+                j1, j2 = near[p1], near[p2]
+                a = np.stack([cols[j1].df, cols[j2].df], axis=1)
+                if not np.all(np.isfinite(a)):
+                    continue
+                coef = np.linalg.lstsq(a, dd, rcond=None)[0]
+                f1, f2 = _to_fixed(float(coef[0])), _to_fixed(float(coef[1]))
+                if f1 is None or f2 is None:
+                    continue
+                q = _fixed_scale(cols[j1].d, *f1) + _fixed_scale(cols[j2].d, *f2)
+                x = _rdiv_lattice(q, own_g)
+                cands.append(_Cand(X_LIN2, d - x, i - j1, i - j2, *f1, *f2, own_g, 112))
+        acc = d
+        for k in range(1, NEGSUM_MAX + 1):
+            j = i - k
+            if j < 0 or not (
+                cols[j].kind == KIND_DECIMAL and cols[j].exp == exp and cols[j].n == n
+            ):
+                break
+            acc = acc + cols[j].d
+            if k >= 2:
+                cands.append(_Cand(X_NEGSUM, acc, ref1=k, header_bits=8))
+    return cands
+
+
+
+
+def _choose(cands: list[_Cand]) -> tuple[_Cand, int, int, int, I64]:
+    """Best (candidate, gcd, ma index, c, residuals r) by the cost proxy."""
+    gs = []
+    es = []
+    for cand in cands:
+        g = _gcd(cand.e) if cand.xpred != X_FSCALED else 1
+        gs.append(g)
+        es.append(cand.e // np.int64(g) if g > 1 else cand.e)
+    e = np.stack(es)
+    n = e.shape[1]
+    big = (e.max(axis=1) >= _BIG) | (e.min(axis=1) <= -_BIG)
+    c = np.partition(e, n // 2, axis=1)[:, n // 2]
+    c[big] = 0
+    safe = np.where(big[:, None], 0, e)
+    preds = _ma_predictions(safe, c)
+    extra = np.array([cd.header_bits for cd in cands], dtype=np.float64)
+    best = (np.inf, 0, 0)
+    for j, p in enumerate(preds):
+        r = safe - p
+        cost = _cost(r) + extra
+        cost[big] = np.inf if j else cost[big]
+        q = int(np.argmin(cost))
+        if cost[q] < best[0]:
+            best = (float(cost[q]), q, j)
+    _, q, j = best
+    if big[q]:
+        return cands[q], gs[q], 0, 0, e[q]
+    r = (e[q].view(np.uint64) - preds[j][q].view(np.uint64)).view(np.int64)
+    return cands[q], gs[q], j, int(c[q]), r
+
+
+def zigzag(r: I64) -> U64:
+    out: U64 = ((r << np.int64(1)) ^ (r >> np.int64(63))).view(np.uint64)
+    return out
+
+
+def unzigzag(u: U64) -> I64:
+    out: I64 = ((u >> np.uint64(1)) ^ (np.uint64(0) - (u & np.uint64(1)))).view(np.int64)
+    return out
+
+
+def analyse_columns(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
+    """Header fields and residual streams (zigzagged, one per non-const column) of a page."""
+    k = len(cols)
+    p = _empty_params(k)
+    exc_pos: list[npt.NDArray[np.uint32]] = []
+    exc_bits: list[U64] = []
+    streams: list[U64] = []
+    done: list[_Col] = []
+    for i, col in enumerate(cols):
+        v = np.ascontiguousarray(col, dtype=np.float64)
+        n = v.size
+        if n == 0:
+            raise ValueError("cannot encode an empty value column")
+        bits = v.view(np.uint64)
+        p.count[i] = n
+        if bool(np.all(bits == bits[0])):
+            p.kind[i] = KIND_CONST
+            p.first[i] = bits[:1].view(np.int64)[0]
+            done.append(_Col(KIND_CONST, n, v))
+            continue
+        found = _find_decimal(v, n // _EXCEPTION_RATIO)
+        if found is not None:
+            exp, m, mask = found
+            pos = np.flatnonzero(mask)
+            if pos.size == n:
+                m = np.zeros(n, np.int64)
+            elif pos.size:
+                idx = np.where(mask, 0, np.arange(n))
+                idx[: int(np.argmin(mask))] = int(np.argmin(mask))
+                m = m[np.maximum.accumulate(idx)]
+            kind = KIND_DECIMAL
+            p.exp[i] = exp
+            p.n_exc[i] = pos.size
+            exc_pos.append(pos.astype(np.uint32))
+            exc_bits.append(bits[pos])
+        else:
+            kind, exp, m = KIND_FLOAT, 0, bits.view(np.int64)
+        p.kind[i] = kind
+        p.first[i] = m[0]
+        d = _wdiff(m)
+        cand, g, ma, c, r = _choose(_candidates(i, v, d, kind, exp, done))
+        p.xpred[i], p.ref1[i], p.ref2[i] = cand.xpred, cand.ref1, cand.ref2
+        p.sh1[i], p.sh2[i], p.a1[i], p.a2[i] = cand.s1, cand.s2, cand.m1, cand.m2
+        p.lat[i], p.gcd[i], p.ma[i], p.c[i] = cand.lat, g, ma, c
+        info = _Col(kind, n, v, exp, fscaled=cand.xpred == X_FSCALED)
+        if kind == KIND_DECIMAL:
+            info.d, info.df = d, d.astype(np.float64)
+        done.append(info)
+        streams.append(zigzag(r))
+    p.exc_pos = np.concatenate(exc_pos) if exc_pos else np.zeros(0, np.uint32)
+    p.exc_bits = np.concatenate(exc_bits) if exc_bits else np.zeros(0, np.uint64)
+    return p, streams
+
+
+def _empty_params(k: int) -> ColumnParams:
+    u8 = {name: np.zeros(k, np.uint8) for name in U8_FIELDS}
+    i64 = {name: np.zeros(k, np.int64) for name in I64_FIELDS}
+    i64["gcd"][:] = 1
+    i64["lat"][:] = 1
+    return ColumnParams(
+        count=np.zeros(k, np.uint32),
+        n_exc=np.zeros(k, np.uint32),
+        exc_pos=np.zeros(0, np.uint32),
+        exc_bits=np.zeros(0, np.uint64),
+        **u8,
+        **i64,
+    )
+
+
+def ma_inverse(r: I64, starts: I64, lens: I64, ma: npt.NDArray[np.uint8], c: I64) -> I64:
+    """e from r = e - P for lanes ``[starts[l], +lens[l])`` of ``r``, stepped in lock-step."""
+    e = np.empty_like(r)
+    k = np.array(MA_KS, np.int64)[ma.astype(np.intp)]
+    sh = np.where(k > 0, np.log2(np.maximum(k, 1)).astype(np.int64), 0)
+    s = c * k  # window sums, history = c
+    lanes = np.arange(starts.size)
+    with np.errstate(over="ignore"):
+        for t in range(int(lens.max(initial=0))):
+            act = lanes[lens > t]
+            if act.size != lanes.size:
+                lanes, s, k, sh = act, s[lens > t], k[lens > t], sh[lens > t]
+                c, starts, lens = c[lens > t], starts[lens > t], lens[lens > t]
+            pred = np.where(k > 0, s >> sh, c)
+            at = starts + t
+            et = r[at] + pred
+            e[at] = et
+            old = np.where(t >= k, e[np.maximum(at - k, starts)], c)
+            s = s + et - old
+    return e
+
+
+class ColumnDamage(ValueError):
+    """A header field of a v2 column contradicts the others (turned into CorruptDataError)."""
+
+
+def _ref(i: int, back: int, p: ColumnParams) -> int:
+    j = i - back
+    if back < 1 or j < 0 or p.count[j] != p.count[i]:
+        raise ColumnDamage(f"column {i}: bad reference {back}")
+    return j
+
+
+def columns_from_residuals(p: ColumnParams, e: I64, out: F64) -> None:
+    """Rebuild the page's columns (concatenated into ``out``) from the lanes' e streams."""
+    count = p.count.astype(np.int64)
+    col_at = np.cumsum(count) - count
+    lane_at = 0
+    exc_at = 0
+    ds: dict[int, I64] = {}
+    fscaled: list[tuple[int, int, int]] = []
+    for i in range(count.size):
+        n = int(count[i])
+        at = int(col_at[i])
+        kind = int(p.kind[i])
+        if kind == KIND_CONST:
+            out[at : at + n].view(np.int64)[:] = p.first[i]
+            continue
+        ei = e[lane_at : lane_at + n - 1]
+        lane_at += n - 1
+        xpred = int(p.xpred[i])
+        if xpred == X_FSCALED:
+            fscaled.append((i, at, lane_at - (n - 1)))
+            continue
+        g = np.int64(p.gcd[i])
+        d = ei * g if g != 1 else ei.copy()
+        d = d + _cross(i, xpred, p, ds)
+        m = np.empty(n, np.int64)
+        m[0] = p.first[i]
+        m[1:] = d
+        m = np.cumsum(m.view(np.uint64)).view(np.int64)
+        if kind == KIND_DECIMAL:
+            ds[i] = d
+            vals = out[at : at + n]
+            vals[:] = m.astype(np.float64) / _POW10[int(p.exp[i])]
+            ne = int(p.n_exc[i])
+            if ne:
+                pos = p.exc_pos[exc_at : exc_at + ne].astype(np.intp)
+                vals.view(np.uint64)[pos] = p.exc_bits[exc_at : exc_at + ne]
+                exc_at += ne
+        else:
+            out[at : at + n].view(np.int64)[:] = m
+    if fscaled:
+        _fscaled_inverse(p, e, out, col_at, fscaled)
+
+
+def _cross(i: int, xpred: int, p: ColumnParams, ds: dict[int, I64]) -> I64 | np.int64:
+    if xpred == X_NONE:
+        return np.int64(0)
+    if xpred == X_NEGSUM:
+        total = np.int64(0)
+        for back in range(1, int(p.ref1[i]) + 1):
+            j = _ref(i, back, p)
+            if j not in ds or p.exp[j] != p.exp[i]:
+                raise ColumnDamage(f"column {i}: negsum over a non-decimal column")
+            total = total - ds[j]
+        return total
+    j1 = _ref(i, int(p.ref1[i]), p)
+    if j1 not in ds:
+        raise ColumnDamage(f"column {i}: reference {j1} is not a decimal column")
+    if xpred == X_DIFF:
+        return ds[j1]
+    q = _fixed_scale(ds[j1], int(p.a1[i]), int(p.sh1[i]))
+    if xpred == X_LIN2:
+        j2 = _ref(i, int(p.ref2[i]), p)
+        if j2 not in ds:
+            raise ColumnDamage(f"column {i}: reference {j2} is not a decimal column")
+        q = q + _fixed_scale(ds[j2], int(p.a2[i]), int(p.sh2[i]))
+    return _rdiv_lattice(q, int(p.lat[i]))
+
+
+def _fscaled_inverse(
+    p: ColumnParams, e: I64, out: F64, col_at: I64, cols: list[tuple[int, int, int]]
+) -> None:
+    """bits(v[t]) = bits(p[t]) + e[t], stepped in lock-step over the page's fscaled columns."""
+    idx = np.array([c[0] for c in cols], np.int64)
+    at = np.array([c[1] for c in cols], np.int64)
+    lane = np.array([c[2] for c in cols], np.int64)
+    refs = np.array([_ref(i, int(p.ref1[i]), p) for i in idx.tolist()], np.int64)
+    ref_at = col_at[refs]
+    a = p.a1[idx].view(np.float64)
+    n = p.count[idx].astype(np.int64)
+    bits = out.view(np.int64)
+    bits[at] = p.first[idx]
+    with np.errstate(all="ignore"):
+        for t in range(1, int(n.max())):
+            live = n > t
+            cur, prev = at[live] + t, at[live] + t - 1
+            x1, x0 = out[ref_at[live] + t], out[ref_at[live] + t - 1]
+            pred = out[prev] + a[live] * (x1 - x0)
+            pred = np.where(np.isfinite(pred), pred, out[prev])
+            bits[cur] = _wsub(pred.view(np.int64), -e[lane[live] + t - 1])

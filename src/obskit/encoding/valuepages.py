@@ -1,0 +1,245 @@
+"""Version 2 page body: timestamp columns + the value columns of a page, rANS-coded together.
+
+Value columns are not byte-addressable any more: a page holds the transform parameters of all its
+columns (``obskit.encoding.residuals``) and their residuals as lanes of one entropy stream
+(``obskit.encoding.rans``). Decoding yields the same layout a reader of v1 pages gets, with the
+values as ``raw`` columns: ``ts col 0 | ... | ts col k-1 | raw values 0 | ... | raw values k-1``.
+The body (after the page header of ``obskit.encoding.pages``)::
+
+    ┌───────────────┬──────────────────────┬───────────────────────┬──────────────────────────┐
+    │ meta_zlen u32 │ zstd(meta)           │ words: u16 x n_words  │ raw bits (raw_bytes)     │
+    └───────────────┴──────────────────────┴───────────────────────┴──────────────────────────┘
+    meta (little-endian; n = columns, L = lanes = non-const columns, E = exceptions, C = used
+    contexts = popcount(ctx_mask)):
+      u32 n | u32 L | u32 n_words | u32 raw_bytes | u32 ts_bytes | u32 ctx_mask | u32 E
+      ts columns (ts_bytes: obskit.encoding.timestamps codecs, concatenated)
+      u8  kind[n] exp[n] xpred[n] ref1[n] ref2[n] sh1[n] sh2[n] ma[n]
+      u32 count[n] n_exc[n]
+      i64 first[n] gcd[n] lat[n] c[n] a1[n] a2[n]
+      u32 exc_pos[E] (position inside its column) | u64 exc_bits[E]
+      u16 freq[C][136] (11-bit rANS frequencies, each used row sums to 2048)
+      u32 state[L]     (final rANS state of each lane)
+
+Structure-of-arrays + zstd keeps the per-column headers small (most fields are 0 or repeat) and
+lets both backends parse them with ``np.frombuffer``. Any inconsistency is a ``CorruptDataError``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import cramjam
+import numpy as np
+import numpy.typing as npt
+
+from obskit import kernels
+from obskit.encoding import rans
+from obskit.encoding.residuals import (
+    KIND_CONST,
+    KIND_DECIMAL,
+    KIND_FLOAT,
+    X_FSCALED,
+    X_LIN2,
+    X_NEGSUM,
+    I64_FIELDS,
+    U8_FIELDS,
+    ColumnParams,
+    ColumnDamage,
+    analyse_columns,
+    columns_from_residuals,
+    ma_inverse,
+    unzigzag,
+)
+from obskit.errors import CorruptDataError
+
+__all__ = ["decode_value_body", "encode_value_body"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+_META_HEAD = struct.Struct("<7I")
+_U32 = struct.Struct("<I")
+# zstd level of the meta blob: it is small (headers, tables, ts columns), so a high level is cheap.
+_META_ZSTD_LEVEL = 19
+_PAD = bytes(16)
+
+
+def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> bytes:
+    """The v2 body of a page holding ``ts_bytes`` and the value columns ``cols``."""
+    p, streams = analyse_columns(cols)
+    lens = np.array([s.size for s in streams], np.int64)
+    starts = np.cumsum(lens) - lens
+    u = np.concatenate(streams) if streams else np.zeros(0, np.uint64)
+    ctx, tok, raw, nbits = rans.lane_tokens(u, starts)
+    counts = np.bincount(ctx * rans.N_TOK + tok, minlength=rans.N_CTX * rans.N_TOK)
+    counts = counts.reshape(rans.N_CTX, rans.N_TOK)
+    freq = np.zeros_like(counts)
+    used = np.flatnonzero(counts.sum(axis=1))
+    for c in used.tolist():
+        freq[c] = rans.normalise(counts[c])
+    cum = np.cumsum(freq, axis=1) - freq
+    key = ctx * rans.N_TOK + tok
+    sym_f = freq.ravel()[key]
+    sym_c = cum.ravel()[key]
+    if kernels.BACKEND == "native":
+        words, states = kernels.rans_encode_lanes(sym_f, sym_c, starts, lens)
+    else:
+        words, states = rans.encode_lanes(sym_f, sym_c, starts, lens)
+    order = rans.lockstep_order(starts, lens)
+    raw_bytes = rans.pack_raw_bits(raw[order], nbits[order])
+    ctx_mask = int(np.bitwise_or.reduce(np.left_shift(1, used))) if used.size else 0
+    k = len(cols)
+    meta = [
+        _META_HEAD.pack(
+            k, lens.size, len(words) // 2, len(raw_bytes), len(ts_bytes), ctx_mask, p.exc_pos.size
+        ),
+        ts_bytes,
+    ]
+    meta += [getattr(p, name).tobytes() for name in U8_FIELDS]
+    meta += [p.count.astype("<u4").tobytes(), p.n_exc.astype("<u4").tobytes()]
+    meta += [getattr(p, name).astype("<i8").tobytes() for name in I64_FIELDS]
+    meta += [p.exc_pos.astype("<u4").tobytes(), p.exc_bits.astype("<u8").tobytes()]
+    meta += [freq[used].astype("<u2").tobytes(), states]
+    packed = bytes(cramjam.zstd.compress(b"".join(meta), _META_ZSTD_LEVEL))
+    return b"".join((_U32.pack(len(packed)), packed, words, raw_bytes))
+
+
+def _corrupt(why: str) -> CorruptDataError:
+    return CorruptDataError(f"cannot decode page: {why}")
+
+
+class _Reader:
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def take(self, dtype: str, count: int) -> npt.NDArray[np.generic]:
+        size = np.dtype(dtype).itemsize * count
+        if self.pos + size > len(self.buf):
+            raise _corrupt("meta ends early")
+        out = np.frombuffer(self.buf, dtype, count, self.pos)
+        self.pos += size
+        return out
+
+
+def _parse_meta(meta: bytes) -> tuple[ColumnParams, bytes, I64, npt.NDArray[np.uint32], int, int]:
+    if len(meta) < _META_HEAD.size:
+        raise _corrupt("meta shorter than its header")
+    k, n_lanes, n_words, raw_len, ts_len, ctx_mask, n_exc = _META_HEAD.unpack_from(meta)
+    r = _Reader(meta)
+    r.pos = _META_HEAD.size
+    ts = bytes(r.take("u1", ts_len))
+    fields: dict[str, npt.NDArray[np.generic]] = {}
+    for name in U8_FIELDS:
+        fields[name] = r.take("u1", k)
+    fields["count"] = r.take("<u4", k).astype(np.uint32)
+    fields["n_exc"] = r.take("<u4", k).astype(np.uint32)
+    for name in I64_FIELDS:
+        fields[name] = r.take("<i8", k).astype(np.int64)
+    fields["exc_pos"] = r.take("<u4", n_exc).astype(np.uint32)
+    fields["exc_bits"] = r.take("<u8", n_exc).astype(np.uint64)
+    if ctx_mask >> rans.N_CTX:
+        raise _corrupt(f"bad context mask {ctx_mask:#x}")
+    used = [c for c in range(rans.N_CTX) if ctx_mask >> c & 1]
+    freq = np.zeros((rans.N_CTX, rans.N_TOK), np.int64)
+    freq[used] = r.take("<u2", len(used) * rans.N_TOK).reshape(len(used), rans.N_TOK)
+    states = r.take("<u4", n_lanes).astype(np.uint32)
+    if r.pos != len(meta):
+        raise _corrupt("meta has trailing bytes")
+    p = ColumnParams(**fields)  # type: ignore[arg-type]
+    _validate(p, freq, used, states, n_lanes)
+    return p, ts, freq, states, n_words, raw_len
+
+
+def _validate(
+    p: ColumnParams, freq: I64, used: list[int], states: npt.NDArray[np.uint32], n_lanes: int
+) -> None:
+    """Every check the decoders rely on (the C decoder validates nothing of this again)."""
+    if np.any(freq[used].sum(axis=1) != rans.PROB_SCALE):
+        raise _corrupt("frequency table does not sum to the probability scale")
+    kind, count = p.kind, p.count.astype(np.int64)
+    if np.any((kind != KIND_CONST) & (kind != KIND_DECIMAL) & (kind != KIND_FLOAT)):
+        raise _corrupt("unknown column kind")
+    if np.any(count < 1) or np.any((kind != KIND_CONST) & (count < 2)):
+        raise _corrupt("implausible sample count")
+    if int(np.count_nonzero(kind != KIND_CONST)) != n_lanes:
+        raise _corrupt("lane count differs from the columns")
+    if np.any(states < rans.RANS_LOW):
+        raise _corrupt("rans state out of range")
+    if np.any(p.exp > kernels.MAX_DECIMAL_EXP) or np.any(p.ma >= 7) or np.any(p.xpred > X_FSCALED):
+        raise _corrupt("header field out of range")
+    if np.any((p.sh1 > 32) | (p.sh2 > 32)) or np.any(p.gcd < 1) or np.any(p.lat < 1):
+        raise _corrupt("header field out of range")
+    if np.any((p.n_exc > 0) & (kind != KIND_DECIMAL)) or np.any(p.n_exc > p.count):
+        raise _corrupt("exceptions in a column that cannot have them")
+    if int(p.n_exc.sum(dtype=np.int64)) != p.exc_pos.size:
+        raise _corrupt("exception count mismatch")
+    owner = np.repeat(np.arange(kind.size), p.n_exc.astype(np.int64))
+    if np.any(p.exc_pos.astype(np.int64) >= count[owner]):
+        raise _corrupt("exception position beyond its column")
+    idx = np.arange(kind.size)
+    live = kind != KIND_CONST
+    xp = np.where(live, p.xpred, 0)
+    fs = xp == X_FSCALED
+    if np.any(fs & ((kind != KIND_FLOAT) | (p.gcd != 1))):
+        raise _corrupt("fscaled predictor on a decimal column")
+    if np.any((xp != 0) & ~fs & (kind != KIND_DECIMAL)):
+        raise _corrupt("integer predictor on a float column")
+    reach = np.where(xp == X_NEGSUM, p.ref1, np.maximum(p.ref1, np.where(xp == X_LIN2, p.ref2, 0)))
+    if np.any((xp != 0) & ((p.ref1 < 1) | (reach > idx))) or np.any(
+        (xp == X_LIN2) & (p.ref2 < 1)
+    ):
+        raise _corrupt("reference outside the page")
+    for i in np.flatnonzero(fs).tolist():
+        j = i - int(p.ref1[i])
+        if kind[j] == KIND_CONST or (kind[j] == KIND_FLOAT and p.xpred[j] == X_FSCALED):
+            raise _corrupt(f"column {i}: fscaled reference {j} is const or fscaled")
+        if count[j] != count[i]:
+            raise _corrupt(f"column {i}: reference {j} has another count")
+
+
+def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F64]:
+    """(ts bytes, column params, all values concatenated) of a v2 page body."""
+    if len(body) < 4:
+        raise _corrupt("body shorter than its meta length")
+    zlen = _U32.unpack_from(body)[0]
+    if 4 + zlen > len(body):
+        raise _corrupt("meta runs past the page")
+    try:
+        meta = bytes(cramjam.zstd.decompress(bytes(body[4 : 4 + zlen])))
+    except Exception as exc:  # cramjam raises its own DecompressionError (not exported as a type)
+        raise _corrupt(f"meta: {exc}") from exc
+    p, ts, freq, states, n_words, raw_len = _parse_meta(meta)
+    at = 4 + zlen
+    if at + 2 * n_words + raw_len != len(body):
+        raise _corrupt("stream lengths differ from the page")
+    words = np.frombuffer(body, "<u2", n_words, at).astype(np.uint16)
+    raw = np.frombuffer(bytes(body[at + 2 * n_words :]) + _PAD, np.uint8)
+    out = np.empty(int(p.count.sum(dtype=np.int64)), np.float64)
+    try:
+        if kernels.BACKEND == "native":
+            kernels.decode_value_page(p, freq, words, raw, states, out)
+        else:
+            _decode_numpy(p, freq, words, raw, states, out)
+    except (ColumnDamage, ValueError) as exc:
+        if isinstance(exc, CorruptDataError):
+            raise
+        raise _corrupt(str(exc)) from exc
+    return ts, p, out
+
+
+def _decode_numpy(
+    p: ColumnParams,
+    freq: I64,
+    words: npt.NDArray[np.uint16],
+    raw: npt.NDArray[np.uint8],
+    states: npt.NDArray[np.uint32],
+    out: F64,
+) -> None:
+    live = p.kind != KIND_CONST
+    lens = p.count[live].astype(np.int64) - 1
+    u = rans.decode_lanes(freq, words, raw, states, lens)
+    starts = np.cumsum(lens) - lens
+    e = ma_inverse(unzigzag(u), starts, lens, p.ma[live], p.c[live])
+    columns_from_residuals(p, e, out)
