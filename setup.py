@@ -26,6 +26,7 @@ native = Extension(
         "native/remote_write.c",
         "native/promql_windows.c",
         "native/json_points.c",
+        "native/value_pages.c",
     ],
     depends=["native/column_kernels.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.

@@ -87,6 +87,8 @@ PyObject *py_pq_window_bounds(PyObject *self, PyObject *args); /* promql_windows
 PyObject *py_pq_rate(PyObject *self, PyObject *args);
 PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 PyObject *py_json_points(PyObject *self, PyObject *args); /* json_points.c */
+PyObject *py_rans_encode_lanes(PyObject *self, PyObject *args); /* value_pages.c */
+PyObject *py_decode_value_page(PyObject *self, PyObject *args);
 
 /* Remote-write decoding and its series-ref cache (remote_write.c). */
 PyObject *py_rw_count(PyObject *self, PyObject *args);

@@ -219,7 +219,9 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F6
     out = np.empty(int(p.count.sum(dtype=np.int64)), np.float64)
     try:
         if kernels.BACKEND == "native":
-            kernels.decode_value_page(p, freq, words, raw, states, out)
+            kernels.decode_value_page(
+                _param_matrix(p), p.exc_pos.astype(np.int64), p.exc_bits, freq, words, raw, states, out
+            )
         else:
             _decode_numpy(p, freq, words, raw, states, out)
     except (ColumnDamage, ValueError) as exc:
@@ -227,6 +229,16 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F6
             raise
         raise _corrupt(str(exc)) from exc
     return ts, p, out
+
+
+_MATRIX_FIELDS = (
+    "kind", "count", "exp", "xpred", "ref1", "ref2", "sh1", "sh2", "ma",
+    "first", "gcd", "lat", "c", "a1", "a2", "n_exc",
+)  # the row layout of native/value_pages.c (enum P_*)
+
+
+def _param_matrix(p: ColumnParams) -> I64:
+    return np.stack([getattr(p, name).astype(np.int64) for name in _MATRIX_FIELDS], axis=1)
 
 
 def _decode_numpy(

@@ -54,6 +54,7 @@ __all__ = [
     "count_write_request",
     "decimal_scale",
     "decode_columns_native",
+    "decode_value_page",
     "decode_decimal",
     "decode_ints",
     "decode_write_request",
@@ -69,6 +70,7 @@ __all__ = [
     "pq_window_bounds",
     "pq_window_rate",
     "pq_window_stat",
+    "rans_encode_lanes",
     "snappy_decompress_into",
     "snappy_length",
     "sort_samples",
@@ -240,6 +242,64 @@ def encode_columns_native(
         ts, values, starts, ends, ts_lens, val_lens, codecs, cand_lens
     )
     return data, ts_lens, val_lens, codecs, cand_lens
+
+
+_VALUE_PAGE_DAMAGE = (
+    "",
+    "rans word stream ends early",
+    "raw bit stream ends early",
+    "rans word stream has trailing words",
+)
+
+
+def rans_encode_lanes(
+    freq: npt.NDArray[np.int64],
+    cum: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    lens: npt.NDArray[np.int64],
+) -> tuple[bytes, bytes]:
+    """Native twin of ``obskit.encoding.rans.encode_lanes``: (words u16 LE, states u32 LE)."""
+    if _native is None:
+        raise AssertionError("BUG: rans_encode_lanes without the native backend")
+    words = np.empty(freq.size, dtype="<u2")
+    states = np.empty(starts.size, dtype="<u4")
+    n = _native.rans_encode_lanes(
+        np.ascontiguousarray(freq, np.int64),
+        np.ascontiguousarray(cum, np.int64),
+        np.ascontiguousarray(starts, np.int64),
+        np.ascontiguousarray(lens, np.int64),
+        words,
+        states,
+    )
+    return words[words.size - n :].tobytes(), states.tobytes()
+
+
+def decode_value_page(
+    params: npt.NDArray[np.int64],
+    exc_pos: npt.NDArray[np.int64],
+    exc_bits: npt.NDArray[np.uint64],
+    freq: npt.NDArray[np.int64],
+    words: npt.NDArray[np.uint16],
+    raw: npt.NDArray[np.uint8],
+    states: npt.NDArray[np.uint32],
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Native decoder of a v2 value page whose headers ``obskit.encoding.valuepages`` validated
+    (``params``: one row of 16 fields per column); ValueError when a stream runs short or long."""
+    if _native is None:
+        raise AssertionError("BUG: decode_value_page without the native backend")
+    rc = _native.decode_value_page(
+        np.ascontiguousarray(params, np.int64),
+        np.ascontiguousarray(exc_pos, np.int64),
+        np.ascontiguousarray(exc_bits, np.uint64),
+        np.ascontiguousarray(freq, np.int64),
+        np.ascontiguousarray(words, np.uint16),
+        np.ascontiguousarray(raw, np.uint8),
+        np.ascontiguousarray(states, np.uint32),
+        out,
+    )
+    if rc:
+        raise ValueError(_VALUE_PAGE_DAMAGE[rc])
 
 
 def _native_sort_samples(
