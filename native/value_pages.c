@@ -23,7 +23,7 @@ enum { X_NONE, X_DIFF, X_SCALED, X_LIN2, X_NEGSUM, X_FSCALED };
 /* Column of the parameter matrix (one row of 16 int64 per column, valuepages.py builds it). */
 enum { P_KIND, P_COUNT, P_EXP, P_XPRED, P_REF1, P_REF2, P_SH1, P_SH2, P_MA, P_FIRST, P_GCD,
        P_LAT, P_C, P_A1, P_A2, P_NEXC, P_FIELDS };
-enum { OK, WORDS_SHORT, RAW_SHORT, WORDS_LONG };
+enum { OK, WORDS_SHORT, RAW_SHORT, WORDS_LONG, FIELD_LONG };
 
 static inline int bitlen64(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 
@@ -95,68 +95,92 @@ done:
 /* ---------------------------------------------------------------- decoder */
 
 typedef struct {
-    uint32_t x;      /* rANS state */
-    uint64_t u1, u2; /* previous two residuals (contexts) */
-    uint64_t s;      /* MA window sum */
-    int64_t c;       /* MA offset / history */
-    int k, sh;       /* MA window, log2 */
-    int64_t len;     /* residuals */
-    int64_t *e;      /* output: e[0..len) */
-} lane_t;
+    uint32_t *x;            /* rANS states */
+    uint64_t *u1, *u2;      /* previous two residuals of each lane (contexts) */
+    uint64_t *s;            /* MA window sums */
+    int64_t *c;             /* MA offsets / history */
+    int *k, *sh;            /* MA window, log2 */
+    int64_t *len;           /* residuals per lane */
+    int64_t **e;            /* output e[0..len) per lane */
+    int *ctx, *xsh, *tok;   /* per step: context row offset, hyb16 shift, token */
+} lanes_t;
 
-/* Entropy decode + temporal inverse of all lanes in lock-step. */
-static int decode_lanes(lane_t *lanes, Py_ssize_t n_lanes, const uint32_t *tab,
+/* Entropy decode + temporal inverse of all lanes in lock-step. Each step runs in two passes so
+ * that the table look-ups of all lanes are independent (pass 1: rANS, shared word position) and
+ * the raw bits follow once every token is known (pass 2: shared bit position). Words and raw bits
+ * are read from zero-padded copies; stream lengths are checked once per step. */
+static int decode_lanes(lanes_t *L, Py_ssize_t n_lanes, const uint32_t *tab,
                         const uint16_t *words, Py_ssize_t n_words, const uint8_t *raw,
-                        uint64_t raw_bits) {
+                        uint64_t raw_bits, Py_ssize_t *act) {
+    uint64_t base[N_TOK];
+    int nqs[N_TOK];
+    for (int tok = 0; tok < N_TOK; tok++) {
+        int nq = tok < 16 ? 0 : (tok - 16) / 2 + 3; /* n - 2 extra bits of q */
+        nqs[tok] = nq;
+        base[tok] = tok < 16 ? (uint64_t)tok
+                             : (1ull << (nq + 1)) | ((uint64_t)((tok - 16) & 1) << nq);
+    }
     int64_t tmax = 0;
-    for (Py_ssize_t l = 0; l < n_lanes; l++)
-        if (lanes[l].len > tmax) tmax = lanes[l].len;
+    Py_ssize_t n_act = 0;
+    for (Py_ssize_t l = 0; l < n_lanes; l++) {
+        if (L->len[l] > tmax) tmax = L->len[l];
+        if (L->len[l] > 0) act[n_act++] = l;
+        L->ctx[l] = 0;
+        L->xsh[l] = 0;
+    }
     Py_ssize_t wpos = 0;
     uint64_t bpos = 0;
+    int long_field = 0;
     for (int64_t t = 0; t < tmax; t++) {
-        for (Py_ssize_t l = 0; l < n_lanes; l++) {
-            lane_t *ln = &lanes[l];
-            if (ln->len <= t) continue;
-            uint64_t s = (ln->u1 >> 1) + (ln->u2 >> 1) + (ln->u1 & ln->u2 & 1);
+        if (wpos > n_words) return WORDS_SHORT;
+        if (bpos > raw_bits) return RAW_SHORT;
+        if (long_field) return FIELD_LONG;
+        Py_ssize_t w = 0;
+        for (Py_ssize_t a = 0; a < n_act; a++) /* lanes that ended drop out, order kept */
+            if (L->len[act[a]] > t) act[w++] = act[a];
+        n_act = w;
+        for (Py_ssize_t a = 0; a < n_act; a++) {
+            Py_ssize_t l = act[a];
+            uint32_t x = L->x[l];
+            uint32_t ent = tab[L->ctx[l] + (x & (PROB_SCALE - 1))];
+            L->tok[l] = (int)(ent & 255);
+            x = ((ent >> 8) & 4095) * (x >> PROB_BITS) + (ent >> 20);
+            int need = x < RANS_LOW;
+            uint32_t xr = (x << 16) | words[wpos];
+            L->x[l] = need ? xr : x;
+            wpos += need;
+        }
+        for (Py_ssize_t a = 0; a < n_act; a++) {
+            Py_ssize_t l = act[a];
+            int tok = L->tok[l], sh = L->xsh[l];
+            int nb = nqs[tok] + sh;
+            long_field |= nb > 62;
+            nb = nb > 62 ? 62 : nb;
+            uint64_t lo = load_u64(raw + (bpos >> 3));
+            int bsh = (int)(bpos & 7);
+            uint64_t hi = (uint64_t)raw[(bpos >> 3) + 8];
+            uint64_t val = ((lo >> bsh) | ((hi << 1) << (63 - bsh))) & ((1ull << nb) - 1);
+            bpos += (uint64_t)nb;
+            uint64_t u = ((base[tok] | (val >> sh)) << sh) | (val & ((1ull << sh) - 1));
+            uint64_t u1 = L->u1[l];
+            uint64_t s = (u >> 1) + (u1 >> 1) + (u & u1 & 1);
             int cb = bitlen64(s);
             int ctx = cb < N_CTX - 1 ? cb : N_CTX - 1;
-            int sh = cb > N_CTX - 1 ? cb - (N_CTX - 1) : 0;
-            uint32_t x = ln->x;
-            uint32_t slot = x & (PROB_SCALE - 1);
-            uint32_t ent = tab[ctx * PROB_SCALE + slot];
-            int tok = (int)(ent & 255);
-            x = ((ent >> 8) & 4095) * (x >> PROB_BITS) + (ent >> 20);
-            if (x < RANS_LOW) {
-                if (wpos >= n_words) return WORDS_SHORT;
-                x = (x << 16) | words[wpos++];
-            }
-            ln->x = x;
-            int nq = 0;
-            uint64_t q = (uint64_t)tok;
-            if (tok >= 16) nq = (tok - 16) / 2 + 3; /* n - 2 */
-            int nb = nq + sh;
-            uint64_t val = 0;
-            if (nb) {
-                if (bpos + (uint64_t)nb > raw_bits) return RAW_SHORT;
-                uint64_t lo = load_u64(raw + (bpos >> 3));
-                int bsh = (int)(bpos & 7);
-                val = lo >> bsh;
-                if (bsh) val |= (uint64_t)raw[(bpos >> 3) + 8] << (64 - bsh);
-                val &= (nb == 64) ? ~0ull : ((1ull << nb) - 1);
-                bpos += (uint64_t)nb;
-            }
-            if (tok >= 16)
-                q = (1ull << (nq + 1)) | ((uint64_t)((tok - 16) & 1) << nq) | (val >> sh);
-            uint64_t u = (q << sh) | (sh ? (val & ((1ull << sh) - 1)) : 0);
-            ln->u2 = ln->u1;
-            ln->u1 = u;
-            uint64_t r = unzigzag(u);
-            uint64_t pred = ln->k ? (uint64_t)((int64_t)ln->s >> ln->sh) : (uint64_t)ln->c;
-            uint64_t e = r + pred;
-            ln->e[t] = (int64_t)e;
-            if (ln->k) ln->s += e - (t >= ln->k ? (uint64_t)ln->e[t - ln->k] : (uint64_t)ln->c);
+            L->ctx[l] = ctx * PROB_SCALE;
+            L->xsh[l] = cb - ctx;
+            L->u2[l] = u1;
+            L->u1[l] = u;
+            int64_t *e = L->e[l];
+            int k = L->k[l];
+            uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s[l] >> L->sh[l]);
+            e[t] = (int64_t)ev;
+            uint64_t old = t >= k ? (uint64_t)e[t - k] : (uint64_t)L->c[l];
+            L->s[l] += ev - old;
         }
     }
+    if (wpos > n_words) return WORDS_SHORT;
+    if (bpos > raw_bits) return RAW_SHORT;
+    if (long_field) return FIELD_LONG;
     return wpos == n_words ? OK : WORDS_LONG;
 }
 
@@ -263,10 +287,12 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
     PyObject *ret = NULL;
     Py_ssize_t k = bp.len / (8 * P_FIELDS), n_lanes = bst.len / 4;
     const int64_t *P = bp.buf;
-    lane_t *lanes = NULL;
+    void *lanes_mem = NULL;
     int64_t **col_e = NULL;
     int64_t *ebuf = NULL;
     uint32_t *tab = NULL;
+    uint16_t *wpad = NULL;
+    uint8_t *rpad = NULL;
     int64_t total = 0, n_res = 0;
     for (Py_ssize_t i = 0; i < k; i++) {
         total += P[i * P_FIELDS + P_COUNT];
@@ -277,14 +303,33 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to decode_value_page");
         goto done;
     }
-    lanes = calloc((size_t)n_lanes + 1, sizeof(lane_t));
+    /* one allocation for the per-lane arrays (8-byte fields first, then the ints) */
+    lanes_mem = calloc((size_t)n_lanes + 1, 8 * 7 + 4 * 6);
     col_e = calloc((size_t)k + 1, sizeof(int64_t *));
     ebuf = malloc((size_t)n_res * 8 + 8);
     tab = malloc((size_t)N_CTX * PROB_SCALE * 4);
-    if (!lanes || !col_e || !ebuf || !tab) {
+    /* a step reads at most one word and 62 raw bits per lane before the lengths are checked */
+    wpad = malloc((size_t)bw.len + 2 * (size_t)n_lanes + 16);
+    rpad = malloc((size_t)braw.len + 8 * (size_t)n_lanes + 16);
+    if (!lanes_mem || !col_e || !ebuf || !tab || !wpad || !rpad) {
         PyErr_NoMemory();
         goto done;
     }
+    size_t nl = (size_t)n_lanes + 1;
+    lanes_t L;
+    L.u1 = (uint64_t *)lanes_mem;
+    L.u2 = L.u1 + nl;
+    L.s = L.u2 + nl;
+    L.c = (int64_t *)(L.s + nl);
+    L.len = L.c + nl;
+    L.e = (int64_t **)(L.len + nl);
+    Py_ssize_t *act = (Py_ssize_t *)(L.e + nl);
+    L.x = (uint32_t *)(act + nl);
+    L.k = (int *)(L.x + nl);
+    L.sh = L.k + nl;
+    L.ctx = L.sh + nl;
+    L.xsh = L.ctx + nl;
+    L.tok = L.xsh + nl;
     int rc;
     Py_BEGIN_ALLOW_THREADS;
     const int64_t *freq = bfreq.buf;
@@ -305,27 +350,32 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < k && l < n_lanes; i++) {
         const int64_t *p = P + i * P_FIELDS;
         if (p[P_KIND] == K_CONST) continue;
-        lane_t *ln = &lanes[l];
-        ln->x = st[l];
-        ln->len = p[P_COUNT] - 1;
-        ln->e = col_e[i] = ebuf + e_at;
-        e_at += ln->len;
-        ln->c = p[P_C];
-        ln->k = p[P_MA] ? 1 << (p[P_MA] - 1) : 0;
-        ln->sh = p[P_MA] ? (int)p[P_MA] - 1 : 0;
-        ln->s = (uint64_t)ln->c * (uint64_t)ln->k;
+        L.x[l] = st[l];
+        L.len[l] = p[P_COUNT] - 1;
+        L.e[l] = col_e[i] = ebuf + e_at;
+        e_at += L.len[l];
+        L.c[l] = p[P_C];
+        L.k[l] = p[P_MA] ? 1 << (p[P_MA] - 1) : 0;
+        L.sh[l] = p[P_MA] ? (int)p[P_MA] - 1 : 0;
+        /* k = 0: s stays c (e[t] - e[t-0] adds 0) and sh = 0, so the prediction is c */
+        L.s[l] = L.k[l] ? (uint64_t)L.c[l] * (uint64_t)L.k[l] : (uint64_t)L.c[l];
         l++;
     }
-    rc = decode_lanes(lanes, n_lanes, tab, bw.buf, bw.len / 2, braw.buf,
-                      (uint64_t)(braw.len - 16) * 8);
+    memcpy(wpad, bw.buf, (size_t)bw.len);
+    memset((char *)wpad + bw.len, 0, 2 * (size_t)n_lanes + 16);
+    memcpy(rpad, braw.buf, (size_t)braw.len);
+    memset(rpad + braw.len, 0, 8 * (size_t)n_lanes + 16);
+    rc = decode_lanes(&L, n_lanes, tab, wpad, bw.len / 2, rpad, (uint64_t)(braw.len - 16) * 8, act);
     if (rc == OK) rebuild(P, k, col_e, bxp.buf, bxb.buf, bout.buf);
     Py_END_ALLOW_THREADS;
     ret = PyLong_FromLong(rc);
 done:
-    free(lanes);
+    free(lanes_mem);
     free(col_e);
     free(ebuf);
     free(tab);
+    free(wpad);
+    free(rpad);
     PyBuffer_Release(&bp);
     PyBuffer_Release(&bxp);
     PyBuffer_Release(&bxb);

@@ -178,6 +178,8 @@ def decode_lanes(
         n = (tok - 16) // 2 + 5
         qbits = np.where(small, 0, n - 2)
         nb = qbits + sh
+        if int(nb.max()) > 62:
+            raise ValueError("raw field longer than 62 bits")
         off = bpos + np.cumsum(nb) - nb
         bpos += int(nb.sum())
         if bpos > nraw_bits:

@@ -249,6 +249,7 @@ _VALUE_PAGE_DAMAGE = (
     "rans word stream ends early",
     "raw bit stream ends early",
     "rans word stream has trailing words",
+    "raw field longer than 62 bits",
 )
 
 
