@@ -29,47 +29,55 @@ static inline int bitlen64(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0;
 
 /* ---------------------------------------------------------------- encoder */
 
-/* Lanes l = [starts[l], +lens[l]) of per-symbol (freq, cum); words are written backwards ending
- * at words[cap]; returns how many. */
+/* Each lane l = [starts[l], +lens[l]) of per-symbol (freq, cum) into its own word stream (in the
+ * order the decoder reads it), appended to words; returns the total word count. scratch holds
+ * as many words as the longest lane. */
 static Py_ssize_t encode_lanes(const int64_t *freq, const int64_t *cum, const int64_t *starts,
                                const int64_t *lens, Py_ssize_t n_lanes, uint16_t *words,
-                               Py_ssize_t cap, uint32_t *states) {
-    int64_t tmax = 0;
+                               uint16_t *scratch, int64_t scratch_len, int64_t *lane_words,
+                               uint32_t *states) {
+    Py_ssize_t out = 0;
     for (Py_ssize_t l = 0; l < n_lanes; l++) {
-        states[l] = RANS_LOW;
-        if (lens[l] > tmax) tmax = lens[l];
-    }
-    uint16_t *w = words + cap;
-    for (int64_t t = tmax - 1; t >= 0; t--) {
-        for (Py_ssize_t l = n_lanes - 1; l >= 0; l--) {
-            if (lens[l] <= t) continue;
-            int64_t at = starts[l] + t;
-            uint64_t f = (uint64_t)freq[at], x = states[l];
-            if (x >= ((uint64_t)(RANS_LOW >> PROB_BITS) << 16) * f) {
+        uint16_t *w = scratch + scratch_len;
+        uint64_t x = RANS_LOW;
+        const int64_t *f = freq + starts[l], *c = cum + starts[l];
+        for (int64_t t = lens[l] - 1; t >= 0; t--) {
+            uint64_t ft = (uint64_t)f[t];
+            if (x >= ((uint64_t)(RANS_LOW >> PROB_BITS) << 16) * ft) {
                 *--w = (uint16_t)x;
                 x >>= 16;
             }
-            states[l] = (uint32_t)(((x / f) << PROB_BITS) + (x % f) + (uint64_t)cum[at]);
+            x = ((x / ft) << PROB_BITS) + (x % ft) + (uint64_t)c[t];
         }
+        Py_ssize_t n = (scratch + scratch_len) - w;
+        memcpy(words + out, w, (size_t)n * 2);
+        out += n;
+        lane_words[l] = n;
+        states[l] = (uint32_t)x;
     }
-    return (words + cap) - w;
+    return out;
 }
 
 PyObject *py_rans_encode_lanes(PyObject *self, PyObject *args) {
-    Py_buffer bf, bc, bs, bl, bw, bst;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*", &bf, &bc, &bs, &bl, &bw, &bst)) return NULL;
+    Py_buffer bf, bc, bs, bl, bw, blw, bst;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*", &bf, &bc, &bs, &bl, &bw, &blw, &bst))
+        return NULL;
     PyObject *ret = NULL;
+    uint16_t *scratch = NULL;
     Py_ssize_t n = bf.len / 8, n_lanes = bs.len / 8;
-    if (bc.len != bf.len || bl.len != bs.len || bw.len < n * 2 || bst.len != n_lanes * 4) {
+    if (bc.len != bf.len || bl.len != bs.len || bw.len < n * 2 || bst.len != n_lanes * 4 ||
+        blw.len != n_lanes * 8) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to rans_encode_lanes");
         goto done;
     }
     const int64_t *starts = bs.buf, *lens = bl.buf, *freq = bf.buf;
+    int64_t longest = 0;
     for (Py_ssize_t l = 0; l < n_lanes; l++) {
         if (starts[l] < 0 || lens[l] < 0 || starts[l] + lens[l] > n) {
             PyErr_SetString(PyExc_ValueError, "rans_encode_lanes: lane outside the symbols");
             goto done;
         }
+        if (lens[l] > longest) longest = lens[l];
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (freq[i] < 1 || freq[i] > (int64_t)PROB_SCALE) {
@@ -77,17 +85,25 @@ PyObject *py_rans_encode_lanes(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+    scratch = malloc((size_t)longest * 2 + 2);
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t got;
     Py_BEGIN_ALLOW_THREADS;
-    got = encode_lanes(freq, bc.buf, starts, lens, n_lanes, bw.buf, bw.len / 2, bst.buf);
+    got = encode_lanes(freq, bc.buf, starts, lens, n_lanes, bw.buf, scratch, longest, blw.buf,
+                       bst.buf);
     Py_END_ALLOW_THREADS;
     ret = PyLong_FromSsize_t(got);
 done:
+    free(scratch);
     PyBuffer_Release(&bf);
     PyBuffer_Release(&bc);
     PyBuffer_Release(&bs);
     PyBuffer_Release(&bl);
     PyBuffer_Release(&bw);
+    PyBuffer_Release(&blw);
     PyBuffer_Release(&bst);
     return ret;
 }
@@ -95,93 +111,76 @@ done:
 /* ---------------------------------------------------------------- decoder */
 
 typedef struct {
-    uint32_t *x;            /* rANS states */
-    uint64_t *u1, *u2;      /* previous two residuals of each lane (contexts) */
-    uint64_t *s;            /* MA window sums */
-    int64_t *c;             /* MA offsets / history */
-    int *k, *sh;            /* MA window, log2 */
-    int64_t *len;           /* residuals per lane */
-    int64_t **e;            /* output e[0..len) per lane */
-    int *ctx, *xsh, *tok;   /* per step: context row offset, hyb16 shift, token */
-} lanes_t;
+    uint64_t base[N_TOK]; /* leading bits of q per token (the token itself below 16) */
+    int nq[N_TOK];        /* extra bits of q per token */
+} tokinfo_t;
 
-/* Entropy decode + temporal inverse of all lanes in lock-step. Each step runs in two passes so
- * that the table look-ups of all lanes are independent (pass 1: rANS, shared word position) and
- * the raw bits follow once every token is known (pass 2: shared bit position). Words and raw bits
- * are read from zero-padded copies; stream lengths are checked once per step. */
-static int decode_lanes(lanes_t *L, Py_ssize_t n_lanes, const uint32_t *tab,
-                        const uint16_t *words, Py_ssize_t n_words, const uint8_t *raw,
-                        uint64_t raw_bits, Py_ssize_t *act) {
-    uint64_t base[N_TOK];
-    int nqs[N_TOK];
-    for (int tok = 0; tok < N_TOK; tok++) {
-        int nq = tok < 16 ? 0 : (tok - 16) / 2 + 3; /* n - 2 extra bits of q */
-        nqs[tok] = nq;
-        base[tok] = tok < 16 ? (uint64_t)tok
-                             : (1ull << (nq + 1)) | ((uint64_t)((tok - 16) & 1) << nq);
+/* One lane's decoding state (kept in registers by the compiler inside decode_lanes2). */
+typedef struct {
+    const uint16_t *w;
+    const uint8_t *raw;
+    int64_t *e;
+    int64_t n_words, len, wpos, c;
+    uint64_t raw_bits, bpos, u1, s;
+    uint32_t x, ctx;
+    int xsh, k, shk;
+} lane_t;
+
+/* Entropy decode + temporal inverse of sample t of one lane. Words and raw bits are read from
+ * zero-padded buffers; every sample checks it stays inside the lane's streams (never taken on
+ * valid pages, so the branches predict perfectly). */
+static inline int lane_step(lane_t *L, const uint32_t *tab, const tokinfo_t *ti, int64_t t) {
+    uint32_t x = L->x;
+    uint32_t ent = tab[L->ctx + (x & (PROB_SCALE - 1))];
+    int tok = (int)(ent & 255);
+    x = ((ent >> 8) & 4095) * (x >> PROB_BITS) + (ent >> 20);
+    int need = x < RANS_LOW;
+    if (need && L->wpos >= L->n_words) return WORDS_SHORT;
+    uint32_t xr = (x << 16) | L->w[L->wpos];
+    L->x = need ? xr : x;
+    L->wpos += need;
+    int xsh = L->xsh;
+    int nb = ti->nq[tok] + xsh;
+    if (nb > 62) return FIELD_LONG;
+    uint64_t bpos = L->bpos;
+    if (bpos + (uint64_t)nb > L->raw_bits) return RAW_SHORT;
+    uint64_t lo = load_u64(L->raw + (bpos >> 3));
+    int bsh = (int)(bpos & 7);
+    uint64_t hi = (uint64_t)L->raw[(bpos >> 3) + 8];
+    uint64_t val = ((lo >> bsh) | ((hi << 1) << (63 - bsh))) & ((1ull << nb) - 1);
+    L->bpos = bpos + (uint64_t)nb;
+    uint64_t u = ((ti->base[tok] | (val >> xsh)) << xsh) | (val & ((1ull << xsh) - 1));
+    uint64_t u1 = L->u1;
+    uint64_t m = (u >> 1) + (u1 >> 1) + (u & u1 & 1);
+    int cb = bitlen64(m);
+    int cx = cb < N_CTX - 1 ? cb : N_CTX - 1;
+    L->ctx = (uint32_t)cx * PROB_SCALE;
+    L->xsh = cb - cx;
+    L->u1 = u;
+    uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s >> L->shk);
+    L->e[t] = (int64_t)ev;
+    L->s += ev - (t >= L->k ? (uint64_t)L->e[t - L->k] : (uint64_t)L->c);
+    return OK;
+}
+
+static inline int lane_end(const lane_t *L) { return L->wpos == L->n_words ? OK : WORDS_LONG; }
+
+/* Two lanes stepped together: their dependency chains (state -> table -> token -> context)
+ * are independent, so the CPU overlaps them. */
+static int decode_lanes2(lane_t *a, lane_t *b, const uint32_t *tab, const tokinfo_t *ti) {
+    lane_t A = *a, B = *b;
+    int64_t both = A.len < B.len ? A.len : B.len;
+    int rc = OK;
+    for (int64_t t = 0; t < both && rc == OK; t++) {
+        int ra = lane_step(&A, tab, ti, t);
+        int rb = lane_step(&B, tab, ti, t);
+        rc = ra ? ra : rb;
     }
-    int64_t tmax = 0;
-    Py_ssize_t n_act = 0;
-    for (Py_ssize_t l = 0; l < n_lanes; l++) {
-        if (L->len[l] > tmax) tmax = L->len[l];
-        if (L->len[l] > 0) act[n_act++] = l;
-        L->ctx[l] = 0;
-        L->xsh[l] = 0;
-    }
-    Py_ssize_t wpos = 0;
-    uint64_t bpos = 0;
-    int long_field = 0;
-    for (int64_t t = 0; t < tmax; t++) {
-        if (wpos > n_words) return WORDS_SHORT;
-        if (bpos > raw_bits) return RAW_SHORT;
-        if (long_field) return FIELD_LONG;
-        Py_ssize_t w = 0;
-        for (Py_ssize_t a = 0; a < n_act; a++) /* lanes that ended drop out, order kept */
-            if (L->len[act[a]] > t) act[w++] = act[a];
-        n_act = w;
-        for (Py_ssize_t a = 0; a < n_act; a++) {
-            Py_ssize_t l = act[a];
-            uint32_t x = L->x[l];
-            uint32_t ent = tab[L->ctx[l] + (x & (PROB_SCALE - 1))];
-            L->tok[l] = (int)(ent & 255);
-            x = ((ent >> 8) & 4095) * (x >> PROB_BITS) + (ent >> 20);
-            int need = x < RANS_LOW;
-            uint32_t xr = (x << 16) | words[wpos];
-            L->x[l] = need ? xr : x;
-            wpos += need;
-        }
-        for (Py_ssize_t a = 0; a < n_act; a++) {
-            Py_ssize_t l = act[a];
-            int tok = L->tok[l], sh = L->xsh[l];
-            int nb = nqs[tok] + sh;
-            long_field |= nb > 62;
-            nb = nb > 62 ? 62 : nb;
-            uint64_t lo = load_u64(raw + (bpos >> 3));
-            int bsh = (int)(bpos & 7);
-            uint64_t hi = (uint64_t)raw[(bpos >> 3) + 8];
-            uint64_t val = ((lo >> bsh) | ((hi << 1) << (63 - bsh))) & ((1ull << nb) - 1);
-            bpos += (uint64_t)nb;
-            uint64_t u = ((base[tok] | (val >> sh)) << sh) | (val & ((1ull << sh) - 1));
-            uint64_t u1 = L->u1[l];
-            uint64_t s = (u >> 1) + (u1 >> 1) + (u & u1 & 1);
-            int cb = bitlen64(s);
-            int ctx = cb < N_CTX - 1 ? cb : N_CTX - 1;
-            L->ctx[l] = ctx * PROB_SCALE;
-            L->xsh[l] = cb - ctx;
-            L->u2[l] = u1;
-            L->u1[l] = u;
-            int64_t *e = L->e[l];
-            int k = L->k[l];
-            uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s[l] >> L->sh[l]);
-            e[t] = (int64_t)ev;
-            uint64_t old = t >= k ? (uint64_t)e[t - k] : (uint64_t)L->c[l];
-            L->s[l] += ev - old;
-        }
-    }
-    if (wpos > n_words) return WORDS_SHORT;
-    if (bpos > raw_bits) return RAW_SHORT;
-    if (long_field) return FIELD_LONG;
-    return wpos == n_words ? OK : WORDS_LONG;
+    for (int64_t t = both; t < A.len && rc == OK; t++) rc = lane_step(&A, tab, ti, t);
+    for (int64_t t = both; t < B.len && rc == OK; t++) rc = lane_step(&B, tab, ti, t);
+    if (rc == OK) rc = lane_end(&A);
+    if (rc == OK) rc = lane_end(&B);
+    return rc;
 }
 
 static inline uint64_t fixed_scale(uint64_t d, int64_t m, int s) {
@@ -280,58 +279,52 @@ static void rebuild(const int64_t *P, Py_ssize_t k, int64_t **col_e, const int64
 }
 
 PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
-    Py_buffer bp, bxp, bxb, bfreq, bw, braw, bst, bout;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*", &bp, &bxp, &bxb, &bfreq, &bw, &braw, &bst,
-                          &bout))
+    Py_buffer bp, bxp, bxb, bfreq, bw, braw, bst, blw, blb, bout;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &bp, &bxp, &bxb, &bfreq, &bw, &braw, &bst,
+                          &blw, &blb, &bout))
         return NULL;
     PyObject *ret = NULL;
     Py_ssize_t k = bp.len / (8 * P_FIELDS), n_lanes = bst.len / 4;
     const int64_t *P = bp.buf;
-    void *lanes_mem = NULL;
     int64_t **col_e = NULL;
     int64_t *ebuf = NULL;
     uint32_t *tab = NULL;
-    uint16_t *wpad = NULL;
-    uint8_t *rpad = NULL;
-    int64_t total = 0, n_res = 0;
+    tokinfo_t *ti = NULL;
+    int64_t total = 0, n_res = 0, lanes = 0, words_total = 0, raw_total = 0;
+    const int64_t *lw = blw.buf, *lb = blb.buf;
     for (Py_ssize_t i = 0; i < k; i++) {
         total += P[i * P_FIELDS + P_COUNT];
-        if (P[i * P_FIELDS + P_KIND] != K_CONST) n_res += P[i * P_FIELDS + P_COUNT] - 1;
+        if (P[i * P_FIELDS + P_KIND] != K_CONST) {
+            n_res += P[i * P_FIELDS + P_COUNT] - 1;
+            lanes++;
+        }
+    }
+    for (Py_ssize_t l = 0; l < n_lanes && blw.len == n_lanes * 8 && blb.len == n_lanes * 8; l++) {
+        words_total += lw[l];
+        raw_total += lb[l];
     }
     if (bp.len % (8 * P_FIELDS) || bfreq.len != 8 * N_CTX * N_TOK || bxp.len != bxb.len ||
-        bout.len != total * 8 || braw.len < 16) {
+        bout.len != total * 8 || lanes != n_lanes || blw.len != n_lanes * 8 ||
+        blb.len != n_lanes * 8 || bw.len != words_total * 2 + 16 || braw.len != raw_total + 16) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to decode_value_page");
         goto done;
     }
-    /* one allocation for the per-lane arrays (8-byte fields first, then the ints) */
-    lanes_mem = calloc((size_t)n_lanes + 1, 8 * 7 + 4 * 6);
     col_e = calloc((size_t)k + 1, sizeof(int64_t *));
     ebuf = malloc((size_t)n_res * 8 + 8);
     tab = malloc((size_t)N_CTX * PROB_SCALE * 4);
-    /* a step reads at most one word and 62 raw bits per lane before the lengths are checked */
-    wpad = malloc((size_t)bw.len + 2 * (size_t)n_lanes + 16);
-    rpad = malloc((size_t)braw.len + 8 * (size_t)n_lanes + 16);
-    if (!lanes_mem || !col_e || !ebuf || !tab || !wpad || !rpad) {
+    ti = malloc(sizeof(tokinfo_t));
+    if (!col_e || !ebuf || !tab || !ti) {
         PyErr_NoMemory();
         goto done;
     }
-    size_t nl = (size_t)n_lanes + 1;
-    lanes_t L;
-    L.u1 = (uint64_t *)lanes_mem;
-    L.u2 = L.u1 + nl;
-    L.s = L.u2 + nl;
-    L.c = (int64_t *)(L.s + nl);
-    L.len = L.c + nl;
-    L.e = (int64_t **)(L.len + nl);
-    Py_ssize_t *act = (Py_ssize_t *)(L.e + nl);
-    L.x = (uint32_t *)(act + nl);
-    L.k = (int *)(L.x + nl);
-    L.sh = L.k + nl;
-    L.ctx = L.sh + nl;
-    L.xsh = L.ctx + nl;
-    L.tok = L.xsh + nl;
-    int rc;
+    int rc = OK;
     Py_BEGIN_ALLOW_THREADS;
+    for (int tok = 0; tok < N_TOK; tok++) {
+        int nq = tok < 16 ? 0 : (tok - 16) / 2 + 3; /* n - 2 extra bits of q */
+        ti->nq[tok] = nq;
+        ti->base[tok] = tok < 16 ? (uint64_t)tok
+                                 : (1ull << (nq + 1)) | ((uint64_t)((tok - 16) & 1) << nq);
+    }
     const int64_t *freq = bfreq.buf;
     for (int c = 0; c < N_CTX; c++) {
         uint32_t cum = 0;
@@ -345,37 +338,49 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
             for (uint32_t j = 0; j < PROB_SCALE; j++) tab[c * PROB_SCALE + j] = j << 20;
     }
     Py_ssize_t l = 0;
-    int64_t e_at = 0;
+    int64_t e_at = 0, w_at = 0, r_at = 0;
     const uint32_t *st = bst.buf;
-    for (Py_ssize_t i = 0; i < k && l < n_lanes; i++) {
+    const uint16_t *words = bw.buf;
+    const uint8_t *raw = braw.buf;
+    lane_t pend;
+    int have = 0;
+    for (Py_ssize_t i = 0; i < k && rc == OK; i++) {
         const int64_t *p = P + i * P_FIELDS;
         if (p[P_KIND] == K_CONST) continue;
-        L.x[l] = st[l];
-        L.len[l] = p[P_COUNT] - 1;
-        L.e[l] = col_e[i] = ebuf + e_at;
-        e_at += L.len[l];
-        L.c[l] = p[P_C];
-        L.k[l] = p[P_MA] ? 1 << (p[P_MA] - 1) : 0;
-        L.sh[l] = p[P_MA] ? (int)p[P_MA] - 1 : 0;
-        /* k = 0: s stays c (e[t] - e[t-0] adds 0) and sh = 0, so the prediction is c */
-        L.s[l] = L.k[l] ? (uint64_t)L.c[l] * (uint64_t)L.k[l] : (uint64_t)L.c[l];
+        int ma = (int)p[P_MA];
+        lane_t L = {
+            .w = words + w_at, .raw = raw + r_at, .e = ebuf + e_at, .n_words = lw[l],
+            .len = p[P_COUNT] - 1, .wpos = 0, .c = p[P_C], .raw_bits = (uint64_t)lb[l] * 8,
+            .bpos = 0, .u1 = 0, .x = st[l], .ctx = 0, .xsh = 0, .k = ma ? 1 << (ma - 1) : 0,
+            .shk = ma ? ma - 1 : 0,
+        };
+        /* k = 0: s stays c (e[t] - e[t-0] adds 0) and shk = 0, so the prediction is c */
+        L.s = L.k ? (uint64_t)L.c * (uint64_t)L.k : (uint64_t)L.c;
+        col_e[i] = L.e;
+        e_at += L.len;
+        w_at += lw[l];
+        r_at += lb[l];
         l++;
+        if (have) {
+            rc = decode_lanes2(&pend, &L, tab, ti);
+            have = 0;
+        } else {
+            pend = L;
+            have = 1;
+        }
     }
-    memcpy(wpad, bw.buf, (size_t)bw.len);
-    memset((char *)wpad + bw.len, 0, 2 * (size_t)n_lanes + 16);
-    memcpy(rpad, braw.buf, (size_t)braw.len);
-    memset(rpad + braw.len, 0, 8 * (size_t)n_lanes + 16);
-    rc = decode_lanes(&L, n_lanes, tab, wpad, bw.len / 2, rpad, (uint64_t)(braw.len - 16) * 8, act);
+    if (have && rc == OK) {
+        lane_t none = {.w = words, .raw = raw, .e = ebuf, .len = 0};
+        rc = decode_lanes2(&pend, &none, tab, ti);
+    }
     if (rc == OK) rebuild(P, k, col_e, bxp.buf, bxb.buf, bout.buf);
     Py_END_ALLOW_THREADS;
     ret = PyLong_FromLong(rc);
 done:
-    free(lanes_mem);
     free(col_e);
     free(ebuf);
     free(tab);
-    free(wpad);
-    free(rpad);
+    free(ti);
     PyBuffer_Release(&bp);
     PyBuffer_Release(&bxp);
     PyBuffer_Release(&bxb);
@@ -383,6 +388,8 @@ done:
     PyBuffer_Release(&bw);
     PyBuffer_Release(&braw);
     PyBuffer_Release(&bst);
+    PyBuffer_Release(&blw);
+    PyBuffer_Release(&blb);
     PyBuffer_Release(&bout);
     return ret;
 }

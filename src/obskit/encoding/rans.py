@@ -90,56 +90,68 @@ def normalise(counts: I64) -> I64:
     return out
 
 
-def pack_raw_bits(raw: U64, nbits: I64) -> bytes:
-    """Concatenate the low ``nbits[i]`` bits of ``raw[i]``, LSB first, into bytes."""
+def pack_raw_bits(raw: U64, nbits: I64, starts: I64) -> tuple[bytes, I64]:
+    """Each lane's raw fields (low ``nbits[i]`` bits of ``raw[i]``, LSB first) from a byte
+    boundary on; returns (bytes, bytes per lane)."""
+    lens = np.diff(np.append(starts, raw.size))
+    lane = np.repeat(np.arange(starts.size), lens)
+    lane_bits = np.bincount(lane, weights=nbits, minlength=starts.size).astype(np.int64)
+    lane_bytes = (lane_bits + 7) >> 3
     total = int(nbits.sum())
     if total == 0:
-        return b""
+        return b"", lane_bytes
+    lane_at = 8 * (np.cumsum(lane_bytes) - lane_bytes)
+    within = np.cumsum(nbits) - nbits
+    within -= (np.cumsum(lane_bits) - lane_bits)[lane]
+    field_at = lane_at[lane] + within
     field = np.repeat(np.arange(raw.size), nbits)
-    start = np.cumsum(nbits) - nbits
-    bit = (np.arange(total) - start[field]).astype(np.uint64)
-    bits = ((raw[field] >> bit) & _ONE).astype(np.uint8)
-    return np.packbits(bits, bitorder="little").tobytes()
+    bit_in_field = np.arange(total) - (np.cumsum(nbits) - nbits)[field]
+    bits = np.zeros(8 * int(lane_bytes.sum()), np.uint8)
+    bits[field_at[field] + bit_in_field] = (raw[field] >> bit_in_field.astype(np.uint64)) & _ONE
+    return np.packbits(bits, bitorder="little").tobytes(), lane_bytes
 
 
-def lockstep_order(starts: I64, lens: I64) -> I64:
-    """Flat indices of lane samples in lock-step order (step t, then lane)."""
-    lane = np.repeat(np.arange(starts.size), lens)
-    t = np.arange(lane.size) - (np.cumsum(lens) - lens)[lane]
-    out: I64 = (starts[lane] + t)[np.lexsort((lane, t))]
-    return out
-
-
-def encode_lanes(freq: I64, cum: I64, starts: I64, lens: I64) -> tuple[bytes, bytes]:
-    """rANS-encode lanes whose symbols have ``freq``/``cum``; returns (words LE u16, states)."""
+def encode_lanes(freq: I64, cum: I64, starts: I64, lens: I64) -> tuple[bytes, I64, bytes]:
+    """rANS-encode each lane (symbols with ``freq``/``cum``) into its own word stream, all lanes
+    stepped at once; returns (words u16 LE, words per lane, final states u32 LE)."""
     n_lanes = starts.size
     x = np.full(n_lanes, RANS_LOW, np.uint64)
-    out: list[npt.NDArray[np.uint64]] = []
     lanes = np.arange(n_lanes)
+    emit_lane: list[I64] = []
+    emit_t: list[I64] = []
+    emit_word: list[U64] = []
     xmax_unit = np.uint64((RANS_LOW >> PROB_BITS) << 16)
     for t in range(int(lens.max(initial=0)) - 1, -1, -1):
-        act = lanes[lens > t][::-1]
+        act = lanes[lens > t]
         at = starts[act] + t
         f = freq[at].astype(np.uint64)
         xs = x[act]
         emit = xs >= xmax_unit * f
-        out.append(xs[emit] & np.uint64(0xFFFF))
+        emit_lane.append(act[emit])
+        emit_t.append(np.full(int(emit.sum()), t, np.int64))
+        emit_word.append(xs[emit] & np.uint64(0xFFFF))
         xs = np.where(emit, xs >> np.uint64(16), xs)
-        xs = ((xs // f) << np.uint64(PROB_BITS)) + (xs % f) + cum[at].astype(np.uint64)
-        x[act] = xs
-    words = np.concatenate(out)[::-1] if out else np.zeros(0, np.uint64)
-    return words.astype("<u2").tobytes(), x.astype("<u4").tobytes()
+        x[act] = ((xs // f) << np.uint64(PROB_BITS)) + (xs % f) + cum[at].astype(np.uint64)
+    if not emit_lane:
+        return b"", np.zeros(n_lanes, np.int64), x.astype("<u4").tobytes()
+    el, et, ew = np.concatenate(emit_lane), np.concatenate(emit_t), np.concatenate(emit_word)
+    order = np.lexsort((et, el))  # per lane, in the order the decoder reads them
+    counts = np.bincount(el, minlength=n_lanes).astype(np.int64)
+    return ew[order].astype("<u2").tobytes(), counts, x.astype("<u4").tobytes()
 
 
 def decode_lanes(
     freq: I64,
     words: npt.NDArray[np.uint16],
+    lane_words: I64,
     raw: npt.NDArray[np.uint8],
+    lane_bytes: I64,
     states: npt.NDArray[np.uint32],
     lens: I64,
 ) -> U64:
-    """Inverse of the lane coding: ``u`` of every lane, concatenated; ValueError when a stream
-    runs short. ``freq`` is (N_CTX, N_TOK); ``raw`` must end with 16 zero bytes of padding."""
+    """Inverse of the lane coding: ``u`` of every lane, concatenated; ValueError when a lane's
+    stream runs short or long. ``freq`` is (N_CTX, N_TOK); ``words`` and ``raw`` end with 16 zero
+    bytes of padding."""
     cum = np.cumsum(freq, axis=1) - freq
     slot_tok = np.zeros((N_CTX, PROB_SCALE), np.int64)
     for c in range(N_CTX):
@@ -151,9 +163,10 @@ def decode_lanes(
     u1 = np.zeros(lens.size, np.uint64)
     u2 = np.zeros(lens.size, np.uint64)
     w = words.astype(np.uint64)
-    wpos = 0
-    bpos = 0
-    nraw_bits = (raw.size - 16) * 8
+    wpos = np.cumsum(lane_words) - lane_words
+    wend = wpos + lane_words
+    bpos = 8 * (np.cumsum(lane_bytes) - lane_bytes)
+    bend = bpos + 8 * lane_bytes
     lanes = np.arange(lens.size)
     rawu = raw.astype(np.uint64)
     nine = np.arange(9)
@@ -168,11 +181,11 @@ def decode_lanes(
         f = freq[ctx, tok].astype(np.uint64)
         xs = f * (xs >> np.uint64(PROB_BITS)) + slot - cum[ctx, tok].astype(np.uint64)
         need = xs < np.uint64(RANS_LOW)
-        k = int(need.sum())
-        if wpos + k > w.size:
+        wp = wpos[act]
+        if np.any(need & (wp >= wend[act])):
             raise ValueError("rans word stream ends early")
-        xs[need] = (xs[need] << np.uint64(16)) | w[wpos : wpos + k]
-        wpos += k
+        xs = np.where(need, (xs << np.uint64(16)) | w[np.minimum(wp, w.size - 1)], xs)
+        wpos[act] = wp + need
         x[act] = xs
         small = tok < 16
         n = (tok - 16) // 2 + 5
@@ -180,10 +193,10 @@ def decode_lanes(
         nb = qbits + sh
         if int(nb.max()) > 62:
             raise ValueError("raw field longer than 62 bits")
-        off = bpos + np.cumsum(nb) - nb
-        bpos += int(nb.sum())
-        if bpos > nraw_bits:
+        off = bpos[act]
+        if np.any(off + nb > bend[act]):
             raise ValueError("raw bit stream ends early")
+        bpos[act] = off + nb
         byte = rawu[(off >> 3)[:, None] + nine]
         lo = (byte[:, :8] << shifts).sum(axis=1, dtype=np.uint64)
         bsh = (off & 7).astype(np.uint64)
@@ -198,6 +211,6 @@ def decode_lanes(
         u[starts[act] + t] = ut
         u2[act] = u1[act]
         u1[act] = ut
-    if wpos != w.size:
+    if np.any(wpos != wend):
         raise ValueError("rans word stream has trailing words")
     return u

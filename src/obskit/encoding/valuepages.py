@@ -81,11 +81,10 @@ def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> bytes:
     sym_f = freq.ravel()[key]
     sym_c = cum.ravel()[key]
     if kernels.BACKEND == "native":
-        words, states = kernels.rans_encode_lanes(sym_f, sym_c, starts, lens)
+        words, lane_words, states = kernels.rans_encode_lanes(sym_f, sym_c, starts, lens)
     else:
-        words, states = rans.encode_lanes(sym_f, sym_c, starts, lens)
-    order = rans.lockstep_order(starts, lens)
-    raw_bytes = rans.pack_raw_bits(raw[order], nbits[order])
+        words, lane_words, states = rans.encode_lanes(sym_f, sym_c, starts, lens)
+    raw_bytes, lane_bytes = rans.pack_raw_bits(raw, nbits, starts)
     ctx_mask = int(np.bitwise_or.reduce(np.left_shift(1, used))) if used.size else 0
     k = len(cols)
     meta = [
@@ -99,6 +98,7 @@ def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> bytes:
     meta += [getattr(p, name).astype("<i8").tobytes() for name in I64_FIELDS]
     meta += [p.exc_pos.astype("<u4").tobytes(), p.exc_bits.astype("<u8").tobytes()]
     meta += [freq[used].astype("<u2").tobytes(), states]
+    meta += [lane_words.astype("<u4").tobytes(), lane_bytes.astype("<u4").tobytes()]
     packed = bytes(cramjam.zstd.compress(b"".join(meta), _META_ZSTD_LEVEL))
     return b"".join((_U32.pack(len(packed)), packed, words, raw_bytes))
 
@@ -123,7 +123,9 @@ class _Reader:
         return out
 
 
-def _parse_meta(meta: bytes) -> tuple[ColumnParams, bytes, I64, npt.NDArray[np.uint32], int, int]:
+def _parse_meta(
+    meta: bytes,
+) -> tuple[ColumnParams, bytes, I64, npt.NDArray[np.uint32], tuple[I64, I64]]:
     if len(meta) < _META_HEAD.size:
         raise _corrupt("meta shorter than its header")
     k, n_lanes, n_words, raw_len, ts_len, ctx_mask, n_exc = _META_HEAD.unpack_from(meta)
@@ -145,11 +147,15 @@ def _parse_meta(meta: bytes) -> tuple[ColumnParams, bytes, I64, npt.NDArray[np.u
     freq = np.zeros((rans.N_CTX, rans.N_TOK), np.int64)
     freq[used] = r.take("<u2", len(used) * rans.N_TOK).reshape(len(used), rans.N_TOK)
     states = r.take("<u4", n_lanes).astype(np.uint32)
+    lane_words = r.take("<u4", n_lanes).astype(np.int64)
+    lane_bytes = r.take("<u4", n_lanes).astype(np.int64)
+    if int(lane_words.sum()) != n_words or int(lane_bytes.sum()) != raw_len:
+        raise _corrupt("lane stream lengths differ from the page")
     if r.pos != len(meta):
         raise _corrupt("meta has trailing bytes")
     p = ColumnParams(**fields)  # type: ignore[arg-type]
     _validate(p, freq, used, states, n_lanes)
-    return p, ts, freq, states, n_words, raw_len
+    return p, ts, freq, states, (lane_words, lane_bytes)
 
 
 def _validate(
@@ -210,20 +216,22 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F6
         meta = bytes(cramjam.zstd.decompress(bytes(body[4 : 4 + zlen])))
     except Exception as exc:  # cramjam raises its own DecompressionError (not exported as a type)
         raise _corrupt(f"meta: {exc}") from exc
-    p, ts, freq, states, n_words, raw_len = _parse_meta(meta)
+    p, ts, freq, states, lanes = _parse_meta(meta)
+    n_words = int(lanes[0].sum())
     at = 4 + zlen
-    if at + 2 * n_words + raw_len != len(body):
+    if at + 2 * n_words + int(lanes[1].sum()) != len(body):
         raise _corrupt("stream lengths differ from the page")
-    words = np.frombuffer(body, "<u2", n_words, at).astype(np.uint16)
+    words = np.frombuffer(bytes(body[at : at + 2 * n_words]) + _PAD, "<u2").astype(np.uint16)
     raw = np.frombuffer(bytes(body[at + 2 * n_words :]) + _PAD, np.uint8)
     out = np.empty(int(p.count.sum(dtype=np.int64)), np.float64)
     try:
         if kernels.BACKEND == "native":
             kernels.decode_value_page(
-                _param_matrix(p), p.exc_pos.astype(np.int64), p.exc_bits, freq, words, raw, states, out
+                _param_matrix(p), p.exc_pos.astype(np.int64), p.exc_bits, freq, words, raw, states,
+                *lanes, out,
             )
         else:
-            _decode_numpy(p, freq, words, raw, states, out)
+            _decode_numpy(p, freq, words, raw, states, lanes, out)
     except (ColumnDamage, ValueError) as exc:
         if isinstance(exc, CorruptDataError):
             raise
@@ -247,11 +255,12 @@ def _decode_numpy(
     words: npt.NDArray[np.uint16],
     raw: npt.NDArray[np.uint8],
     states: npt.NDArray[np.uint32],
+    lanes: tuple[I64, I64],
     out: F64,
 ) -> None:
     live = p.kind != KIND_CONST
     lens = p.count[live].astype(np.int64) - 1
-    u = rans.decode_lanes(freq, words, raw, states, lens)
+    u = rans.decode_lanes(freq, words, lanes[0], raw, lanes[1], states, lens)
     starts = np.cumsum(lens) - lens
     e = ma_inverse(unzigzag(u), starts, lens, p.ma[live], p.c[live])
     columns_from_residuals(p, e, out)

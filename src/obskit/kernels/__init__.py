@@ -258,11 +258,13 @@ def rans_encode_lanes(
     cum: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
     lens: npt.NDArray[np.int64],
-) -> tuple[bytes, bytes]:
-    """Native twin of ``obskit.encoding.rans.encode_lanes``: (words u16 LE, states u32 LE)."""
+) -> tuple[bytes, npt.NDArray[np.int64], bytes]:
+    """Native twin of ``obskit.encoding.rans.encode_lanes``: (words u16 LE, words per lane,
+    final states u32 LE)."""
     if _native is None:
         raise AssertionError("BUG: rans_encode_lanes without the native backend")
     words = np.empty(freq.size, dtype="<u2")
+    lane_words = np.empty(starts.size, dtype=np.int64)
     states = np.empty(starts.size, dtype="<u4")
     n = _native.rans_encode_lanes(
         np.ascontiguousarray(freq, np.int64),
@@ -270,9 +272,10 @@ def rans_encode_lanes(
         np.ascontiguousarray(starts, np.int64),
         np.ascontiguousarray(lens, np.int64),
         words,
+        lane_words,
         states,
     )
-    return words[words.size - n :].tobytes(), states.tobytes()
+    return words[:n].tobytes(), lane_words, states.tobytes()
 
 
 def decode_value_page(
@@ -283,6 +286,8 @@ def decode_value_page(
     words: npt.NDArray[np.uint16],
     raw: npt.NDArray[np.uint8],
     states: npt.NDArray[np.uint32],
+    lane_words: npt.NDArray[np.int64],
+    lane_bytes: npt.NDArray[np.int64],
     out: npt.NDArray[np.float64],
 ) -> None:
     """Native decoder of a v2 value page whose headers ``obskit.encoding.valuepages`` validated
@@ -297,6 +302,8 @@ def decode_value_page(
         np.ascontiguousarray(words, np.uint16),
         np.ascontiguousarray(raw, np.uint8),
         np.ascontiguousarray(states, np.uint32),
+        np.ascontiguousarray(lane_words, np.int64),
+        np.ascontiguousarray(lane_bytes, np.int64),
         out,
     )
     if rc:
