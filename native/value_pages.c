@@ -115,6 +115,13 @@ typedef struct {
     int nq[N_TOK];        /* extra bits of q per token */
 } tokinfo_t;
 
+/* Decode tables of one page: token per (context, slot) (35 KiB: L1-resident with fc) and
+ * frequency | cumulative << 16 per (context, token). */
+typedef struct {
+    uint8_t sym[N_CTX * PROB_SCALE];
+    uint32_t fc[N_CTX * N_TOK];
+} tables_t;
+
 /* One lane's decoding state (kept in registers by the compiler inside decode_lanes2). */
 typedef struct {
     const uint16_t *w;
@@ -129,11 +136,13 @@ typedef struct {
 /* Entropy decode + temporal inverse of sample t of one lane. Words and raw bits are read from
  * zero-padded buffers; every sample checks it stays inside the lane's streams (never taken on
  * valid pages, so the branches predict perfectly). */
-static inline int lane_step(lane_t *L, const uint32_t *tab, const tokinfo_t *ti, int64_t t) {
+static inline int lane_step(lane_t *L, const tables_t *tb, const tokinfo_t *ti, int64_t t,
+                            int ma) {
     uint32_t x = L->x;
-    uint32_t ent = tab[L->ctx + (x & (PROB_SCALE - 1))];
-    int tok = (int)(ent & 255);
-    x = ((ent >> 8) & 4095) * (x >> PROB_BITS) + (ent >> 20);
+    uint32_t slot = x & (PROB_SCALE - 1);
+    int tok = tb->sym[L->ctx * PROB_SCALE + slot];
+    uint32_t fc = tb->fc[L->ctx * N_TOK + (uint32_t)tok];
+    x = (fc & 0xFFFF) * (x >> PROB_BITS) + slot - (fc >> 16);
     int need = x < RANS_LOW;
     if (need && L->wpos >= L->n_words) return WORDS_SHORT;
     uint32_t xr = (x << 16) | L->w[L->wpos];
@@ -154,9 +163,13 @@ static inline int lane_step(lane_t *L, const uint32_t *tab, const tokinfo_t *ti,
     uint64_t m = (u >> 1) + (u1 >> 1) + (u & u1 & 1);
     int cb = bitlen64(m);
     int cx = cb < N_CTX - 1 ? cb : N_CTX - 1;
-    L->ctx = (uint32_t)cx * PROB_SCALE;
+    L->ctx = (uint32_t)cx;
     L->xsh = cb - cx;
     L->u1 = u;
+    if (!ma) { /* constant prediction */
+        L->e[t] = (int64_t)(unzigzag(u) + (uint64_t)L->c);
+        return OK;
+    }
     uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s >> L->shk);
     L->e[t] = (int64_t)ev;
     L->s += ev - (t >= L->k ? (uint64_t)L->e[t - L->k] : (uint64_t)L->c);
@@ -167,17 +180,29 @@ static inline int lane_end(const lane_t *L) { return L->wpos == L->n_words ? OK 
 
 /* Two lanes stepped together: their dependency chains (state -> table -> token -> context)
  * are independent, so the CPU overlaps them. */
-static int decode_lanes2(lane_t *a, lane_t *b, const uint32_t *tab, const tokinfo_t *ti) {
+#define STEP2(MA_A, MA_B)                                                                      \
+    for (int64_t t = 0; t < both && rc == OK; t++) {                                           \
+        int ra = lane_step(&A, tb, ti, t, MA_A);                                               \
+        int rb = lane_step(&B, tb, ti, t, MA_B);                                               \
+        rc = ra ? ra : rb;                                                                     \
+    }
+
+static int decode_lanes2(lane_t *a, lane_t *b, const tables_t *tb, const tokinfo_t *ti) {
     lane_t A = *a, B = *b;
     int64_t both = A.len < B.len ? A.len : B.len;
     int rc = OK;
-    for (int64_t t = 0; t < both && rc == OK; t++) {
-        int ra = lane_step(&A, tab, ti, t);
-        int rb = lane_step(&B, tab, ti, t);
-        rc = ra ? ra : rb;
+    /* the temporal predictor kind is fixed per lane: one loop per combination */
+    if (A.k && B.k) {
+        STEP2(1, 1)
+    } else if (A.k) {
+        STEP2(1, 0)
+    } else if (B.k) {
+        STEP2(0, 1)
+    } else {
+        STEP2(0, 0)
     }
-    for (int64_t t = both; t < A.len && rc == OK; t++) rc = lane_step(&A, tab, ti, t);
-    for (int64_t t = both; t < B.len && rc == OK; t++) rc = lane_step(&B, tab, ti, t);
+    for (int64_t t = both; t < A.len && rc == OK; t++) rc = lane_step(&A, tb, ti, t, A.k);
+    for (int64_t t = both; t < B.len && rc == OK; t++) rc = lane_step(&B, tb, ti, t, B.k);
     if (rc == OK) rc = lane_end(&A);
     if (rc == OK) rc = lane_end(&B);
     return rc;
@@ -288,7 +313,7 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
     const int64_t *P = bp.buf;
     int64_t **col_e = NULL;
     int64_t *ebuf = NULL;
-    uint32_t *tab = NULL;
+    tables_t *tab = NULL;
     tokinfo_t *ti = NULL;
     int64_t total = 0, n_res = 0, lanes = 0, words_total = 0, raw_total = 0;
     const int64_t *lw = blw.buf, *lb = blb.buf;
@@ -311,7 +336,7 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
     }
     col_e = calloc((size_t)k + 1, sizeof(int64_t *));
     ebuf = malloc((size_t)n_res * 8 + 8);
-    tab = malloc((size_t)N_CTX * PROB_SCALE * 4);
+    tab = malloc(sizeof(tables_t));
     ti = malloc(sizeof(tokinfo_t));
     if (!col_e || !ebuf || !tab || !ti) {
         PyErr_NoMemory();
@@ -330,12 +355,12 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
         uint32_t cum = 0;
         for (int t = 0; t < N_TOK; t++) {
             uint32_t f = (uint32_t)freq[c * N_TOK + t];
-            for (uint32_t j = 0; j < f && cum + j < PROB_SCALE; j++)
-                tab[c * PROB_SCALE + cum + j] = (uint32_t)t | (f << 8) | (j << 20);
+            tab->fc[c * N_TOK + t] = f | (cum << 16);
+            if (f && cum + f <= PROB_SCALE) memset(tab->sym + c * PROB_SCALE + cum, t, f);
             cum += f;
         }
         if (cum == 0) /* unused context: token 0, frequency 0 (as the numpy reference) */
-            for (uint32_t j = 0; j < PROB_SCALE; j++) tab[c * PROB_SCALE + j] = j << 20;
+            memset(tab->sym + c * PROB_SCALE, 0, PROB_SCALE);
     }
     Py_ssize_t l = 0;
     int64_t e_at = 0, w_at = 0, r_at = 0;
