@@ -1,7 +1,8 @@
-"""Golden block files: today's writer must produce exactly the committed bytes, and the committed
-block must read back as the data below. A failure here means the on-disk format changed: bump
-FORMAT_VERSION (and keep reading the old one) or, if the change is intended and compatible,
-regenerate with ``python tests/tsdb/test_block_golden.py --write``."""
+"""Golden block files: the writer must produce exactly the committed bytes for each format it can
+write (2, the default, and 1), and the committed blocks must read back as the data below. A
+failure here means the on-disk format changed: bump FORMAT_VERSION (and keep reading the old one)
+or, if the change is intended and compatible, regenerate with
+``python tests/tsdb/test_block_golden.py --write``."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from obskit.tsdb.block import Block, BlockMeta, BlockWriter
+from obskit.tsdb.block import FORMAT_VERSION, Block, BlockMeta, BlockWriter
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tsdb" / "block-v1"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tsdb"
+FORMATS = (1, 2)
 FILES = ("chunks", "index", "meta.json")
 
 
-def golden_series() -> list[tuple[int, np.ndarray, np.ndarray]]:
+def fixture(format_version: int) -> Path:
+    return FIXTURES / f"block-v{format_version}"
+
+
+def golden_series(format_version: int = 1) -> list[tuple[int, np.ndarray, np.ndarray]]:
     stale = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
     t0 = 1_767_225_600_000
     regular = t0 + np.arange(240, dtype=np.int64) * 15_000
     jitter = regular + np.tile(np.array([0, 3, -2, 7], dtype=np.int64), 60)
-    return [
+    series = [
         (0, regular, np.ones(240)),  # constant
         (1, regular, np.cumsum(np.arange(240) % 7 * 0.01) + 1000.0),  # 2-decimal counter
         (3, jitter, np.cumsum(np.arange(240) * 512.0)),  # integer counter
@@ -31,25 +38,39 @@ def golden_series() -> list[tuple[int, np.ndarray, np.ndarray]]:
         (7, regular[:5], np.array([stale, -0.0, np.inf, -np.inf, 5e-324])),  # specials
         (9, regular[:1], np.array([0.1])),  # one sample
     ]
+    if format_version >= 2:  # cross-series predictors of format 2 pages
+        series += [
+            (10, regular, np.cumsum(np.arange(240) % 7 * 0.01) * 3 + 7.0),  # from series 1
+            (11, regular, 40 + np.sin(np.arange(240) / 7.0) * 1.5),  # from 4 (floats)
+        ]
+    return series
 
 
-def write_block(directory: Path) -> BlockMeta:
-    writer = BlockWriter(directory)
-    for sid, ts, values in golden_series():
+def write_block(directory: Path, format_version: int) -> BlockMeta:
+    writer = BlockWriter(directory, format_version=format_version)
+    for sid, ts, values in golden_series(format_version):
         writer.add_series(sid, ts, values)
     meta = BlockMeta(7, 0, 1_767_225_600_000, 1_767_232_800_000, 0, 0, 0, 0, sources=[7])
     return writer.finish(meta)
 
 
-def test_writer_produces_the_golden_bytes(tmp_path: Path) -> None:
-    write_block(tmp_path / "b")
+def test_default_format_is_2() -> None:
+    assert FORMAT_VERSION == 2
+
+
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_writer_produces_the_golden_bytes(tmp_path: Path, format_version: int) -> None:
+    write_block(tmp_path / "b", format_version)
     for name in FILES:
-        assert (tmp_path / "b" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
+        got = (tmp_path / "b" / name).read_bytes()
+        assert got == (fixture(format_version) / name).read_bytes(), name
 
 
-def test_golden_block_reads_back() -> None:
-    block = Block(FIXTURE)
-    series = golden_series()
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_golden_block_reads_back(format_version: int) -> None:
+    block = Block(fixture(format_version))
+    assert block.meta.format == format_version
+    series = golden_series(format_version)
     ids = np.array([s[0] for s in series], dtype=np.int64)
     lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
     got = {sid: (ts, v) for sid, ts, v in block.read(block.rows_for(ids, lo, hi), lo, hi).runs()}
@@ -61,6 +82,8 @@ def test_golden_block_reads_back() -> None:
 
 
 if __name__ == "__main__" and "--write" in sys.argv:
-    shutil.rmtree(FIXTURE, ignore_errors=True)
-    write_block(FIXTURE)
-    print(f"wrote {FIXTURE}")
+    # python tests/tsdb/test_block_golden.py --write 2   (the formats to rewrite)
+    for version in [int(a) for a in sys.argv[sys.argv.index("--write") + 1 :]]:
+        shutil.rmtree(fixture(version), ignore_errors=True)
+        write_block(fixture(version), version)
+        print(f"wrote {fixture(version)}")

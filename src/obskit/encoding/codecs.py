@@ -23,6 +23,8 @@ class Codec(IntEnum):
     XOR = 0x04  # float64 bits xor previous bits
     FLOAT_DELTA = 0x05  # float64 bits as int64, deltas
     FLOAT_DOD = 0x06  # float64 bits as int64, deltas of deltas
+    DECIMAL_RES = 0x07  # v2 pages: decimal column coded as residuals (encoding.residuals)
+    FLOAT_RES = 0x08  # v2 pages: float64 bits coded as residuals
     TS_RAW = 0x10  # int64 little-endian, as is
     TS_CONST_STEP = 0x11  # start + i * step
     TS_DELTA = 0x12  # deltas (divided by their gcd)
@@ -37,13 +39,19 @@ _NAMES = {
     Codec.XOR: "xor",
     Codec.FLOAT_DELTA: "float-delta",
     Codec.FLOAT_DOD: "float-dod",
+    Codec.DECIMAL_RES: "decimal-res",
+    Codec.FLOAT_RES: "float-res",
     Codec.TS_RAW: "raw",
     Codec.TS_CONST_STEP: "const-step",
     Codec.TS_DELTA: "delta",
     Codec.TS_DOD: "dod",
 }
 
-VALUE_CODECS = {name: codec for codec, name in _NAMES.items() if codec < 0x10}
+VALUE_CODECS = {
+    name: codec
+    for codec, name in _NAMES.items()
+    if codec < 0x10 and codec not in (Codec.DECIMAL_RES, Codec.FLOAT_RES)
+}
 """Value codec by name, for ``encode_values(..., codec=name)``."""
 
 TIMESTAMP_CODECS = {name: codec for codec, name in _NAMES.items() if codec >= 0x10}

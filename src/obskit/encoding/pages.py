@@ -1,4 +1,4 @@
-"""Pages: runs of encoded columns of neighbouring series, compressed together with zstd.
+"""Pages: runs of encoded columns of neighbouring series, compressed together.
 
 The store concatenates the encoded columns of consecutive series (sorted by label set, so similar
 series sit side by side) until about ``PAGE_TARGET_BYTES``, and keeps each column's (offset,
@@ -13,6 +13,12 @@ length) inside the decompressed page. A page is::
 
 A page that zstd does not shrink is stored. Damage (bad version, crc or length) raises
 ``CorruptDataError``.
+
+Version 2 pages (``encode_value_page``, block format 2) have the same header with compression
+2 (= "ts + rANS values", body drawn in ``obskit.encoding.valuepages``); ``raw_len`` is the size of
+what ``decode_page`` returns for them: the page's timestamp columns, then each value column as a
+``raw`` column (codec 0x00 | count uvarint | float64 x count), so readers of both versions decode
+columns the same way.
 """
 
 from __future__ import annotations
@@ -22,10 +28,23 @@ import zlib
 from collections.abc import Sequence
 
 import cramjam
+import numpy as np
+import numpy.typing as npt
 
+from obskit.encoding._header import put_uvarint
+from obskit.encoding.codecs import Codec
+from obskit.encoding.valuepages import decode_value_body, encode_value_body
 from obskit.errors import CorruptDataError
 
-__all__ = ["DEFAULT_ZSTD_LEVEL", "PAGE_TARGET_BYTES", "decode_page", "encode_page"]
+__all__ = [
+    "DEFAULT_ZSTD_LEVEL",
+    "PAGE_TARGET_BYTES",
+    "PAGE_TARGET_SAMPLES",
+    "decode_page",
+    "encode_page",
+    "encode_value_page",
+    "raw_column_lengths",
+]
 
 # Measured (benchmarks/bench_codecs.py --batch --sweep; gen_node 10-20 hosts x 24 h, 1440-sample
 # columns, store layout): levels 1..12 differ by under 1% in size, level 19 saves ~2% more but
@@ -39,9 +58,17 @@ DEFAULT_ZSTD_LEVEL = 6
 # (~0.2-0.5 ms at 256 KiB).
 PAGE_TARGET_BYTES = 256 * 1024
 
+# Samples per version 2 page: the per-page cost (frequency tables, zstd'd headers, one Python
+# call to parse them, ~0.5 ms) wants big pages, a point read decodes a whole page (~5 ms at
+# 256 Ki samples, about what a 256 KiB v1 page holds), and cross-series references never
+# leave a page.
+PAGE_TARGET_SAMPLES = 256 * 1024
+
 PAGE_VERSION = 1
+PAGE_VERSION_2 = 2
 _STORED = 0
 _ZSTD = 1
+_RANS = 2
 _HEADER = struct.Struct("<BBII")
 _FIELDS = struct.Struct("<BBI")  # the header fields the crc covers
 MAX_PAGE_BYTES = 0xFFFF_FFFF
@@ -60,16 +87,65 @@ def encode_page(chunks: Sequence[bytes | memoryview], level: int = DEFAULT_ZSTD_
     return fields + struct.pack("<I", zlib.crc32(payload, zlib.crc32(fields))) + payload
 
 
+def raw_column_lengths(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Bytes of a ``raw`` value column of each count: codec byte + uvarint count + 8 * count."""
+    c = np.asarray(counts, dtype=np.int64)
+    varint = 1 + (c >= 1 << 7) + (c >= 1 << 14) + (c >= 1 << 21) + (c >= 1 << 28) + (c >= 1 << 35)
+    out: npt.NDArray[np.int64] = 1 + varint + 8 * c
+    return out
+
+
+def encode_value_page(
+    ts_bytes: bytes, values: Sequence[npt.NDArray[np.float64]]
+) -> tuple[bytes, npt.NDArray[np.uint8]]:
+    """A version 2 page of ``ts_bytes`` (encoded timestamp columns) and value columns; returns
+    the page and each column's kind (codec id: const, decimal-res, float-res)."""
+    body, kinds = encode_value_body(ts_bytes, list(values))
+    counts = np.array([v.size for v in values], dtype=np.int64)
+    raw_len = len(ts_bytes) + int(raw_column_lengths(counts).sum())
+    if raw_len > MAX_PAGE_BYTES:
+        raise ValueError(f"cannot encode a page of {raw_len} bytes: limit is {MAX_PAGE_BYTES}")
+    fields = _FIELDS.pack(PAGE_VERSION_2, _RANS, raw_len)
+    return fields + struct.pack("<I", zlib.crc32(body, zlib.crc32(fields))) + body, kinds
+
+
+def _decode_value_page(payload: memoryview, raw_len: int) -> bytes:
+    ts, counts, values = decode_value_body(payload)
+    lens = raw_column_lengths(counts)
+    if len(ts) + int(lens.sum()) != raw_len:
+        raise CorruptDataError("cannot decode page: decoded length differs from its header")
+    out = np.empty(raw_len, dtype=np.uint8)
+    out[: len(ts)] = np.frombuffer(ts, np.uint8)
+    at = len(ts)
+    src = values.view(np.uint8)
+    head = bytearray()
+    for n, length in zip(counts.tolist(), lens.tolist(), strict=True):
+        head.clear()
+        head.append(Codec.RAW)
+        put_uvarint(head, n)
+        h = len(head)
+        out[at : at + h] = np.frombuffer(head, np.uint8)
+        out[at + h : at + length] = src[: 8 * n]
+        src = src[8 * n :]
+        at += length
+    return out.tobytes()
+
+
 def decode_page(buf: bytes | memoryview) -> bytes:
-    """The concatenation of the chunks given to ``encode_page``."""
+    """The concatenation of the chunks given to ``encode_page`` (version 1), or the timestamp
+    columns and ``raw`` value columns of an ``encode_value_page`` page (version 2)."""
     if len(buf) < _HEADER.size:
         raise CorruptDataError(f"cannot decode page: {len(buf)} bytes is shorter than its header")
     version, compression, raw_len, crc = _HEADER.unpack_from(buf)
-    if version != PAGE_VERSION:
+    if version not in (PAGE_VERSION, PAGE_VERSION_2):
         raise CorruptDataError(f"cannot decode page: unknown version {version}")
     payload = memoryview(buf)[_HEADER.size :]
     if zlib.crc32(payload, zlib.crc32(memoryview(buf)[: _FIELDS.size])) != crc:
         raise CorruptDataError("cannot decode page: crc mismatch")
+    if version == PAGE_VERSION_2:
+        if compression != _RANS:
+            raise CorruptDataError(f"cannot decode page: unknown compression {compression}")
+        return _decode_value_page(payload, raw_len)
     if compression == _STORED:
         if len(payload) != raw_len:
             raise CorruptDataError("cannot decode page: stored length mismatch")

@@ -341,7 +341,8 @@ def analyse_columns(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
         p.kind[i] = kind
         p.first[i] = m[0]
         d = _wdiff(m)
-        cand, g, ma, c, r = _choose(_candidates(i, v, d, kind, exp, done))
+        with np.errstate(all="ignore"):  # inf/NaN samples only make candidates useless
+            cand, g, ma, c, r = _choose(_candidates(i, v, d, kind, exp, done))
         p.xpred[i], p.ref1[i], p.ref2[i] = cand.xpred, cand.ref1, cand.ref2
         p.sh1[i], p.sh2[i], p.a1[i], p.a2[i] = cand.s1, cand.s2, cand.m1, cand.m2
         p.lat[i], p.gcd[i], p.ma[i], p.c[i] = cand.lat, g, ma, c

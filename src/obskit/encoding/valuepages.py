@@ -63,8 +63,9 @@ _META_ZSTD_LEVEL = 19
 _PAD = bytes(16)
 
 
-def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> bytes:
-    """The v2 body of a page holding ``ts_bytes`` and the value columns ``cols``."""
+def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> tuple[bytes, npt.NDArray[np.uint8]]:
+    """The v2 body of a page holding ``ts_bytes`` and the value columns ``cols``, and each
+    column's kind (its codec id)."""
     p, streams = analyse_columns(cols)
     lens = np.array([s.size for s in streams], np.int64)
     starts = np.cumsum(lens) - lens
@@ -100,7 +101,7 @@ def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> bytes:
     meta += [freq[used].astype("<u2").tobytes(), states]
     meta += [lane_words.astype("<u4").tobytes(), lane_bytes.astype("<u4").tobytes()]
     packed = bytes(cramjam.zstd.compress(b"".join(meta), _META_ZSTD_LEVEL))
-    return b"".join((_U32.pack(len(packed)), packed, words, raw_bytes))
+    return b"".join((_U32.pack(len(packed)), packed, words, raw_bytes)), p.kind
 
 
 def _corrupt(why: str) -> CorruptDataError:
@@ -205,8 +206,8 @@ def _validate(
             raise _corrupt(f"column {i}: reference {j} has another count")
 
 
-def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F64]:
-    """(ts bytes, column params, all values concatenated) of a v2 page body."""
+def decode_value_body(body: bytes | memoryview) -> tuple[bytes, I64, F64]:
+    """(ts bytes, sample count per column, all values concatenated) of a v2 page body."""
     if len(body) < 4:
         raise _corrupt("body shorter than its meta length")
     zlen = _U32.unpack_from(body)[0]
@@ -236,7 +237,7 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, ColumnParams, F6
         if isinstance(exc, CorruptDataError):
             raise
         raise _corrupt(str(exc)) from exc
-    return ts, p, out
+    return ts, p.count.astype(np.int64), out
 
 
 _MATRIX_FIELDS = (

@@ -7,14 +7,19 @@ A block is a directory written once under a temporary name and renamed into plac
       index
       chunks
 
-``chunks`` holds pages; a page is the zstd-compressed concatenation of the encoded columns of
-consecutive series (series sorted by id, so related series sit together and share a dictionary)::
+``chunks`` holds pages of the columns of consecutive series (series sorted by id, so related
+series sit together: a page's value columns predict each other)::
 
     ┌──────────────────┬────────────┬─── page 0 ──────────────────────────────┬─ page 1 ...
     │ magic "OBSKCHNK" │ u32 version│ u32 len │ u32 crc32(bytes) │ bytes (len) │
     └──────────────────┴────────────┴─────────┴──────────────────┴─────────────┴────────────
 
-    decoded page = ts column of series a │ value column of series a │ ts of b │ values of b ...
+    format 2 (written today): version 2 pages of about PAGE_TARGET_SAMPLES samples
+    (obskit.encoding.encode_value_page: timestamp columns + rANS-coded value columns)
+      decoded page = ts of series a │ ts of b │ ... │ raw values of a │ raw values of b ...
+      val_len[i] in the index is the length of that raw column (1 + uvarint + 8 * count).
+    format 1 (still read): version 1 pages, zstd over about PAGE_TARGET_BYTES of columns
+      decoded page = ts column of series a │ value column of series a │ ts of b │ values of b ...
     each column starts with its codec byte (obskit.encoding), so the codec is chosen per column.
 
 ``index`` maps series to their columns; the body is one page-compressed blob of little-endian
@@ -27,8 +32,9 @@ arrays, each of length n (series) or p (pages)::
                     u32 page[n] │ u32 ts_len[n] │ u32 val_len[n] │
                     u64 page_offset[p] │ u32 page_len[p]
     crc32 covers every byte before it. Column offsets inside a page follow from the lengths.
+    The index version is the block's format (1 or 2); both use this layout.
 
-``meta.json`` records format version, seq, level, window, actual min/max time, counts, codec mix
+``meta.json`` records format version (2; 1 is read too), seq, level, window, actual min/max time, counts, codec mix
 and the seqs of the blocks it replaced (so a compaction interrupted before deleting its sources is
 finished on open). ``kind`` is "raw"; downsampled rollup blocks will use another kind.
 """
@@ -54,7 +60,8 @@ from obskit.tsdb.pieces import Pieces, clip_pieces
 
 __all__ = ["Block", "BlockMeta", "BlockWriter"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 CHUNKS_MAGIC = b"OBSKCHNK"
 INDEX_MAGIC = b"OBSKINDX"
 _HEAD = struct.Struct("<8sI")
@@ -94,7 +101,7 @@ class BlockMeta:
             meta = cls(**data)
         except (ValueError, TypeError) as exc:
             raise CorruptDataError(f"cannot read block meta {path}: {exc}", path) from None
-        if meta.format != FORMAT_VERSION or meta.kind != "raw":
+        if meta.format not in READABLE_FORMATS or meta.kind != "raw":
             raise CorruptDataError(
                 f"cannot read block meta {path}: unsupported format {meta.format} kind {meta.kind}",
                 path,
@@ -110,14 +117,23 @@ class BlockWriter:
     """Streams series (in increasing id order) into a new block directory.
 
     Columns are encoded in batches (one ``encode_columns`` call per batch, so codec work happens
-    in C) and cut into pages of about ``PAGE_TARGET_BYTES`` of encoded columns.
+    in C) and cut into pages: of about ``PAGE_TARGET_SAMPLES`` samples (format 2, the default)
+    or ``PAGE_TARGET_BYTES`` of encoded columns (format 1, kept for tests of old blocks).
     """
 
-    def __init__(self, directory: Path, level: int = encoding.DEFAULT_ZSTD_LEVEL) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        level: int = encoding.DEFAULT_ZSTD_LEVEL,
+        format_version: int = FORMAT_VERSION,
+    ) -> None:
+        if format_version not in READABLE_FORMATS:
+            raise ValueError(f"cannot write block format {format_version}")
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=False)
         self._chunks = open(directory / "chunks", "wb")  # noqa: SIM115 - closed in finish()
-        self._chunks.write(_HEAD.pack(CHUNKS_MAGIC, FORMAT_VERSION))
+        self._chunks.write(_HEAD.pack(CHUNKS_MAGIC, format_version))
+        self._format = format_version
         self._level = level
         self._rows: list[npt.NDArray[np.int64]] = []  # (k, 7) per batch, columns as in the index
         self._page_offsets: list[int] = []
@@ -179,6 +195,9 @@ class BlockWriter:
         starts: npt.NDArray[np.int64],
         ends: npt.NDArray[np.int64],
     ) -> None:
+        if self._format == 2:
+            self._encode_v2(ids, ts, values, starts, ends)
+            return
         data, ts_lens, val_lens, codecs = encoding.encode_columns(ts, values, starts, ends)
         self._codec_ids.append(codecs)
         counts = ends - starts
@@ -202,8 +221,49 @@ class BlockWriter:
         pages = first_page + np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
         self._rows.append(np.stack([ids, mins, maxs, counts, pages, ts_lens, val_lens], axis=1))
 
+    def _encode_v2(
+        self,
+        ids: npt.NDArray[np.int64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+    ) -> None:
+        counts = ends - starts
+        self.samples += int(counts.sum())
+        mins, maxs = ts[starts], ts[ends - 1]
+        self.mint_ms = min(self.mint_ms, int(mins.min()))
+        self.maxt_ms = max(self.maxt_ms, int(maxs.max()))
+        # Timestamp columns as in format 1 (the value half of encode_columns is all-zero consts
+        # here, a few bytes each, and is dropped).
+        zeros = np.zeros(ts.size, dtype=np.float64)
+        data, ts_lens, zero_lens, codecs = encoding.encode_columns(ts, zeros, starts, ends)
+        pair = ts_lens + zero_lens
+        ts_at = np.repeat(np.cumsum(pair) - pair - (np.cumsum(ts_lens) - ts_lens), ts_lens)
+        ts_data = np.frombuffer(data, np.uint8)[ts_at + np.arange(int(ts_lens.sum()))]
+        ts_cum = np.cumsum(ts_lens)
+        # Pages of about PAGE_TARGET_SAMPLES: a series starts a new page once the series before
+        # it in this batch fill a multiple of the target.
+        cum = np.cumsum(counts)
+        page_in_batch = (cum - counts) // encoding.PAGE_TARGET_SAMPLES
+        cuts = np.flatnonzero(np.diff(page_in_batch)) + 1
+        first_page = len(self._page_offsets)
+        bounds = [0, *cuts.tolist(), len(ids)]
+        for a, b in itertools.pairwise(bounds):
+            lo = int(ts_cum[a] - ts_lens[a])
+            cols = [values[int(starts[i]) : int(ends[i])] for i in range(a, b)]
+            page, kinds = encoding.encode_value_page(ts_data[lo : int(ts_cum[b - 1])].tobytes(), cols)
+            codecs[a:b, 1] = kinds
+            self._append_page(page)
+        self._codec_ids.append(codecs)
+        val_lens = encoding.raw_column_lengths(counts)
+        pages = first_page + np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+        self._rows.append(np.stack([ids, mins, maxs, counts, pages, ts_lens, val_lens], axis=1))
+
     def _write_page(self, raw: memoryview) -> None:
-        page = encoding.encode_page([raw], self._level)
+        self._append_page(encoding.encode_page([raw], self._level))
+
+    def _append_page(self, page: bytes) -> None:
         self._page_offsets.append(self._chunks.tell())
         self._page_lens.append(len(page))
         self._chunks.write(_PAGE_HEAD.pack(len(page), zlib.crc32(page)))
@@ -232,7 +292,7 @@ class BlockWriter:
         )
         packed = encoding.encode_page([body], self._level)
         head = _INDEX_HEAD.pack(
-            INDEX_MAGIC, FORMAT_VERSION, len(rows), len(self._page_offsets), len(packed)
+            INDEX_MAGIC, self._format, len(rows), len(self._page_offsets), len(packed)
         )
         index = head + packed
         index += _U32.pack(zlib.crc32(index))
@@ -240,6 +300,7 @@ class BlockWriter:
             f.write(index)
             os.fsync(f.fileno())
         meta.index_bytes = len(index)
+        meta.format = self._format
         meta.series = len(rows)
         meta.samples = self.samples
         meta.mint_ms = int(self.mint_ms)
@@ -280,14 +341,14 @@ class Block:
         except OSError as exc:
             raise CorruptDataError(f"cannot open block {spath}: {exc}", spath) from None
         self._chunks_path = str(path / "chunks")
-        self._parse_index(index, str(path / "index"))
-        if self._mm is None or self._mm[: _HEAD.size] != _HEAD.pack(CHUNKS_MAGIC, FORMAT_VERSION):
+        self._parse_index(index, str(path / "index"), self.meta.format)
+        if self._mm is None or self._mm[: _HEAD.size] != _HEAD.pack(CHUNKS_MAGIC, self.meta.format):
             raise CorruptDataError(
                 f"cannot open block chunks {self._chunks_path}: bad magic or version",
                 self._chunks_path,
             )
 
-    def _parse_index(self, raw: bytes, path: str) -> None:
+    def _parse_index(self, raw: bytes, path: str, format_version: int) -> None:
         def bad(why: str) -> CorruptDataError:
             return CorruptDataError(f"cannot read block index {path}: {why}", path)
 
@@ -296,7 +357,7 @@ class Block:
         if zlib.crc32(raw[:-4]) != _U32.unpack_from(raw, len(raw) - 4)[0]:
             raise bad("crc mismatch")
         magic, version, n, p, blen = _INDEX_HEAD.unpack_from(raw, 0)
-        if magic != INDEX_MAGIC or version != FORMAT_VERSION:
+        if magic != INDEX_MAGIC or version != format_version:
             raise bad(f"bad magic or unsupported version {version}")
         if _INDEX_HEAD.size + blen + 4 != len(raw):
             raise bad("length mismatch")
@@ -320,17 +381,27 @@ class Block:
         self.val_lens = take("<u4", n)
         self.page_offsets = take("<u8", p)
         self.page_lens = take("<u4", p)
-        # Offset of each series' ts column inside its decoded page.
-        pair = self.ts_lens + self.val_lens
-        csum = np.cumsum(pair) - pair
-        first_of_page = np.searchsorted(self.pages, self.pages, side="left")
-        self.ts_offs = csum - csum[first_of_page] if n else csum
         if n and (
             np.any(np.diff(self.series_ids) <= 0)
             or int(self.pages.max()) >= p
             or np.any(np.diff(self.pages) < 0)
         ):
             raise bad("series table out of order")
+        # Offset of each series' ts and value columns inside its decoded page.
+        first_of_page = np.searchsorted(self.pages, self.pages, side="left")
+        if format_version == 1:
+            pair = self.ts_lens + self.val_lens
+            csum = np.cumsum(pair) - pair
+            self.ts_offs = csum - csum[first_of_page] if n else csum
+            self.val_offs = self.ts_offs + self.ts_lens
+        else:  # all ts columns of the page, then all its value columns
+            ts_cum = np.cumsum(self.ts_lens) - self.ts_lens
+            val_cum = np.cumsum(self.val_lens) - self.val_lens
+            self.ts_offs = ts_cum - ts_cum[first_of_page] if n else ts_cum
+            page_ts = np.zeros(p + 1, np.int64)
+            np.add.at(page_ts, self.pages + 1, self.ts_lens)
+            within = val_cum - val_cum[first_of_page] if n else val_cum
+            self.val_offs = page_ts[self.pages + 1] + within
 
     @property
     def seq(self) -> int:
@@ -397,14 +468,12 @@ class Block:
         for group, places in zip(np.split(rows, cuts), np.split(out_offsets, cuts), strict=True):
             page_no = int(self.pages[group[0]])
             page = self._page(page_no)
-            ts_offs = self.ts_offs[group]
-            ts_lens = self.ts_lens[group]
             try:
                 encoding.decode_columns(
                     page,
-                    ts_offs,
-                    ts_lens,
-                    ts_offs + ts_lens,
+                    self.ts_offs[group],
+                    self.ts_lens[group],
+                    self.val_offs[group],
                     self.val_lens[group],
                     self.counts[group],
                     out=out,
