@@ -52,6 +52,9 @@ NEGSUM_MAX = 8
 # Residuals at or beyond this magnitude get no temporal predictor: window sums of 32 of them
 # must stay inside int64.
 _BIG = 1 << 55
+_GCD_PROBE = 32
+_ROUGH_MA = 16
+_FINALISTS = 3  # candidates costed with every temporal predictor (see _choose)
 _EXCEPTION_RATIO = 64  # at most 1 in 64 samples of a decimal column may be an exception
 _MASK32 = np.int64(0xFFFFFFFF)
 _EMPTY_I64 = np.zeros(0, np.int64)
@@ -123,6 +126,9 @@ def _to_fixed(a: float) -> tuple[int, int] | None:
 
 def _gcd(e: I64) -> int:
     if e.size == 0:
+        return 1
+    # Most streams have gcd 1, which their first samples usually show already (np.gcd is slow).
+    if int(np.gcd.reduce(e[:_GCD_PROBE])) == 1:
         return 1
     lo, hi = int(e.min()), int(e.max())
     if lo <= -(1 << 62) or hi >= 1 << 62:
@@ -235,11 +241,15 @@ def _candidates(
         for p1 in range(len(near)):
             for p2 in range(p1 + 1, len(near)):
                 j1, j2 = near[p1], near[p2]
-                a = np.stack([cols[j1].df, cols[j2].df], axis=1)
-                if not np.all(np.isfinite(a)):
+                x1, x2 = cols[j1].df, cols[j2].df
+                # least squares by the 2x2 normal equations (refs are exact integers in float64)
+                s11, s12, s22 = float(x1 @ x1), float(x1 @ x2), float(x2 @ x2)
+                b1, b2 = float(x1 @ dd), float(x2 @ dd)
+                det = s11 * s22 - s12 * s12
+                if not np.isfinite(det) or det <= 1e-9 * max(s11 * s22, 1.0):
                     continue
-                coef = np.linalg.lstsq(a, dd, rcond=None)[0]
-                f1, f2 = _to_fixed(float(coef[0])), _to_fixed(float(coef[1]))
+                f1 = _to_fixed((b1 * s22 - b2 * s12) / det)
+                f2 = _to_fixed((b2 * s11 - b1 * s12) / det)
                 if f1 is None or f2 is None:
                     continue
                 q = _fixed_scale(cols[j1].d, *f1) + _fixed_scale(cols[j2].d, *f2)
@@ -261,34 +271,52 @@ def _candidates(
 
 
 def _choose(cands: list[_Cand]) -> tuple[_Cand, int, int, int, I64]:
-    """Best (candidate, gcd, ma index, c, residuals r) by the cost proxy."""
-    gs = []
-    es = []
-    for cand in cands:
-        g = _gcd(cand.e) if cand.xpred != X_FSCALED else 1
-        gs.append(g)
-        es.append(cand.e // np.int64(g) if g > 1 else cand.e)
-    e = np.stack(es)
+    """Best (candidate, gcd, ma index, c, residuals r) by the cost proxy.
+
+    Every candidate is costed with the two cheapest temporal predictors (constant median,
+    previous value); only the best ``_FINALISTS`` get all of ``MA_KS`` (the ranking rarely
+    changes, and this is most of the encoder's time)."""
+    gs = [_gcd(cd.e) if cd.xpred != X_FSCALED else 1 for cd in cands]
+    e = np.stack([cd.e // np.int64(g) if g > 1 else cd.e for cd, g in zip(cands, gs, strict=True)])
     n = e.shape[1]
     big = (e.max(axis=1) >= _BIG) | (e.min(axis=1) <= -_BIG)
     c = np.partition(e, n // 2, axis=1)[:, n // 2]
     c[big] = 0
-    safe = np.where(big[:, None], 0, e)
-    preds = _ma_predictions(safe, c)
     extra = np.array([cd.header_bits for cd in cands], dtype=np.float64)
+    rough = _cost(e - c[:, None])
+    if n > 1:
+        step = np.empty_like(e)
+        step[:, 0] = e[:, 0] - c
+        step[:, 1:] = np.diff(e, axis=1)
+        rough = np.minimum(rough, np.where(big, np.inf, _cost(step)))
+        # a long moving average (counters' diurnal increments) ranks some candidates first
+        safe = np.where(big[:, None], 0, e)
+        k = _ROUGH_MA
+        cs = np.zeros((e.shape[0], n + 1), np.int64)
+        np.cumsum(safe, axis=1, out=cs[:, 1:])
+        win = cs[:, 1:] - cs[:, np.maximum(np.arange(n) + 1 - k, 0)]
+        lag = np.empty_like(e)
+        lag[:, 0] = c
+        lag[:, 1:] = win[:, :-1] // np.minimum(np.arange(1, n), k)
+        rough = np.minimum(rough, np.where(big, np.inf, _cost(safe - lag)))
+    finalists = np.argsort(rough + extra, kind="stable")[:_FINALISTS]
+    fe, fc = e[finalists], c[finalists]
+    safe = np.where(big[finalists][:, None], 0, fe)
+    preds = _ma_predictions(safe, fc)
     best = (np.inf, 0, 0)
-    for j, p in enumerate(preds):
-        r = safe - p
-        cost = _cost(r) + extra
-        cost[big] = np.inf if j else cost[big]
+    for j, pred in enumerate(preds):
+        cost = _cost(safe - pred) + extra[finalists]
+        if j:
+            cost[big[finalists]] = np.inf
         q = int(np.argmin(cost))
         if cost[q] < best[0]:
             best = (float(cost[q]), q, j)
     _, q, j = best
-    if big[q]:
-        return cands[q], gs[q], 0, 0, e[q]
-    r = (e[q].view(np.uint64) - preds[j][q].view(np.uint64)).view(np.int64)
-    return cands[q], gs[q], j, int(c[q]), r
+    at = int(finalists[q])
+    if big[at]:
+        return cands[at], gs[at], 0, 0, e[at]
+    r = (fe[q].view(np.uint64) - preds[j][q].view(np.uint64)).view(np.int64)
+    return cands[at], gs[at], j, int(fc[q]), r
 
 
 def zigzag(r: I64) -> U64:
