@@ -112,16 +112,13 @@ def _rdiv_lattice(q: I64, g: int) -> I64:
     return out
 
 
-def _to_fixed(a: float) -> tuple[int, int] | None:
-    """(m, s) with m / 2**s ~ a, |m| < 2**31, 0 <= s <= 32; None when a does not fit."""
-    if not np.isfinite(a) or a == 0.0 or abs(a) >= 2.0**30:
-        return None
-    s = min(32, 29 - int(np.floor(np.log2(abs(a)))))
-    s = max(s, 0)
-    m = int(np.rint(a * 2.0**s))
-    if m == 0 or abs(m) >= 1 << 31:
-        return None
-    return m, s
+def _gcd_rows(e: I64) -> I64:
+    """``_gcd`` of every row."""
+    g = np.gcd.reduce(e[:, :_GCD_PROBE], axis=1)
+    out = np.ones(e.shape[0], np.int64)
+    for r in np.flatnonzero(g != 1).tolist():
+        out[r] = _gcd(e[r])
+    return out
 
 
 def _gcd(e: I64) -> int:
@@ -157,20 +154,6 @@ def _cost(r: I64) -> npt.NDArray[np.float64]:
 
 
 @dataclass(slots=True)
-class _Cand:
-    xpred: int
-    e: I64
-    ref1: int = 0
-    ref2: int = 0
-    m1: int = 0
-    s1: int = 0
-    m2: int = 0
-    s2: int = 0
-    lat: int = 1
-    header_bits: int = 0
-
-
-@dataclass(slots=True)
 class _Col:
     kind: int
     n: int
@@ -181,108 +164,152 @@ class _Col:
     fscaled: bool = False
 
 
-def _fscaled_residuals(v: F64, x: F64, a: float) -> I64:
-    """e[t] = bits(v[t]) - bits(p[t]), p[t] = v[t-1] + a * (x[t] - x[t-1]) (v[t-1] if not finite)."""
-    with np.errstate(all="ignore"):
-        p = v[:-1] + np.float64(a) * (x[1:] - x[:-1])
-    p = np.where(np.isfinite(p), p, v[:-1])
-    return _wsub(v[1:].view(np.int64), p.view(np.int64))
-
-
 def _wsub(a: I64, b: I64) -> I64:
     out: I64 = (a.view(np.uint64) - b.view(np.uint64)).view(np.int64)
     return out
 
 
+def _fixed_vec(a: F64) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
+    """(m, s, usable) with m / 2**s ~ a, |m| < 2**31, 0 <= s <= 32, for many coefficients."""
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(a) & (a != 0.0) & (np.abs(a) < 2.0**30)
+        lg = np.floor(np.log2(np.where(ok, np.abs(a), 1.0)))
+        s = np.clip(29 - lg, 0, 32).astype(np.int64)
+        m = np.rint(np.where(ok, a, 0.0) * np.exp2(s.astype(np.float64)))
+    ok &= (m != 0) & (np.abs(m) < 2.0**31)
+    return np.where(ok, m, 0).astype(np.int64), s, ok
+
+
+def _fixed_scale_rows(d: I64, m: I64, s: I64) -> I64:
+    """``_fixed_scale`` of rows ``d`` (r, n) with per-row ``m``, ``s`` (r,)."""
+    mm, ss = m[:, None], s[:, None]
+    hi = d >> np.int64(32)
+    lo = (d & _MASK32) * mm + np.where(ss > 0, np.int64(1) << np.maximum(ss - 1, 0), 0)
+    out: I64 = ((hi * mm) << (np.int64(32) - ss)) + (lo >> ss)
+    return out
+
+
+# Descriptor columns of a candidate (one row per candidate stream).
+_D_XPRED, _D_REF1, _D_REF2, _D_M1, _D_S1, _D_M2, _D_S2, _D_LAT, _D_BITS = range(9)
+
+
+def _rows(xpred: int, k: int, bits: int) -> I64:
+    out = np.zeros((k, 9), np.int64)
+    out[:, _D_XPRED] = xpred
+    out[:, _D_LAT] = 1
+    out[:, _D_BITS] = bits
+    return out
+
+
 def _candidates(
     i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]
-) -> list[_Cand]:
+) -> tuple[I64, I64]:
+    """Candidate e streams (m, n-1) of column i and their descriptors (m, 9), own first."""
     n = v.size
-    own_g = _gcd(d)
-    cands = [_Cand(X_NONE, d)]
+    streams = [d[None, :]]
+    descs = [_rows(X_NONE, 1, 0)]
+    window = range(max(0, i - MAX_REF), i)
     if kind == KIND_FLOAT:
-        dv = np.diff(v)
-        for j in range(max(0, i - MAX_REF), i):
-            ref = cols[j]
-            if ref.kind == KIND_CONST or ref.n != n or ref.fscaled:
-                continue
-            dx = np.diff(ref.v)
-            ok = np.isfinite(dx) & np.isfinite(dv)
-            with np.errstate(all="ignore"):
-                den = float(np.dot(dx[ok], dx[ok]))
-                a = float(np.dot(dx[ok], dv[ok])) / den if den > 0 else 0.0
-            if not np.isfinite(a) or a == 0.0:
-                continue
-            a = float(np.float32(a))
-            cand = _Cand(X_FSCALED, _fscaled_residuals(v, ref.v, a), ref1=i - j, header_bits=72)
-            cand.m1 = int(np.float64(a).view(np.int64))
-            cands.append(cand)
-    if kind == KIND_DECIMAL:
-        prev = [
-            j
-            for j in range(max(0, i - MAX_REF), i)
-            if cols[j].kind == KIND_DECIMAL and cols[j].n == n
-        ]
-        dd = d.astype(np.float64)
-        for j in prev:
-            dx = cols[j].d
-            if cols[j].exp == exp:
-                cands.append(_Cand(X_DIFF, d - dx, ref1=i - j, header_bits=8))
-            dxf = cols[j].df
-            den = float(np.dot(dxf, dxf))
-            if den > 0:
-                fixed = _to_fixed(float(np.dot(dxf, dd)) / den)
-                if fixed is not None and fixed != (1, 0):
-                    x = _rdiv_lattice(_fixed_scale(dx, *fixed), own_g)
-                    cands.append(
-                        _Cand(X_SCALED, d - x, i - j, 0, *fixed, 0, 0, own_g, header_bits=56)
-                    )
-        near = prev[-LIN2_REFS:]
-        for p1 in range(len(near)):
-            for p2 in range(p1 + 1, len(near)):
-                j1, j2 = near[p1], near[p2]
-                x1, x2 = cols[j1].df, cols[j2].df
-                # least squares by the 2x2 normal equations (refs are exact integers in float64)
-                s11, s12, s22 = float(x1 @ x1), float(x1 @ x2), float(x2 @ x2)
-                b1, b2 = float(x1 @ dd), float(x2 @ dd)
+        refs = [j for j in window if cols[j].kind != KIND_CONST and cols[j].n == n]
+        refs = [j for j in refs if not cols[j].fscaled]
+        if refs:
+            x = np.stack([cols[j].v for j in refs])
+            dx = np.diff(x, axis=1)
+            dv = np.diff(v)
+            ok = np.isfinite(dx) & np.isfinite(dv)[None, :]
+            dxz, dvz = np.where(ok, dx, 0.0), np.where(ok, dv[None, :], 0.0)
+            den = (dxz * dxz).sum(axis=1)
+            a = np.where(den > 0, (dxz * dvz).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+            a = a.astype(np.float32).astype(np.float64)
+            use = np.isfinite(a) & (a != 0.0)
+            if use.any():
+                a, dx = a[use], dx[use]
+                pred = v[None, :-1] + a[:, None] * dx
+                pred = np.where(np.isfinite(pred), pred, v[None, :-1])
+                streams.append(_wsub(v[None, 1:].view(np.int64), pred.view(np.int64)))
+                desc = _rows(X_FSCALED, int(use.sum()), 72)
+                desc[:, _D_REF1] = i - np.array(refs)[use]
+                desc[:, _D_M1] = a.view(np.int64)
+                descs.append(desc)
+    elif kind == KIND_DECIMAL:
+        refs = [j for j in window if cols[j].kind == KIND_DECIMAL and cols[j].n == n]
+        if refs:
+            own_g = _gcd(d)
+            dr = np.stack([cols[j].d for j in refs])
+            drf = np.stack([cols[j].df for j in refs])
+            back = i - np.array(refs)
+            same = np.array([cols[j].exp == exp for j in refs])
+            if same.any():
+                streams.append(d[None, :] - dr[same])
+                desc = _rows(X_DIFF, int(same.sum()), 8)
+                desc[:, _D_REF1] = back[same]
+                descs.append(desc)
+            ddf = d.astype(np.float64)
+            gram = drf @ drf.T
+            proj = drf @ ddf
+            diag = np.diag(gram)
+            m, sh, ok = _fixed_vec(np.where(diag > 0, proj / np.where(diag > 0, diag, 1.0), 0.0))
+            ok &= ~((m == 1) & (sh == 0))
+            if ok.any():
+                x = _rdiv_lattice(_fixed_scale_rows(dr[ok], m[ok], sh[ok]), own_g)
+                streams.append(d[None, :] - x)
+                desc = _rows(X_SCALED, int(ok.sum()), 56)
+                desc[:, _D_REF1], desc[:, _D_M1], desc[:, _D_S1] = back[ok], m[ok], sh[ok]
+                desc[:, _D_LAT] = own_g
+                descs.append(desc)
+            near = list(range(max(0, len(refs) - LIN2_REFS), len(refs)))
+            pairs = [(p1, p2) for x1, p1 in enumerate(near) for p2 in near[x1 + 1 :]]
+            if pairs:
+                p1s, p2s = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+                s11, s22, s12 = diag[p1s], diag[p2s], gram[p1s, p2s]
+                b1, b2 = proj[p1s], proj[p2s]
                 det = s11 * s22 - s12 * s12
-                if not np.isfinite(det) or det <= 1e-9 * max(s11 * s22, 1.0):
-                    continue
-                f1 = _to_fixed((b1 * s22 - b2 * s12) / det)
-                f2 = _to_fixed((b2 * s11 - b1 * s12) / det)
-                if f1 is None or f2 is None:
-                    continue
-                q = _fixed_scale(cols[j1].d, *f1) + _fixed_scale(cols[j2].d, *f2)
-                x = _rdiv_lattice(q, own_g)
-                cands.append(_Cand(X_LIN2, d - x, i - j1, i - j2, *f1, *f2, own_g, 112))
-        acc = d
-        for k in range(1, NEGSUM_MAX + 1):
-            j = i - k
-            if j < 0 or not (
-                cols[j].kind == KIND_DECIMAL and cols[j].exp == exp and cols[j].n == n
-            ):
+                good = np.isfinite(det) & (det > 1e-9 * np.maximum(s11 * s22, 1.0))
+                det = np.where(good, det, 1.0)
+                m1, sh1, ok1 = _fixed_vec((b1 * s22 - b2 * s12) / det)
+                m2, sh2, ok2 = _fixed_vec((b2 * s11 - b1 * s12) / det)
+                good &= ok1 & ok2
+                if good.any():
+                    q = _fixed_scale_rows(dr[p1s[good]], m1[good], sh1[good])
+                    q = q + _fixed_scale_rows(dr[p2s[good]], m2[good], sh2[good])
+                    streams.append(d[None, :] - _rdiv_lattice(q, own_g))
+                    desc = _rows(X_LIN2, int(good.sum()), 112)
+                    desc[:, _D_REF1], desc[:, _D_REF2] = back[p1s[good]], back[p2s[good]]
+                    desc[:, _D_M1], desc[:, _D_S1] = m1[good], sh1[good]
+                    desc[:, _D_M2], desc[:, _D_S2] = m2[good], sh2[good]
+                    desc[:, _D_LAT] = own_g
+                    descs.append(desc)
+        run = 0
+        while run < NEGSUM_MAX and i - run - 1 >= 0:
+            ref = cols[i - run - 1]
+            if not (ref.kind == KIND_DECIMAL and ref.exp == exp and ref.n == n):
                 break
-            acc = acc + cols[j].d
-            if k >= 2:
-                cands.append(_Cand(X_NEGSUM, acc, ref1=k, header_bits=8))
-    return cands
+            run += 1
+        if run >= 2:
+            acc = d[None, :] + np.cumsum(np.stack([cols[i - k].d for k in range(1, run + 1)]), 0)
+            streams.append(acc[1:])
+            desc = _rows(X_NEGSUM, run - 1, 8)
+            desc[:, _D_REF1] = np.arange(2, run + 1)
+            descs.append(desc)
+    return np.concatenate(streams), np.concatenate(descs)
 
 
-
-
-def _choose(cands: list[_Cand]) -> tuple[_Cand, int, int, int, I64]:
-    """Best (candidate, gcd, ma index, c, residuals r) by the cost proxy.
+def _choose(streams: I64, desc: I64) -> tuple[int, int, int, int, I64]:
+    """Best (candidate row, gcd, ma index, c, residuals r) by the cost proxy.
 
     Every candidate is costed with the two cheapest temporal predictors (constant median,
     previous value); only the best ``_FINALISTS`` get all of ``MA_KS`` (the ranking rarely
     changes, and this is most of the encoder's time)."""
-    gs = [_gcd(cd.e) if cd.xpred != X_FSCALED else 1 for cd in cands]
-    e = np.stack([cd.e // np.int64(g) if g > 1 else cd.e for cd, g in zip(cands, gs, strict=True)])
+    gs = _gcd_rows(streams)
+    gs[desc[:, _D_XPRED] == X_FSCALED] = 1
+    e = streams
+    if np.any(gs > 1):
+        e = np.where(gs[:, None] > 1, streams // gs[:, None], streams)
     n = e.shape[1]
     big = (e.max(axis=1) >= _BIG) | (e.min(axis=1) <= -_BIG)
     c = np.partition(e, n // 2, axis=1)[:, n // 2]
     c[big] = 0
-    extra = np.array([cd.header_bits for cd in cands], dtype=np.float64)
+    extra = desc[:, _D_BITS].astype(np.float64)
     rough = _cost(e - c[:, None])
     if n > 1:
         step = np.empty_like(e)
@@ -314,9 +341,9 @@ def _choose(cands: list[_Cand]) -> tuple[_Cand, int, int, int, I64]:
     _, q, j = best
     at = int(finalists[q])
     if big[at]:
-        return cands[at], gs[at], 0, 0, e[at]
+        return at, int(gs[at]), 0, 0, e[at]
     r = (fe[q].view(np.uint64) - preds[j][q].view(np.uint64)).view(np.int64)
-    return cands[at], gs[at], j, int(fc[q]), r
+    return at, int(gs[at]), j, int(fc[q]), r
 
 
 def zigzag(r: I64) -> U64:
@@ -370,11 +397,13 @@ def analyse_columns(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
         p.first[i] = m[0]
         d = _wdiff(m)
         with np.errstate(all="ignore"):  # inf/NaN samples only make candidates useless
-            cand, g, ma, c, r = _choose(_candidates(i, v, d, kind, exp, done))
-        p.xpred[i], p.ref1[i], p.ref2[i] = cand.xpred, cand.ref1, cand.ref2
-        p.sh1[i], p.sh2[i], p.a1[i], p.a2[i] = cand.s1, cand.s2, cand.m1, cand.m2
-        p.lat[i], p.gcd[i], p.ma[i], p.c[i] = cand.lat, g, ma, c
-        info = _Col(kind, n, v, exp, fscaled=cand.xpred == X_FSCALED)
+            cand, desc = _candidates(i, v, d, kind, exp, done)
+            at, g, ma, c, r = _choose(cand, desc)
+        row = desc[at].tolist()
+        p.xpred[i], p.ref1[i], p.ref2[i] = row[_D_XPRED], row[_D_REF1], row[_D_REF2]
+        p.sh1[i], p.sh2[i], p.a1[i], p.a2[i] = row[_D_S1], row[_D_S2], row[_D_M1], row[_D_M2]
+        p.lat[i], p.gcd[i], p.ma[i], p.c[i] = row[_D_LAT], g, ma, c
+        info = _Col(kind, n, v, exp, fscaled=row[_D_XPRED] == X_FSCALED)
         if kind == KIND_DECIMAL:
             info.d, info.df = d, d.astype(np.float64)
         done.append(info)
