@@ -44,7 +44,9 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             if REQUIRE_NATIVE:
                 raise
-            warnings.warn(f"obskit._native not built ({exc}); using the numpy kernels", stacklevel=1)
+            warnings.warn(
+                f"obskit._native not built ({exc}); using the numpy kernels", stacklevel=1
+            )
 
     def build_extension(self, ext: Extension) -> None:
         try:
@@ -52,7 +54,9 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             if REQUIRE_NATIVE:
                 raise
-            warnings.warn(f"obskit._native not built ({exc}); using the numpy kernels", stacklevel=1)
+            warnings.warn(
+                f"obskit._native not built ({exc}); using the numpy kernels", stacklevel=1
+            )
 
 
 setup(ext_modules=[native], cmdclass={"build_ext": OptionalBuildExt})

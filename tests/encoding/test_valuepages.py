@@ -45,7 +45,7 @@ def backend(name: str) -> Iterator[None]:
 def read_columns(decoded: bytes, ts_len: int, counts: list[int]) -> list[F64]:
     out = []
     at = ts_len
-    for n, length in zip(counts, raw_column_lengths(np.array(counts)).tolist(), strict=True):
+    for length in raw_column_lengths(np.array(counts)).tolist():
         out.append(decode_values(decoded[at : at + length]))
         at += length
     assert at == len(decoded)

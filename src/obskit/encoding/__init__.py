@@ -4,8 +4,8 @@
 id + count + body); ``encode_columns``/``decode_columns`` do the same for many series in one
 call; ``encode_page`` compresses a run of such columns with zstd (version 1 pages);
 ``encode_value_page`` writes version 2 pages, whose value columns are coded together by a
-transform stage (``residuals``) and a context-modelled rANS coder (``rans``, ``valuepages``). The hot loops are
-in ``obskit.kernels`` (numpy reference or the C extension).
+transform stage (``residuals``) and a context-modelled rANS coder (``rans``, ``valuepages``).
+The hot loops are in ``obskit.kernels`` (numpy reference or the C extension).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Cross predictors (X for t = 1..n-1; refs are earlier columns of the page with th
     1 diff     X = d_ref                                   (ref decimal, same exp)
     2 scaled   X = rdiv(S(d_ref, m1, s1), lat) * lat       (ref decimal)
     3 lin2     X = rdiv(S(d_ref1, m1, s1) + S(d_ref2, m2, s2), lat) * lat
-    4 negsum   X = -(d_{i-1} + ... + d_{i-k}), k = ref1   (the k previous columns, decimal, same exp)
+    4 negsum   X = -(d_{i-1} + ... + d_{i-k}), k = ref1  (the k previous columns, decimal, same exp)
     5 fscaled  p = v[t-1] + a * (x[t] - x[t-1]) in IEEE double (a = the bits in a1, x = ref's
                values); p = v[t-1] when p is not finite; bits(v[t]) = bits(p) + e[t]
                (float columns; the ref is not itself fscaled)
@@ -84,7 +84,6 @@ class ColumnParams:
     n_exc: npt.NDArray[np.uint32]
     exc_pos: npt.NDArray[np.uint32]
     exc_bits: U64
-
 
 
 U8_FIELDS = ("kind", "exp", "xpred", "ref1", "ref2", "sh1", "sh2", "ma")
@@ -201,9 +200,7 @@ def _rows(xpred: int, k: int, bits: int) -> I64:
     return out
 
 
-def _candidates(
-    i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]
-) -> tuple[I64, I64]:
+def _candidates(i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]) -> tuple[I64, I64]:
     """Candidate e streams (m, n-1) of column i and their descriptors (m, 9), own first."""
     n = v.size
     streams = [d[None, :]]
@@ -251,8 +248,8 @@ def _candidates(
             m, sh, ok = _fixed_vec(np.where(diag > 0, proj / np.where(diag > 0, diag, 1.0), 0.0))
             ok &= ~((m == 1) & (sh == 0))
             if ok.any():
-                x = _rdiv_lattice(_fixed_scale_rows(dr[ok], m[ok], sh[ok]), own_g)
-                streams.append(d[None, :] - x)
+                lattice = _rdiv_lattice(_fixed_scale_rows(dr[ok], m[ok], sh[ok]), own_g)
+                streams.append(d[None, :] - lattice)
                 desc = _rows(X_SCALED, int(ok.sum()), 56)
                 desc[:, _D_REF1], desc[:, _D_M1], desc[:, _D_S1] = back[ok], m[ok], sh[ok]
                 desc[:, _D_LAT] = own_g
@@ -423,8 +420,8 @@ def _empty_params(k: int) -> ColumnParams:
         n_exc=np.zeros(k, np.uint32),
         exc_pos=np.zeros(0, np.uint32),
         exc_bits=np.zeros(0, np.uint64),
-        **u8,
-        **i64,
+        **u8,  # type: ignore[arg-type]
+        **i64,  # type: ignore[arg-type]
     )
 
 
@@ -508,7 +505,7 @@ def _cross(i: int, xpred: int, p: ColumnParams, ds: dict[int, I64]) -> I64 | np.
     if xpred == X_NONE:
         return np.int64(0)
     if xpred == X_NEGSUM:
-        total = np.int64(0)
+        total: I64 | np.int64 = np.int64(0)
         for back in range(1, int(p.ref1[i]) + 1):
             j = _ref(i, back, p)
             if j not in ds or p.exp[j] != p.exp[i]:

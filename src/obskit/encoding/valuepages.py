@@ -35,16 +35,16 @@ import numpy.typing as npt
 from obskit import kernels
 from obskit.encoding import rans
 from obskit.encoding.residuals import (
+    I64_FIELDS,
     KIND_CONST,
     KIND_DECIMAL,
     KIND_FLOAT,
+    U8_FIELDS,
     X_FSCALED,
     X_LIN2,
     X_NEGSUM,
-    I64_FIELDS,
-    U8_FIELDS,
-    ColumnParams,
     ColumnDamage,
+    ColumnParams,
     analyse_columns,
     columns_from_residuals,
     ma_inverse,
@@ -194,9 +194,7 @@ def _validate(
     if np.any((xp != 0) & ~fs & (kind != KIND_DECIMAL)):
         raise _corrupt("integer predictor on a float column")
     reach = np.where(xp == X_NEGSUM, p.ref1, np.maximum(p.ref1, np.where(xp == X_LIN2, p.ref2, 0)))
-    if np.any((xp != 0) & ((p.ref1 < 1) | (reach > idx))) or np.any(
-        (xp == X_LIN2) & (p.ref2 < 1)
-    ):
+    if np.any((xp != 0) & ((p.ref1 < 1) | (reach > idx))) or np.any((xp == X_LIN2) & (p.ref2 < 1)):
         raise _corrupt("reference outside the page")
     for i in np.flatnonzero(fs).tolist():
         j = i - int(p.ref1[i])
@@ -228,8 +226,15 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, I64, F64]:
     try:
         if kernels.BACKEND == "native":
             kernels.decode_value_page(
-                _param_matrix(p), p.exc_pos.astype(np.int64), p.exc_bits, freq, words, raw, states,
-                *lanes, out,
+                _param_matrix(p),
+                p.exc_pos.astype(np.int64),
+                p.exc_bits,
+                freq,
+                words,
+                raw,
+                states,
+                *lanes,
+                out,
             )
         else:
             _decode_numpy(p, freq, words, raw, states, lanes, out)
@@ -241,8 +246,22 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, I64, F64]:
 
 
 _MATRIX_FIELDS = (
-    "kind", "count", "exp", "xpred", "ref1", "ref2", "sh1", "sh2", "ma",
-    "first", "gcd", "lat", "c", "a1", "a2", "n_exc",
+    "kind",
+    "count",
+    "exp",
+    "xpred",
+    "ref1",
+    "ref2",
+    "sh1",
+    "sh2",
+    "ma",
+    "first",
+    "gcd",
+    "lat",
+    "c",
+    "a1",
+    "a2",
+    "n_exc",
 )  # the row layout of native/value_pages.c (enum P_*)
 
 

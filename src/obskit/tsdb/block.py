@@ -34,9 +34,10 @@ arrays, each of length n (series) or p (pages)::
     crc32 covers every byte before it. Column offsets inside a page follow from the lengths.
     The index version is the block's format (1 or 2); both use this layout.
 
-``meta.json`` records format version (2; 1 is read too), seq, level, window, actual min/max time, counts, codec mix
-and the seqs of the blocks it replaced (so a compaction interrupted before deleting its sources is
-finished on open). ``kind`` is "raw"; downsampled rollup blocks will use another kind.
+``meta.json`` records format version (2; 1 is read too), seq, level, window, actual min/max
+time, counts, codec mix and the seqs of the blocks it replaced (so a compaction interrupted
+before deleting its sources is finished on open). ``kind`` is "raw"; downsampled rollup blocks
+will use another kind.
 """
 
 from __future__ import annotations
@@ -252,7 +253,9 @@ class BlockWriter:
         for a, b in itertools.pairwise(bounds):
             lo = int(ts_cum[a] - ts_lens[a])
             cols = [values[int(starts[i]) : int(ends[i])] for i in range(a, b)]
-            page, kinds = encoding.encode_value_page(ts_data[lo : int(ts_cum[b - 1])].tobytes(), cols)
+            page, kinds = encoding.encode_value_page(
+                ts_data[lo : int(ts_cum[b - 1])].tobytes(), cols
+            )
             codecs[a:b, 1] = kinds
             self._append_page(page)
         self._codec_ids.append(codecs)
