@@ -4,6 +4,7 @@
  * in src/obskit/encoding/{rans,residuals,valuepages}.py; the format is drawn there. Python has
  * validated every header field before calling (kinds, refs, ranges, table sums); the only damage
  * found here is a word or raw-bit stream that runs short or long, reported as an error code.
+ * Columns land at the output offsets Python computed (P_OUT, validated to fit the output).
  * Integer arithmetic is unsigned 64-bit (wraps like numpy's int64 arrays); the fscaled predictor
  * uses IEEE double add/multiply only, compiled with -ffp-contract=off like the rest.
  */
@@ -22,7 +23,7 @@ enum { K_CONST = 1, K_DEC = 7, K_FLT = 8 };
 enum { X_NONE, X_DIFF, X_SCALED, X_LIN2, X_NEGSUM, X_FSCALED };
 /* Column of the parameter matrix (one row of 16 int64 per column, valuepages.py builds it). */
 enum { P_KIND, P_COUNT, P_EXP, P_XPRED, P_REF1, P_REF2, P_SH1, P_SH2, P_MA, P_FIRST, P_GCD,
-       P_LAT, P_C, P_A1, P_A2, P_NEXC, P_FIELDS };
+       P_LAT, P_C, P_A1, P_A2, P_NEXC, P_OUT, P_FIELDS };
 enum { OK, WORDS_SHORT, RAW_SHORT, WORDS_LONG, FIELD_LONG };
 
 static inline int bitlen64(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
@@ -230,13 +231,12 @@ static inline uint64_t lattice(uint64_t q, int64_t g) {
 /* Columns from the lanes' e (turned into d in place for decimal columns). */
 static void rebuild(const int64_t *P, Py_ssize_t k, int64_t **col_e, const int64_t *exc_pos,
                     const uint64_t *exc_bits, double *out) {
-    int64_t at = 0, exc_at = 0;
+    int64_t exc_at = 0;
     for (Py_ssize_t i = 0; i < k; i++) {
         const int64_t *p = P + i * P_FIELDS;
         int64_t n = p[P_COUNT];
-        double *v = out + at;
+        double *v = out + p[P_OUT];
         uint64_t *vb = (uint64_t *)v;
-        at += n;
         if (p[P_KIND] == K_CONST) {
             for (int64_t t = 0; t < n; t++) vb[t] = (uint64_t)p[P_FIRST];
             continue;
@@ -245,9 +245,7 @@ static void rebuild(const int64_t *P, Py_ssize_t k, int64_t **col_e, const int64
         int xp = (int)p[P_XPRED];
         if (xp == X_FSCALED) {
             int64_t j = i - p[P_REF1];
-            int64_t ref_at = 0;
-            for (int64_t q = 0; q < j; q++) ref_at += P[q * P_FIELDS + P_COUNT];
-            const double *x = out + ref_at;
+            const double *x = out + P[j * P_FIELDS + P_OUT];
             double a;
             memcpy(&a, &p[P_A1], 8);
             vb[0] = (uint64_t)p[P_FIRST];
@@ -317,8 +315,11 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
     tokinfo_t *ti = NULL;
     int64_t total = 0, n_res = 0, lanes = 0, words_total = 0, raw_total = 0;
     const int64_t *lw = blw.buf, *lb = blb.buf;
+    int bad_out = 0;
+    for (Py_ssize_t i = 0; i < k; i++) total += P[i * P_FIELDS + P_COUNT];
     for (Py_ssize_t i = 0; i < k; i++) {
-        total += P[i * P_FIELDS + P_COUNT];
+        int64_t o = P[i * P_FIELDS + P_OUT], n = P[i * P_FIELDS + P_COUNT];
+        bad_out |= o < 0 || n < 1 || o > total - n;
         if (P[i * P_FIELDS + P_KIND] != K_CONST) {
             n_res += P[i * P_FIELDS + P_COUNT] - 1;
             lanes++;
@@ -328,7 +329,7 @@ PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
         words_total += lw[l];
         raw_total += lb[l];
     }
-    if (bp.len % (8 * P_FIELDS) || bfreq.len != 8 * N_CTX * N_TOK || bxp.len != bxb.len ||
+    if (bad_out || bp.len % (8 * P_FIELDS) || bfreq.len != 8 * N_CTX * N_TOK || bxp.len != bxb.len ||
         bout.len != total * 8 || lanes != n_lanes || blw.len != n_lanes * 8 ||
         blb.len != n_lanes * 8 || bw.len != words_total * 2 + 16 || braw.len != raw_total + 16) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to decode_value_page");

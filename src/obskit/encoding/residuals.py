@@ -46,8 +46,8 @@ X_NONE, X_DIFF, X_SCALED, X_LIN2, X_NEGSUM, X_FSCALED = range(6)
 MA_KS = (0, 1, 2, 4, 8, 16, 32)
 # Refs reach this many columns back: most of the gain comes from the 1-3 nearest (REPORT §5.3),
 # and every ref costs a candidate stream per column at encode time.
-MAX_REF = 12
-LIN2_REFS = 4  # lin2 tries pairs among the nearest 4 eligible refs
+MAX_REF = 4
+LIN2_REFS = 3  # lin2 tries pairs among the nearest 3 eligible refs
 NEGSUM_MAX = 8
 # Residuals at or beyond this magnitude get no temporal predictor: window sums of 32 of them
 # must stay inside int64.
@@ -458,10 +458,10 @@ def _ref(i: int, back: int, p: ColumnParams) -> int:
     return j
 
 
-def columns_from_residuals(p: ColumnParams, e: I64, out: F64) -> None:
-    """Rebuild the page's columns (concatenated into ``out``) from the lanes' e streams."""
+def columns_from_residuals(p: ColumnParams, e: I64, out: F64, col_at: I64) -> None:
+    """Rebuild the page's columns from the lanes' e streams, column i into
+    ``out[col_at[i] : col_at[i] + count[i]]``."""
     count = p.count.astype(np.int64)
-    col_at = np.cumsum(count) - count
     lane_at = 0
     exc_at = 0
     ds: dict[int, I64] = {}
