@@ -6,6 +6,7 @@ the native and the pure-numpy kernels, each in its own process pinned to one CPU
 
     python benchmarks/bench_store.py --hosts 100 --hours 24            # both backends
     python benchmarks/bench_store.py --dataset shared --size medium
+    python benchmarks/bench_store.py --dataset shared --size medium --block-format 2
 
 Reported:
 - append: ``DB.append_refs`` of scrape-ordered batches (``--batch-steps`` scrapes of every series
@@ -63,14 +64,23 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     from obskit.disk.files import dir_size_bytes
 
     labels, ts, values, desc = load_dataset(args)
+    if args.series:  # the first series only (shared gen.py: 97 per host, host after host)
+        labels, ts, values = labels[: args.series], ts[:, : args.series], values[:, : args.series]
+        ts, values = np.ascontiguousarray(ts), np.ascontiguousarray(values)
+        desc += f" first {args.series} series"
     n_steps, n_series = values.shape
     n = values.size
     root = Path(tempfile.mkdtemp(prefix="obskit-bench-", dir=args.tmp))
     opts = tsdb.Options(
-        fsync=args.fsync, retention_ms=0, head_max_samples=n + 1, head_keep_ms=1 << 60
+        fsync=args.fsync,
+        retention_ms=0,
+        head_max_samples=n + 1,
+        head_keep_ms=1 << 60,
+        block_format=args.block_format,
     )
     out: dict[str, Any] = {
         "backend": obskit.kernels.BACKEND,
+        "block_format": args.block_format,
         "dataset": desc,
         "samples": n,
         "series": n_series,
@@ -131,8 +141,10 @@ def main() -> None:
     ap.add_argument("--size", default="medium", help="shared gen.py size")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--end-ms", type=int, default=1_767_225_600_000)
+    ap.add_argument("--series", type=int, default=0, help="keep only the first N series")
     ap.add_argument("--batch-steps", type=int, default=40, help="scrapes of all series per append")
     ap.add_argument("--fsync", default="interval")
+    ap.add_argument("--block-format", type=int, choices=[1, 2], default=1, help="new blocks' format")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", choices=["both", "native", "numpy", "current"], default="both")
     ap.add_argument("--tmp", default=None, help="parent dir of the temporary data dir")
@@ -149,7 +161,13 @@ def main() -> None:
         env.pop("OBSKIT_PURE_PYTHON", None)
         if backend == "numpy":
             env["OBSKIT_PURE_PYTHON"] = "1"
-        argv = [a for a in sys.argv[1:] if not a.startswith("--backend")]
+        argv = []  # our own arguments without --backend (either "--backend x" or "--backend=x")
+        skip = False
+        for a in sys.argv[1:]:
+            if skip or a.startswith("--backend"):
+                skip = a == "--backend"
+                continue
+            argv.append(a)
         res = subprocess.run(
             [sys.executable, __file__, *argv, "--backend", "current"],
             env=env,
@@ -164,6 +182,7 @@ def main() -> None:
     )
     keys = [
         "backend",
+        "block_format",
         "append_samples_per_s",
         "flush_s",
         "compact_s",

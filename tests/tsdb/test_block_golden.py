@@ -1,5 +1,5 @@
 """Golden block files: the writer must produce exactly the committed bytes for each format it can
-write (2, the default, and 1), and the committed blocks must read back as the data below. A
+write (1, the default, and 2), and the committed blocks must read back as the data below. A
 failure here means the on-disk format changed: bump FORMAT_VERSION (and keep reading the old one)
 or, if the change is intended and compatible, regenerate with
 ``python tests/tsdb/test_block_golden.py --write``."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from obskit.tsdb.block import FORMAT_VERSION, Block, BlockMeta, BlockWriter
+from obskit.tsdb.block import DEFAULT_FORMAT, FORMAT_VERSION, Block, BlockMeta, BlockWriter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tsdb"
 FORMATS = (1, 2)
@@ -54,8 +54,8 @@ def write_block(directory: Path, format_version: int) -> BlockMeta:
     return writer.finish(meta)
 
 
-def test_default_format_is_2() -> None:
-    assert FORMAT_VERSION == 2
+def test_formats() -> None:
+    assert (DEFAULT_FORMAT, FORMAT_VERSION) == (1, 2)
 
 
 @pytest.mark.parametrize("format_version", FORMATS)

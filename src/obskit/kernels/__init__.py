@@ -13,7 +13,10 @@ namesake in ``kernels/_numpy.py``; the native twins fill arrays allocated here. 
 
 Two batch kernels exist only natively (``decode_columns_native``, ``encode_columns_native``): they
 run whole codecs over many columns in one call, so their numpy reference is the per-column codec
-loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``.
+loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``. The same
+holds for the version 2 value pages: ``rans_encode_lanes`` and ``decode_value_page`` (C in
+``native/value_pages.c``) have their numpy reference in ``obskit.encoding.rans`` and
+``obskit.encoding.valuepages``.
 
 The remote-write decoder (``snappy_decompress_into``, ``count_write_request``,
 ``decode_write_request``, ``decode_write_request_fit``, ``new_ref_cache``) has its reference in

@@ -14,11 +14,11 @@ series sit together: a page's value columns predict each other)::
     │ magic "OBSKCHNK" │ u32 version│ u32 len │ u32 crc32(bytes) │ bytes (len) │
     └──────────────────┴────────────┴─────────┴──────────────────┴─────────────┴────────────
 
-    format 2 (written today): version 2 pages of about PAGE_TARGET_SAMPLES samples
+    format 2 (Options.block_format=2): version 2 pages of about PAGE_TARGET_SAMPLES samples
     (obskit.encoding.encode_value_page: timestamp columns + rANS-coded value columns)
       decoded page = ts of series a │ ts of b │ ... │ raw values of a │ raw values of b ...
       val_len[i] in the index is the length of that raw column (1 + uvarint + 8 * count).
-    format 1 (still read): version 1 pages, zstd over about PAGE_TARGET_BYTES of columns
+    format 1 (the default): version 1 pages, zstd over about PAGE_TARGET_BYTES of columns
       decoded page = ts column of series a │ value column of series a │ ts of b │ values of b ...
     each column starts with its codec byte (obskit.encoding), so the codec is chosen per column.
 
@@ -34,7 +34,7 @@ arrays, each of length n (series) or p (pages)::
     crc32 covers every byte before it. Column offsets inside a page follow from the lengths.
     The index version is the block's format (1 or 2); both use this layout.
 
-``meta.json`` records format version (2; 1 is read too), seq, level, window, actual min/max
+``meta.json`` records format version (1 or 2), seq, level, window, actual min/max
 time, counts, codec mix and the seqs of the blocks it replaced (so a compaction interrupted
 before deleting its sources is finished on open). ``kind`` is "raw"; downsampled rollup blocks
 will use another kind.
@@ -61,7 +61,8 @@ from obskit.tsdb.pieces import Pieces, clip_pieces
 
 __all__ = ["Block", "BlockMeta", "BlockWriter"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 2  # the newest format this module writes
+DEFAULT_FORMAT = 1  # what BlockWriter writes unless told (tsdb.Options.block_format)
 READABLE_FORMATS = (1, 2)
 CHUNKS_MAGIC = b"OBSKCHNK"
 INDEX_MAGIC = b"OBSKINDX"
@@ -118,15 +119,15 @@ class BlockWriter:
     """Streams series (in increasing id order) into a new block directory.
 
     Columns are encoded in batches (one ``encode_columns`` call per batch, so codec work happens
-    in C) and cut into pages: of about ``PAGE_TARGET_SAMPLES`` samples (format 2, the default)
-    or ``PAGE_TARGET_BYTES`` of encoded columns (format 1, kept for tests of old blocks).
+    in C) and cut into pages: of about ``PAGE_TARGET_BYTES`` of encoded columns (format 1, the
+    default) or ``PAGE_TARGET_SAMPLES`` samples (format 2).
     """
 
     def __init__(
         self,
         directory: Path,
         level: int = encoding.DEFAULT_ZSTD_LEVEL,
-        format_version: int = FORMAT_VERSION,
+        format_version: int = DEFAULT_FORMAT,
     ) -> None:
         if format_version not in READABLE_FORMATS:
             raise ValueError(f"cannot write block format {format_version}")

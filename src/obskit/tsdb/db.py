@@ -539,7 +539,12 @@ class DB:
     ) -> tuple[int, Path, Path, BlockWriter]:
         if window not in writers:
             seq, final, tmp = self._new_block_dir()
-            writers[window] = (seq, final, tmp, BlockWriter(tmp))
+            writers[window] = (
+                seq,
+                final,
+                tmp,
+                BlockWriter(tmp, format_version=self.options.block_format),
+            )
         return writers[window]
 
     def compact(self) -> int:
@@ -572,7 +577,7 @@ class DB:
     def _run_merge(self, plan: Merge, blocks: tuple[Block, ...]) -> None:
         sources = sorted((b for b in blocks if b.seq in plan.seqs), key=lambda b: b.seq)
         seq, final, tmp = self._new_block_dir()
-        writer = BlockWriter(tmp)
+        writer = BlockWriter(tmp, format_version=self.options.block_format)
         try:
             all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
             counts = np.zeros(len(all_ids), np.int64)
