@@ -144,7 +144,9 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=0, help="keep only the first N series")
     ap.add_argument("--batch-steps", type=int, default=40, help="scrapes of all series per append")
     ap.add_argument("--fsync", default="interval")
-    ap.add_argument("--block-format", type=int, choices=[1, 2], default=1, help="new blocks' format")
+    ap.add_argument(
+        "--block-format", type=int, choices=[1, 2], default=1, help="new blocks' format"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", choices=["both", "native", "numpy", "current"], default="both")
     ap.add_argument("--tmp", default=None, help="parent dir of the temporary data dir")
