@@ -256,9 +256,11 @@ static PyMethodDef methods[] = {
     {"encode_columns", py_encode_columns, METH_VARARGS,
      "encode_columns(ts, values, starts, ends, ts_lens, val_lens, codecs, cand_lens) -> bytes"},
     {"rans_encode_lanes", py_rans_encode_lanes, METH_VARARGS,
-     "rans_encode_lanes(freq, cum, starts, lens, words_out, states_out) -> n_words"},
+     "rans_encode_lanes(freq, cum, starts, lens, words_out, lane_words_out, states_out)"
+     " -> n_words"},
     {"decode_value_page", py_decode_value_page, METH_VARARGS,
-     "decode_value_page(params, exc_pos, exc_bits, freq, words, raw, states, out) -> rc"},
+     "decode_value_page(params, exc_pos, exc_bits, freq, words, raw, states, lane_words,"
+     " lane_bytes, out) -> rc"},
     {"sort_samples", py_sort_samples, METH_VARARGS,
      "sort_samples(ids, ts, values, out_ids, out_ts, out_values) -> kept: stable sort by"
      " (id, ts), last of equal (id, ts) kept"},
