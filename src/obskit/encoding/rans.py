@@ -1,9 +1,9 @@
 """Entropy coder of v2 value pages: static-table rANS over context-modelled hybrid tokens.
 
-Each non-const column is one *lane* (its zigzagged residuals ``u``); the lanes of a page are
-coded in lock-step (step t codes sample t of every lane still running, lanes in page order), so
-numpy steps all columns at once and C can interleave them. Per sample, with ``u1, u2`` the lane's
-previous two values (0 at its start)::
+Each non-const column segment is one *lane* (its zigzagged residuals ``u``) with its own rANS
+state, word stream and raw-bit stream, so lanes decode independently: numpy steps all lanes of a
+page at once (step t = sample t of every lane still running), C decodes two lanes at a time.
+Per sample, with ``u1, u2`` the lane's previous two values (0 at its start)::
 
     s   = (u1 >> 1) + (u2 >> 1) + (u1 & u2 & 1)      cb = bitlen(s)
     ctx = min(cb, 16)    sh = max(cb - 16, 0)           q = u >> sh   ("hyb16": 17 contexts)
@@ -11,10 +11,10 @@ previous two values (0 at its start)::
             16 + 2*(n - 5) + bit n-2 of q  else, n = bitlen(q)      (136 tokens)
     raw   = (low n-2 bits of q) << sh | (low sh bits of u),  n-2+sh bits (0 for q < 16; <= 62)
 
-Tokens are rANS-coded with one table of 11-bit frequencies per context per page: 32-bit states in
-[2**16, 2**32), 16-bit words, one state per lane; the words of all lanes form one stream in the
-order the decoder reads them. Raw bits form one LSB-first bit stream in the same lock-step order.
-This module is the numpy reference; ``native/value_pages.c`` does the same in C.
+Tokens are rANS-coded with one table of 11-bit frequencies per context per page (shared by the
+lanes): 32-bit states in [2**16, 2**32), 16-bit words in the order the decoder reads them. A
+lane's raw bits are LSB-first from a byte boundary. This module is the numpy reference;
+``native/value_pages.c`` encodes (``rans_encode_lanes``) and decodes the same in C.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["N_CTX", "N_TOK", "PROB_BITS", "lane_tokens", "normalise", "pack_raw_bits"]
+__all__ = [
+    "N_CTX",
+    "N_TOK",
+    "PROB_BITS",
+    "decode_lanes",
+    "encode_lanes",
+    "lane_tokens",
+    "normalise",
+    "pack_raw_bits",
+]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
