@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STAT_KINDS", "quantile_rows", "window_bounds", "window_rate", "window_stat"]
+__all__ = [
+    "STAT_KINDS",
+    "kahan_inc",
+    "quantile_rows",
+    "window_bounds",
+    "window_rate",
+    "window_stat",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -108,7 +115,8 @@ def _add_sequential(start: F64, data: F64, take: Bool, lo: I64, hi: I64) -> F64:
     return result
 
 
-def _kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+    """Prometheus' kahanSumInc (Neumaier) on arrays: the new sum and compensation."""
     with np.errstate(all="ignore"):
         return _kahan_inc_raw(inc, s, c)
 
@@ -148,7 +156,7 @@ def _stat_rows(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
         s = np.zeros(n_rows)
         c = np.zeros(n_rows)
         for j in range(width):
-            t, c2 = _kahan_inc(x[:, j], s, c)
+            t, c2 = kahan_inc(x[:, j], s, c)
             s = np.where(m[:, j], t, s)
             c = np.where(m[:, j], c2, c)
         out: F64 = np.where(np.isinf(s), s, s + c)
@@ -162,7 +170,7 @@ def _stat_rows(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
         for j in range(1, width):
             valid = m[:, j]
             cnt = np.where(valid, float(j + 1), count)
-            ns, nc = _kahan_inc(x[:, j], s, c)
+            ns, nc = kahan_inc(x[:, j], s, c)
             overflow = valid & ~inc & np.isinf(ns)
             plain = valid & ~inc & ~overflow
             s = np.where(plain, ns, s)
@@ -172,7 +180,7 @@ def _stat_rows(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
             inc = inc | overflow
             do_inc = valid & inc
             qf = (cnt - 1) / cnt
-            ms, mc = _kahan_inc(x[:, j] / cnt, qf * mean, qf * c)
+            ms, mc = kahan_inc(x[:, j] / cnt, qf * mean, qf * c)
             mean = np.where(do_inc, ms, mean)
             c = np.where(do_inc, mc, c)
             count = cnt
@@ -188,8 +196,8 @@ def _stat_rows(kind: int, x: F64, m: Bool, q: F64 | None) -> F64:
             valid = m[:, j]
             cnt = count + 1
             delta = x[:, j] - (mean + cmean)
-            nm, ncm = _kahan_inc(delta / cnt, mean, cmean)
-            na, nca = _kahan_inc(delta * (x[:, j] - (nm + ncm)), aux, caux)
+            nm, ncm = kahan_inc(delta / cnt, mean, cmean)
+            na, nca = kahan_inc(delta * (x[:, j] - (nm + ncm)), aux, caux)
             count = np.where(valid, cnt, count)
             mean = np.where(valid, nm, mean)
             cmean = np.where(valid, ncm, cmean)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import xxhash
 
 from obskit.errors import QueryError
+from obskit.kernels._promql import kahan_inc
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.promql.format import format_float
 from obskit.promql.steps import NAME_LABELS, StepVector, without_name
@@ -134,13 +135,6 @@ def _member_matrix(gid: npt.NDArray[np.intp], n_groups: int) -> npt.NDArray[np.i
     return out
 
 
-def _kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
-    t = s + inc
-    big = np.abs(s) >= np.abs(inc)
-    c = np.where(np.isinf(t), 0.0, c + np.where(big, (s - t) + inc, (inc - t) + s))
-    return t, c
-
-
 def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g: int) -> F64:
     """sum (Kahan), avg (Kahan, incremental past overflow) and stddev/stdvar (Welford) exactly
     as Prometheus accumulates them, member by member in input order, all groups and steps at
@@ -161,11 +155,11 @@ def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g:
         more = valid & started
         count = np.where(valid, count + 1, count)
         if op == "sum":
-            t, c = _kahan_inc(x, total, comp)
+            t, c = kahan_inc(x, total, comp)
             total = np.where(first, x, np.where(more, t, total))
             comp = np.where(more, c, comp)
         elif op == "avg":
-            t, c = _kahan_inc(x, total, comp)
+            t, c = kahan_inc(x, total, comp)
             overflow = more & ~incremental & np.isinf(t)
             plain = more & ~incremental & ~overflow
             total = np.where(first, x, np.where(plain, t, total))
@@ -174,7 +168,7 @@ def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g:
             comp = np.where(overflow, comp / (count - 1), comp)
             incremental |= overflow
             q = (count - 1) / count
-            m2, c2 = _kahan_inc(x / count, q * mean, q * comp)
+            m2, c2 = kahan_inc(x / count, q * mean, q * comp)
             step = more & incremental
             mean = np.where(step, m2, mean)
             comp = np.where(step, c2, comp)
@@ -220,10 +214,13 @@ def _select(
     else:
         with np.errstate(invalid="ignore"):
             k_steps = np.clip(param, -1, 1e9).astype(np.int64)
-        label_order = sorted(range(len(vec)), key=vec.labels.__getitem__)
+        # Rows of each group in label order: the order Prometheus' storage hands series over.
+        label_rank = np.empty(len(vec), np.intp)
+        label_rank[sorted(range(len(vec)), key=vec.labels.__getitem__)] = np.arange(len(vec))
+        by_group = np.lexsort((label_rank, gid))
+        bounds = np.searchsorted(gid[by_group], np.arange(len(keys) + 1))
         for grp in range(len(keys)):
-            # Rows in label order: the order Prometheus' storage hands series to the engine.
-            rows = np.asarray([i for i in label_order if gid[i] == grp], np.intp)
+            rows = by_group[bounds[grp] : bounds[grp + 1]]
             v = vec.values[rows]
             p = vec.present[rows]
             if op == "limitk":
@@ -340,34 +337,41 @@ def _count_values(
     label: str,
 ) -> StepVector:
     """Prometheus sets the value label on each series first and then groups: ``by`` keeps the
-    value label, ``without (label)`` removes it again."""
+    value label, ``without (label)`` removes it again. Vectorised over samples: only the
+    distinct values are formatted, only the series' base keys are built in Python."""
     n_steps = vec.values.shape[1]
     names = set(grouping)
-    counts: dict[Labels, npt.NDArray[np.float64]] = {}
     s_idx, k_idx = np.nonzero(vec.present)
-    for s, k in zip(s_idx.tolist(), k_idx.tolist(), strict=True):
-        text = format_float(float(vec.values[s, k]))
-        with_value = dict(labels[s])
-        with_value[label] = text
-        if without:
-            key = tuple(
-                sorted(
-                    p for p in with_value.items() if p[0] not in names and p[0] not in NAME_LABELS
-                )
-            )
-        else:
-            key = tuple(sorted(p for p in with_value.items() if p[0] in names or p[0] == label))
-        row = counts.get(key)
-        if row is None:
-            row = counts[key] = np.zeros(n_steps)
-        row[k] += 1
-    if not counts:
+    if len(s_idx) == 0:
         return StepVector.empty(n_steps)
-    out_labels = list(counts)
-    values = np.array([counts[k] for k in out_labels])
+    # Each series' key without the value label, numbered.
+    if without:
+        dropped = names | NAME_LABELS | {label}
+        base = [tuple(p for p in lab if p[0] not in dropped) for lab in labels]
+    else:
+        base = [tuple(p for p in lab if p[0] in names and p[0] != label) for lab in labels]
+    base_ids: dict[Labels, int] = {}
+    series_base = np.array([base_ids.setdefault(b, len(base_ids)) for b in base], np.int64)
+    # Distinct values by bit pattern (every NaN prints as "NaN", so NaNs are made one).
+    bits = vec.values[s_idx, k_idx].view(np.uint64).copy()
+    bits[np.isnan(vec.values[s_idx, k_idx])] = np.uint64(0x7FF8000000000000)
+    distinct, value_idx = np.unique(bits, return_inverse=True)
+    with_value = not (without and label in names)
+    combined = series_base[s_idx] * len(distinct) + (value_idx if with_value else 0)
+    rows, row_of = np.unique(combined, return_inverse=True)
+    counts = np.zeros((len(rows), n_steps))
+    np.add.at(counts, (row_of, k_idx), 1.0)
+    base_list = list(base_ids)
+    texts = [format_float(float(v)) for v in distinct.view(np.float64)]
+    out_labels: list[Labels] = []
+    for row in rows.tolist():
+        key = base_list[row // len(distinct)]
+        if with_value:
+            key = tuple(sorted((*key, (label, texts[row % len(distinct)]))))
+        out_labels.append(key)
     return StepVector(
         [without_name(lab) for lab in out_labels],
-        values,
-        values > 0,
+        counts,
+        counts > 0,
         np.zeros(len(out_labels), np.bool_),
     )

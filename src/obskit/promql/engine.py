@@ -283,10 +283,6 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
 
 
-def _fmt_labels(lab: Labels) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in lab) + "}"
-
-
 def _range_input_matrix(ri: RangeInput) -> Matrix:
     lo, hi = ri.windows()
     out = []

@@ -158,22 +158,25 @@ def label_replace(vec: StepVector, dst: str, repl: str, src: str, regex: str) ->
     out_labels: list[Labels] = []
     drop = vec.drop_name.copy()
     for i, lab in enumerate(vec.labels):
-        d = dict(lab)
-        if drop[i] and src == METRIC_NAME:
-            value = d.get(METRIC_NAME, "")
-        else:
-            value = "" if (drop[i] and src == METRIC_NAME) else d.get(src, "")
-        m = pattern.match(value)
-        if m is not None:
-            res = m.expand(template)
-            if res:
-                d[dst] = res
-            else:
-                d.pop(dst, None)
-            if dst == METRIC_NAME:
-                drop[i] = False
-        out_labels.append(tuple(sorted(d.items())))
+        # A name marked for removal is still readable (delayed name removal).
+        m = pattern.match(dict(lab).get(src, ""))
+        if m is None:
+            out_labels.append(lab)
+            continue
+        out_labels.append(_with_label(lab, dst, m.expand(template)))
+        if dst == METRIC_NAME:
+            drop[i] = False
     return StepVector(out_labels, vec.values, vec.present, drop)
+
+
+def _with_label(lab: Labels, name: str, value: str) -> Labels:
+    """``lab`` with label ``name`` set to ``value`` (removed when ``value`` is empty)."""
+    d = dict(lab)
+    if value:
+        d[name] = value
+    else:
+        d.pop(name, None)
+    return tuple(sorted(d.items()))
 
 
 def _go_template(repl: str) -> str:
@@ -222,14 +225,9 @@ def label_join(vec: StepVector, dst: str, sep: str, srcs: list[str]) -> StepVect
     drop = vec.drop_name.copy()
     for i, lab in enumerate(vec.labels):
         d = dict(lab)
-        value = sep.join(d.get(s, "") for s in srcs)
-        if value:
-            d[dst] = value
-        else:
-            d.pop(dst, None)
+        out_labels.append(_with_label(lab, dst, sep.join(d.get(s, "") for s in srcs)))
         if dst == METRIC_NAME:
             drop[i] = False
-        out_labels.append(tuple(sorted(d.items())))
     return StepVector(out_labels, vec.values, vec.present, drop)
 
 

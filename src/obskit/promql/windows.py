@@ -51,12 +51,6 @@ def _prefix_count(flags: npt.NDArray[np.int64], lo: I64, hi: I64) -> I64:
     return out
 
 
-def _pairs_in_window(ri: RangeInput, lo: I64, hi: I64, pair: npt.NDArray[np.float64]) -> F64:
-    """Sum over consecutive sample pairs (i-1, i) inside each window of ``pair[i]`` (pair[0]
-    and pairs across series boundaries must be 0)."""
-    return _reduce(np.add, pair, np.minimum(lo + 1, hi), hi)
-
-
 def _pair_terms(ri: RangeInput) -> tuple[F64, F64]:
     """Per flat sample i: previous value and whether (i-1, i) is a pair of one series."""
     prev = np.empty_like(ri.vals)
