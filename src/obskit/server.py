@@ -56,6 +56,8 @@ def store_options(settings: Settings) -> tsdb.Options:
         retention_bytes=st.retention_bytes,
         head_max_samples=st.head_max_samples,
         head_max_bytes=st.head_max_bytes,
+        page_cache_bytes=st.page_cache_bytes,
+        read_threads=st.read_threads,
         maintenance_in_append=False,
     )
 

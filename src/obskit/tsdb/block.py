@@ -42,6 +42,7 @@ will use another kind.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import mmap
@@ -57,7 +58,9 @@ import numpy.typing as npt
 from obskit import encoding
 from obskit.disk.files import fsync_dir
 from obskit.errors import CorruptDataError
+from obskit.tsdb.pagecache import PageCache
 from obskit.tsdb.pieces import Pieces, clip_pieces
+from obskit.tsdb.readpool import ReadPool
 
 __all__ = ["Block", "BlockMeta", "BlockWriter"]
 
@@ -329,10 +332,12 @@ def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
 
 
 class Block:
-    """A read-only block; safe to share between threads."""
+    """A read-only block; safe to share between threads. Pages read for queries go through
+    ``page_cache`` when given (compaction reads pass ``cached=False``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, page_cache: PageCache | None = None) -> None:
         self.path = path
+        self._page_cache = page_cache
         spath = str(path)
         try:
             self.meta = BlockMeta.from_json((path / "meta.json").read_bytes(), spath)
@@ -351,6 +356,8 @@ class Block:
                 f"cannot open block chunks {self._chunks_path}: bad magic or version",
                 self._chunks_path,
             )
+        if page_cache is not None:
+            page_cache.add_block(self.meta.seq)
 
     def _parse_index(self, raw: bytes, path: str, format_version: int) -> None:
         def bad(why: str) -> CorruptDataError:
@@ -411,7 +418,18 @@ class Block:
     def seq(self) -> int:
         return self.meta.seq
 
-    def _page(self, page: int) -> bytes:
+    def _page(self, page: int, cached: bool) -> bytes:
+        """Page ``page`` decoded, from the page cache when it holds it (and then cached)."""
+        cache = self._page_cache if cached else None
+        if cache is None:
+            return self._read_page(page)
+        data = cache.get(self.meta.seq, page)
+        if data is None:
+            data = self._read_page(page)
+            cache.put(self.meta.seq, page, data)
+        return data
+
+    def _read_page(self, page: int) -> bytes:
         assert self._mm is not None
         off = int(self.page_offsets[page])
         length, crc = _PAGE_HEAD.unpack_from(self._mm, off)
@@ -445,14 +463,21 @@ class Block:
         """Whether every sample of the block lies in [mint, maxt] (reads need no clipping)."""
         return self.meta.mint_ms >= mint_ms and self.meta.maxt_ms <= maxt_ms
 
-    def read(self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
+    def read(
+        self,
+        rows: npt.NDArray[np.int64],
+        mint_ms: int,
+        maxt_ms: int,
+        cached: bool = True,
+        pool: ReadPool | None = None,
+    ) -> Pieces:
         """The series at ``rows`` (ascending) with samples in [mint, maxt], as flat runs."""
         if not len(rows):
             return Pieces.empty()
         counts = self.counts[rows]
         total = int(counts.sum())
         out = (np.empty(total, np.int64), np.empty(total, np.float64))
-        self.read_into(rows, out, np.cumsum(counts) - counts)
+        self.read_into(rows, out, np.cumsum(counts) - counts, cached, pool)
         pieces = Pieces(self.series_ids[rows], counts, *out)
         if self.covers(mint_ms, maxt_ms):
             return pieces
@@ -463,33 +488,57 @@ class Block:
         rows: npt.NDArray[np.int64],
         out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
         out_offsets: npt.NDArray[np.int64],
+        cached: bool = True,
+        pool: ReadPool | None = None,
     ) -> None:
         """Decode the series at ``rows`` (ascending) whole, series ``rows[i]`` into
-        ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once and all its
-        wanted columns decoded in one call, straight into their final places."""
+        ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once (or found in
+        the page cache) and all its wanted columns decoded in one call, straight into their
+        final places; pages are decoded on ``pool``'s threads when it is given and they are
+        many (each page writes its own places of ``out``)."""
         pages = self.pages[rows]
         cuts = np.flatnonzero(np.diff(pages)) + 1
-        for group, places in zip(np.split(rows, cuts), np.split(out_offsets, cuts), strict=True):
-            page_no = int(self.pages[group[0]])
-            page = self._page(page_no)
-            try:
-                encoding.decode_columns(
-                    page,
-                    self.ts_offs[group],
-                    self.ts_lens[group],
-                    self.val_offs[group],
-                    self.val_lens[group],
-                    self.counts[group],
-                    out=out,
-                    out_offsets=places,
-                )
-            except CorruptDataError as exc:
-                col = exc.column
-                sid = "?" if col is None else str(int(self.series_ids[group[col]]))
-                raise CorruptDataError(
-                    f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
-                    self._chunks_path,
-                ) from None
+        groups = list(zip(np.split(rows, cuts), np.split(out_offsets, cuts), strict=True))
+        if pool is None:
+            for group, places in groups:
+                self._decode_group(group, places, out, cached)
+            return
+        pool.run(
+            [
+                functools.partial(self._decode_group, group, places, out, cached)
+                for group, places in groups
+            ],
+            samples=int(self.counts[rows].sum()),
+        )
+
+    def _decode_group(
+        self,
+        group: npt.NDArray[np.int64],
+        places: npt.NDArray[np.int64],
+        out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+        cached: bool,
+    ) -> None:
+        """Decode the rows ``group`` (all in one page) into ``places`` of ``out``."""
+        page_no = int(self.pages[group[0]])
+        page = self._page(page_no, cached)
+        try:
+            encoding.decode_columns(
+                page,
+                self.ts_offs[group],
+                self.ts_lens[group],
+                self.val_offs[group],
+                self.val_lens[group],
+                self.counts[group],
+                out=out,
+                out_offsets=places,
+            )
+        except CorruptDataError as exc:
+            col = exc.column
+            sid = "?" if col is None else str(int(self.series_ids[group[col]]))
+            raise CorruptDataError(
+                f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
+                self._chunks_path,
+            ) from None
 
     def drop_mapped_pages(self) -> None:
         """Unmap the chunk pages read so far from this process (they stay in the OS page
@@ -498,6 +547,8 @@ class Block:
             self._mm.madvise(mmap.MADV_DONTNEED)
 
     def close(self) -> None:
+        if self._page_cache is not None:
+            self._page_cache.drop_block(self.meta.seq)
         if self._mm is not None:
             self._mm.close()
             self._mm = None

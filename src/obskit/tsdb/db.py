@@ -24,6 +24,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ from obskit.tsdb.index import LabelIndex
 from obskit.tsdb.memory import release_free_memory
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
+from obskit.tsdb.pagecache import PageCache, PageCacheStats
 from obskit.tsdb.pieces import Pieces, gather_runs, merge_pieces, plan_layout, read_part
+from obskit.tsdb.readpool import ReadPool, default_read_threads
 from obskit.tsdb.records import (
     RECORD_SAMPLES,
     RECORD_SERIES,
@@ -112,6 +115,8 @@ class DB:
         self.maintenance_due = threading.Event()
         self._blocks_dir = self.path / "blocks"
         self._blocks_dir.mkdir(exist_ok=True)
+        self.page_cache = PageCache(opts.page_cache_bytes) if opts.page_cache_bytes else None
+        self._read_pool = ReadPool(opts.read_threads or default_read_threads())
         remove_tmp_leftovers(self._blocks_dir)
         self.corrupt_blocks: list[str] = []
         self._blocks: tuple[Block, ...] = self._load_blocks()
@@ -148,7 +153,7 @@ class DB:
             if not path.is_dir():
                 continue
             try:
-                block = Block(path)
+                block = Block(path, self.page_cache)
             except CorruptDataError as exc:
                 logger.error("skipping corrupt block %s: %s", path, exc)
                 self.corrupt_blocks.append(str(path))
@@ -158,7 +163,9 @@ class DB:
         replaced = {s for b in blocks.values() for s in b.meta.sources if s != b.seq}
         for seq in sorted(replaced & blocks.keys()):
             logger.info("removing block %s replaced by a finished compaction", seq)
-            shutil.rmtree(blocks.pop(seq).path, ignore_errors=True)
+            block = blocks.pop(seq)
+            block.close()
+            shutil.rmtree(block.path, ignore_errors=True)
         return tuple(sorted(blocks.values(), key=lambda b: b.seq))
 
     def _replay_series(self) -> None:
@@ -351,8 +358,11 @@ class DB:
         blocks, parts = self._snapshot()
         rows = [b.rows_for(ids, mint_ms, maxt_ms) for b in blocks]
         whole = [i for i, b in enumerate(blocks) if b.covers(mint_ms, maxt_ms) and len(rows[i])]
+        pool = self._read_pool
         others = [
-            b.read(rows[i], mint_ms, maxt_ms) for i, b in enumerate(blocks) if i not in whole
+            b.read(rows[i], mint_ms, maxt_ms, pool=pool)
+            for i, b in enumerate(blocks)
+            if i not in whole
         ] + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
         others = [p for p in others if len(p)]
         if not whole:
@@ -374,14 +384,14 @@ class DB:
         )
         if layout is None:  # overlapping runs: decode everything, merge by priority
             return merge_pieces(
-                [b.read(r, mint_ms, maxt_ms) for b, r in zip(blocks, rows, strict=True)]
+                [b.read(r, mint_ms, maxt_ms, pool=pool) for b, r in zip(blocks, rows, strict=True)]
                 + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
             )
         sids, counts, places = layout
         total = int(counts.sum())
         out = (np.empty(total, np.int64), np.empty(total, np.float64))
         for k, i in enumerate(whole):
-            blocks[i].read_into(rows[i], out, places[k])
+            blocks[i].read_into(rows[i], out, places[k], pool=pool)
         for k, p in enumerate(others, start=len(whole)):
             idx = gather_runs(places[k], p.counts)
             out[0][idx] = p.ts
@@ -503,7 +513,13 @@ class DB:
     def _publish(self, tmp: Path, final: Path) -> Block:
         tmp.rename(final)
         fsync_dir(self._blocks_dir)
-        return Block(final)
+        return Block(final, self.page_cache)
+
+    def _forget_block(self, block: Block) -> None:
+        """Drop a block leaving the store from the page cache. It is not closed: a reader may
+        still hold it from an older snapshot (its mmap lives on until the last one is done)."""
+        if self.page_cache is not None:
+            self.page_cache.drop_block(block.seq)
 
     def _write_parts(self, parts: list[HeadPart]) -> list[Block]:
         """Write ``parts`` as one block per flush window, streamed in steps of series (a step
@@ -611,6 +627,7 @@ class DB:
                 )
             )
         for block in sources:
+            self._forget_block(block)
             shutil.rmtree(block.path, ignore_errors=True)
         release_free_memory()
         self._compactions_total += 1
@@ -637,6 +654,7 @@ class DB:
             for block in blocks:
                 if block.seq in doomed:
                     logger.info("retention: deleting block %s", block.path)
+                    self._forget_block(block)
                     shutil.rmtree(block.path, ignore_errors=True)
             return sorted(doomed)
 
@@ -665,7 +683,14 @@ class DB:
             "flushes_total": self._flushes_total,
             "compactions_total": self._compactions_total,
             "corrupt_blocks": list(self.corrupt_blocks),
+            "page_cache": asdict(self.page_cache_stats()),
         }
+
+    def page_cache_stats(self) -> PageCacheStats:
+        """Size, hits, misses and evictions of the decoded-page cache (zeros without one)."""
+        if self.page_cache is None:
+            return PageCacheStats(0, 0, 0, 0, 0, 0)
+        return self.page_cache.stats()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -681,6 +706,9 @@ class DB:
             self._series_log.close()
         for block in self._blocks:
             block.close()
+        self._read_pool.close()
+        if self.page_cache is not None:
+            self.page_cache.clear()
         self._dirlock.release()
 
     def __enter__(self) -> DB:
@@ -717,14 +745,14 @@ def _read_blocks(blocks: list[Block], ids: npt.NDArray[np.int64]) -> Pieces:
     )
     if layout is None:
         return merge_pieces(
-            [b.read(r, _MIN_TS, _MAX_TS) for b, r in zip(blocks, rows, strict=True)]
+            [b.read(r, _MIN_TS, _MAX_TS, cached=False) for b, r in zip(blocks, rows, strict=True)]
         )
     sids, counts, places = layout
     total = int(counts.sum())
     out = (np.empty(total, np.int64), np.empty(total, np.float64))
     for b, r, place in zip(blocks, rows, places, strict=True):
         if len(r):
-            b.read_into(r, out, place)
+            b.read_into(r, out, place, cached=False)
     return Pieces(sids, counts, *out)
 
 

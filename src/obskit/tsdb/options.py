@@ -60,6 +60,14 @@ class Options:
     # the speed of 2); 2 = rANS value pages with cross-series prediction (~20 % smaller, slower
     # to write and read; see docs/benchmarks.md).
     block_format: int = 1
+    # Bytes of decoded block pages kept for queries (obskit.tsdb.pagecache; 0 = none). Decoded
+    # format 1 pages take ~1.8 B per sample, so 256 MiB holds ~150 M samples: a day of 100 hosts
+    # of node_exporter (56 M samples) fits whole, and a query touching a few series in every
+    # page (count(up)) stops decompressing whole pages.
+    page_cache_bytes: int = 256 << 20
+    # Threads that decode the pages of one big select (obskit.tsdb.readpool; the caller's thread
+    # is one of them); 0 = the machine's cores, at most 4; 1 = decode on the caller's thread.
+    read_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.fsync not in _FSYNC_POLICIES:
@@ -81,5 +89,9 @@ class Options:
             raise ConfigError(f"invalid head_max_bytes {self.head_max_bytes}: must be > 0")
         if self.head_keep_ms < 0:
             raise ConfigError(f"invalid head_keep_ms {self.head_keep_ms}: must be >= 0")
+        if self.page_cache_bytes < 0:
+            raise ConfigError(f"invalid page_cache_bytes {self.page_cache_bytes}: must be >= 0")
+        if self.read_threads < 0:
+            raise ConfigError(f"invalid read_threads {self.read_threads}: must be >= 0")
         if self.block_format not in (1, 2):
             raise ConfigError(f"invalid block_format {self.block_format}: expected 1 or 2")
