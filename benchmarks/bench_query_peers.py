@@ -458,7 +458,8 @@ def report(q: dict[str, Any], names: list[str]) -> tuple[str, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- in-process profile
 class TimedQuerier:
-    """Wraps the store: times ``select`` (index look-up, block reads and decoding)."""
+    """Wraps the store: times ``select`` / ``select_flat`` (index look-up, block reads and
+    decoding)."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -470,6 +471,13 @@ class TimedQuerier:
         out = self.db.select(matchers, mint_ms, maxt_ms)
         self.select_s += time.perf_counter() - a
         self.samples += sum(len(s) for s in out)
+        return out
+
+    def select_flat(self, matchers: Any, mint_ms: int, maxt_ms: int) -> Any:
+        a = time.perf_counter()
+        out = self.db.select_flat(matchers, mint_ms, maxt_ms)
+        self.select_s += time.perf_counter() - a
+        self.samples += len(out.timestamps_ms)
         return out
 
     def __getattr__(self, name: str) -> Any:

@@ -3,7 +3,7 @@
 from obskit.model.batch import AppendResult, SampleBatch
 from obskit.model.labels import METRIC_NAME, Labels, LabelsLike, make_labels, validate_labels
 from obskit.model.matchers import Matcher, MatchType
-from obskit.model.series import Series
+from obskit.model.series import Series, SeriesColumns
 
 __all__ = [
     "METRIC_NAME",
@@ -14,6 +14,7 @@ __all__ = [
     "Matcher",
     "SampleBatch",
     "Series",
+    "SeriesColumns",
     "make_labels",
     "validate_labels",
 ]

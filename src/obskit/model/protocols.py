@@ -14,7 +14,7 @@ import numpy.typing as npt
 from obskit.model.batch import AppendResult, SampleBatch
 from obskit.model.labels import LabelsLike
 from obskit.model.matchers import Matcher
-from obskit.model.series import Series
+from obskit.model.series import Series, SeriesColumns
 
 __all__ = ["Appender", "Querier", "RefAppender"]
 
@@ -49,7 +49,15 @@ class RefAppender(Appender, Protocol):
 class Querier(Protocol):
     """Read access to series by label matchers and time range (both ends inclusive, in ms)."""
 
-    def select(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> list[Series]: ...
+    def select(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> list[Series]:
+        """Matching series with samples in the range, sorted by labels (series without any
+        are left out)."""
+        ...
+
+    def select_flat(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> SeriesColumns:
+        """What ``select`` returns, as flat columns (``SeriesColumns.from_series(select(...))``
+        in a querier without a faster way): engines read this, with no object per series."""
+        ...
 
     def label_names(
         self,

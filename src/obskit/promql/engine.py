@@ -442,28 +442,18 @@ class _Evaluator:
         self, matchers: list[Matcher], mint: int, maxt: int
     ) -> tuple[list[Labels], I64, F64, I64]:
         """The samples of the matching series as flat columns, within the query limits."""
-        series = self.querier.select(matchers, mint, maxt)
-        if len(series) > self.options.max_series:
+        cols = self.querier.select_flat(matchers, mint, maxt)
+        if len(cols) > self.options.max_series:
             raise QueryLimitError(
-                f"query selects {len(series)} series, more than the limit of "
+                f"query selects {len(cols)} series, more than the limit of "
                 f"{self.options.max_series}"
             )
-        total = sum(len(s) for s in series)
-        self.samples += total
+        self.samples += len(cols.timestamps_ms)
         if self.samples > self.options.max_samples:
             raise QueryLimitError(
                 "query processing would load too many samples into memory in query execution"
             )
-        labels = [s.labels for s in series]
-        if series:
-            ts = np.concatenate([s.timestamps_ms for s in series])
-            vals = np.concatenate([s.values for s in series])
-        else:
-            ts = np.empty(0, np.int64)
-            vals = np.empty(0, np.float64)
-        offsets = np.zeros(len(series) + 1, np.int64)
-        np.cumsum([len(s) for s in series], out=offsets[1:])
-        return labels, ts, vals, offsets
+        return cols.labels, cols.timestamps_ms, cols.values, cols.offsets
 
     def instant_selector(self, vs: Any) -> tuple[StepVector, I64]:
         """The vector and, per series and step, the timestamp of the chosen sample."""

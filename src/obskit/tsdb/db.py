@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from obskit.errors import CorruptDataError, InvalidBatchError, StorageError
 from obskit.model.batch import AppendResult, SampleBatch, check_sample_columns
 from obskit.model.labels import Labels, LabelsLike, validate_labels
 from obskit.model.matchers import Matcher
-from obskit.model.series import Series
+from obskit.model.series import Series, SeriesColumns
 from obskit.tsdb.block import Block, BlockMeta, BlockWriter, block_dir_name
 from obskit.tsdb.compact import Merge, plan_compaction, plan_retention
 from obskit.tsdb.head import Head, HeadPart, make_part, merge_parts
@@ -48,7 +48,14 @@ from obskit.tsdb.memory import release_free_memory
 from obskit.tsdb.metrics import StoreMetrics
 from obskit.tsdb.options import Options
 from obskit.tsdb.pagecache import PageCache, PageCacheStats
-from obskit.tsdb.pieces import Pieces, gather_runs, merge_pieces, plan_layout, read_part
+from obskit.tsdb.pieces import (
+    Pieces,
+    gather_runs,
+    merge_pieces,
+    plan_layout,
+    read_part,
+    reorder_pieces,
+)
 from obskit.tsdb.readpool import ReadPool, default_read_threads
 from obskit.tsdb.records import (
     RECORD_SAMPLES,
@@ -340,20 +347,48 @@ class DB:
     def select(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> list[Series]:
         """Series matching all ``matchers`` with their samples in [mint_ms, maxt_ms], sorted by
         labels; series without samples in the range are left out."""
-        self._check_open()
-        merged = self._read(self.index.select(matchers), mint_ms, maxt_ms)
-        labels = [self.index.labels(sid) for sid in merged.sids.tolist()]
-        out = [Series(labels[i], ts, values) for i, (_, ts, values) in enumerate(merged.runs())]
-        out.sort(key=lambda s: s.labels)
-        return out
+        return self.select_flat(matchers, mint_ms, maxt_ms).series()
 
-    def _read(self, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> Pieces:
-        """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head.
+    def select_flat(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> SeriesColumns:
+        """``select`` as one pair of flat columns and per-series offsets (what the PromQL engine
+        reads): the blocks decode every series straight into its place in label order."""
+        self._check_open()
+        ids = self.index.select(matchers)
+        labels = [self.index.labels(sid) for sid in ids.tolist()]
+        by_labels = sorted(range(len(ids)), key=labels.__getitem__)
+        rank = None
+        if any(i != r for i, r in enumerate(by_labels)):
+            ranks = np.empty(len(ids), np.int64)
+            ranks[by_labels] = np.arange(len(ids))
+
+            def rank(sids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+                out: npt.NDArray[np.int64] = ranks[np.searchsorted(ids, sids)]
+                return out
+
+        merged = self._read(ids, mint_ms, maxt_ms, rank)
+        offsets = np.zeros(len(merged) + 1, np.int64)
+        np.cumsum(merged.counts, out=offsets[1:])
+        return SeriesColumns(
+            [labels[i] for i in np.searchsorted(ids, merged.sids).tolist()],
+            merged.ts,
+            merged.values,
+            offsets,
+        )
+
+    def _read(
+        self,
+        ids: npt.NDArray[np.int64],
+        mint_ms: int,
+        maxt_ms: int,
+        rank: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]] | None = None,
+    ) -> Pieces:
+        """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head; the
+        series in id order (or in the order of ``rank(sids)``).
 
         When no series has overlapping runs in different sources (the usual case: blocks cover
         disjoint windows, the head is newer), the output is laid out from the block indexes
         first and every block decodes straight into its final place; otherwise the pieces are
-        decoded, then merged with the later source winning.
+        decoded, then merged with the later source winning (and reordered).
         """
         blocks, parts = self._snapshot()
         rows = [b.rows_for(ids, mint_ms, maxt_ms) for b in blocks]
@@ -366,7 +401,8 @@ class DB:
         ] + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
         others = [p for p in others if len(p)]
         if not whole:
-            return merge_pieces(others)
+            merged = merge_pieces(others)
+            return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
         layout = plan_layout(
             [
                 (
@@ -380,13 +416,15 @@ class DB:
             + [
                 (p.sids, p.counts, p.ts[p.starts()], p.ts[p.starts() + p.counts - 1])
                 for p in others
-            ]
+            ],
+            rank,
         )
         if layout is None:  # overlapping runs: decode everything, merge by priority
-            return merge_pieces(
+            merged = merge_pieces(
                 [b.read(r, mint_ms, maxt_ms, pool=pool) for b, r in zip(blocks, rows, strict=True)]
                 + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
             )
+            return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
         sids, counts, places = layout
         total = int(counts.sum())
         out = (np.empty(total, np.int64), np.empty(total, np.float64))

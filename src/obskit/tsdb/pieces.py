@@ -9,6 +9,7 @@ written window) are merged one by one, the later source winning on equal timesta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,15 @@ from obskit import kernels
 from obskit.tsdb.head import HeadPart
 from obskit.tsdb.merge import merge_series
 
-__all__ = ["Pieces", "clip_pieces", "gather_runs", "merge_pieces", "plan_layout", "read_part"]
+__all__ = [
+    "Pieces",
+    "clip_pieces",
+    "gather_runs",
+    "merge_pieces",
+    "plan_layout",
+    "read_part",
+    "reorder_pieces",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -166,16 +175,17 @@ def _merge_with_overlaps(
 
 
 def plan_layout(
-    runs: list[tuple[I64, ...]],
+    runs: list[tuple[I64, ...]], rank: Callable[[I64], I64] | None = None
 ) -> tuple[I64, I64, list[I64]] | None:
     """Place runs (sids, counts, first_ms, last_ms) of several sources one series after another,
-    in time order within a series. Returns (series ids, samples per series, start of each run
-    per source), or None when two runs of one series overlap in time."""
+    in time order within a series, the series by id (or by ``rank(sids)``, one distinct rank per
+    series). Returns (series ids, samples per series, start of each run per source), or None
+    when two runs of one series overlap in time."""
     sids = np.concatenate([r[0] for r in runs])
     counts = np.concatenate([r[1] for r in runs])
     first = np.concatenate([r[2] for r in runs])
     last = np.concatenate([r[3] for r in runs])
-    order = np.lexsort((first, sids))
+    order = np.lexsort((first, sids if rank is None else rank(sids)))
     sids_o = sids[order]
     same = sids_o[1:] == sids_o[:-1]
     if (same & (last[order][:-1] >= first[order][1:])).any():
@@ -190,6 +200,15 @@ def plan_layout(
         np.add.reduceat(counts_o, np.flatnonzero(head)),
         np.split(starts, bounds),
     )
+
+
+def reorder_pieces(p: Pieces, rank: Callable[[I64], I64]) -> Pieces:
+    """The runs of ``p`` in the order of ``rank(p.sids)``."""
+    order = np.argsort(rank(p.sids), kind="stable")
+    if (order == np.arange(len(order))).all():
+        return p
+    idx = gather_runs(p.starts()[order], p.counts[order])
+    return Pieces(p.sids[order], p.counts[order], p.ts[idx], p.values[idx])
 
 
 def read_part(part: HeadPart, ids: I64, mint_ms: int, maxt_ms: int) -> Pieces:
