@@ -25,12 +25,16 @@ native = Extension(
         "native/text_parse.c",
         "native/remote_write.c",
         "native/promql_windows.c",
+        "native/promql_agg.c",
         "native/json_points.c",
         "native/value_pages.c",
     ],
-    depends=["native/column_kernels.h"],
+    depends=["native/column_kernels.h", "native/promql_kernels.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.
-    extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing"],
+    extra_compile_args=[
+        "-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing", "-pthread"
+    ],
+    extra_link_args=["-pthread"],
     optional=not REQUIRE_NATIVE,
 )
 

@@ -296,6 +296,9 @@ static PyMethodDef methods[] = {
     {"pq_window_stat", py_pq_window_stat, METH_VARARGS,
      "pq_window_stat(kind, values, lo, hi, param, out): Kahan sum, avg, stdvar, stddev,"
      " quantile, mad per window"},
+    {"pq_group_reduce", py_pq_group_reduce, METH_VARARGS,
+     "pq_group_reduce(kind, values, present, gid, n_groups, out, count): sum/avg/stdvar/stddev"
+     " by group"},
     {"json_points", py_json_points, METH_VARARGS,
      "json_points(ts, value_tokens) -> [[t,\"v\"],...] of one matrix series"},
     {NULL, NULL, 0, NULL},

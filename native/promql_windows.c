@@ -8,10 +8,14 @@
  * Loops run without the GIL. Bad sizes raise ValueError; indices are checked before any loop.
  */
 #include "column_kernels.h"
+#include "promql_kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Below this many windows per thread a second thread costs more than it saves. */
+#define WINDOWS_MIN_PER_THREAD 20000
 
 static int need(const Py_buffer *b, Py_ssize_t want, const char *what) {
     if (b->len != want) {
@@ -44,6 +48,39 @@ static int64_t upper(const int64_t *ts, int64_t a, int64_t b, int64_t t) {
     return a;
 }
 
+typedef struct {
+    const int64_t *t, *o, *e;
+    Py_ssize_t steps;
+    int64_t range_ms;
+    int monotonic;
+    int64_t *lo, *hi;
+} bounds_job;
+
+static void bounds_rows(void *arg, Py_ssize_t s0, Py_ssize_t s1) {
+    const bounds_job *j = (const bounds_job *)arg;
+    const int64_t *t = j->t, *e = j->e;
+    const Py_ssize_t steps = j->steps;
+    for (Py_ssize_t s = s0; s < s1; s++) {
+        int64_t a = j->o[s], b = j->o[s + 1];
+        int64_t *rlo = j->lo + s * steps, *rhi = j->hi + s * steps;
+        if (j->monotonic) {
+            int64_t i = a, k2 = a;
+            for (Py_ssize_t k = 0; k < steps; k++) {
+                int64_t end = e[k], start = e[k] - j->range_ms;
+                while (i < b && t[i] <= start) i++;
+                while (k2 < b && t[k2] <= end) k2++;
+                rlo[k] = i;
+                rhi[k] = k2;
+            }
+        } else {
+            for (Py_ssize_t k = 0; k < steps; k++) {
+                rlo[k] = upper(t, a, b, e[k] - j->range_ms);
+                rhi[k] = upper(t, a, b, e[k]);
+            }
+        }
+    }
+}
+
 /* window_bounds(ts, offsets, ends, range_ms, lo_out, hi_out): per series s and step k,
  * lo = first index with ts > ends[k] - range, hi = first index with ts > ends[k]. */
 PyObject *py_pq_window_bounds(PyObject *self, PyObject *args) {
@@ -69,27 +106,10 @@ PyObject *py_pq_window_bounds(PyObject *self, PyObject *args) {
     int monotonic = 1;
     for (Py_ssize_t k = 1; k < steps; k++)
         if (e[k] < e[k - 1]) monotonic = 0;
-    int64_t *plo = (int64_t *)lo.buf, *phi = (int64_t *)hi.buf;
+    bounds_job job = {t, o, e, steps, (int64_t)range_ms, monotonic, (int64_t *)lo.buf,
+                      (int64_t *)hi.buf};
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t s = 0; s < s_count; s++) {
-        int64_t a = o[s], b = o[s + 1];
-        int64_t *rlo = plo + s * steps, *rhi = phi + s * steps;
-        if (monotonic) {
-            int64_t i = a, j = a;
-            for (Py_ssize_t k = 0; k < steps; k++) {
-                int64_t end = e[k], start = e[k] - (int64_t)range_ms;
-                while (i < b && t[i] <= start) i++;
-                while (j < b && t[j] <= end) j++;
-                rlo[k] = i;
-                rhi[k] = j;
-            }
-        } else {
-            for (Py_ssize_t k = 0; k < steps; k++) {
-                rlo[k] = upper(t, a, b, e[k] - (int64_t)range_ms);
-                rhi[k] = upper(t, a, b, e[k]);
-            }
-        }
-    }
+    pq_parallel(bounds_rows, &job, s_count, WINDOWS_MIN_PER_THREAD / (steps ? steps : 1) + 1);
     Py_END_ALLOW_THREADS;
     ret = Py_NewRef(Py_None);
 done:
@@ -101,7 +121,75 @@ done:
     return ret;
 }
 
-/* rate/increase/delta as Prometheus' extrapolatedRate; out NaN and ok 0 below two samples. */
+typedef struct {
+    const int64_t *t, *lo, *hi, *ends;
+    const double *v;
+    Py_ssize_t steps;
+    int64_t range_ms;
+    int is_counter, is_rate;
+    double *out;
+    unsigned char *ok;
+} rate_job;
+
+/* Windows of rows (series) [r0, r1). */
+static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
+    const rate_job *j = (const rate_job *)arg;
+    const int64_t *t = j->t;
+    const double *v = j->v;
+    const int64_t range_ms = j->range_ms;
+    for (Py_ssize_t r = r0; r < r1; r++) {
+        Py_ssize_t w0 = r * j->steps, w1 = w0 + j->steps;
+        /* Counter resets are rare: scan the row's samples once and skip the per-window reset
+         * loop when there is none (the loop would add nothing). */
+        int resets = 0;
+        if (j->is_counter) {
+            int64_t lo_min = INT64_MAX, hi_max = 0;
+            for (Py_ssize_t w = w0; w < w1; w++) {
+                if (j->hi[w] - j->lo[w] < 2) continue;
+                if (j->lo[w] < lo_min) lo_min = j->lo[w];
+                if (j->hi[w] > hi_max) hi_max = j->hi[w];
+            }
+            for (int64_t i = lo_min + 1; i < hi_max && !resets; i++) resets = v[i] < v[i - 1];
+        }
+        for (Py_ssize_t w = w0; w < w1; w++) {
+            int64_t a = j->lo[w], b = j->hi[w];
+            int64_t count = b - a;
+            if (count < 2) {
+                j->out[w] = 0.0;
+                j->ok[w] = 0;
+                continue;
+            }
+            int64_t end = j->ends[w - w0];
+            double f_first = v[a], f_last = v[b - 1];
+            double result = f_last - f_first;
+            if (resets) {
+                /* Counter resets: the value before each drop is added, one at a time, in
+                 * sample order (Prometheus' order, which decides overflow to +-Inf). */
+                for (int64_t i = a + 1; i < b; i++)
+                    if (v[i] < v[i - 1]) result += v[i - 1];
+            }
+            int64_t range_start = end - range_ms;
+            double to_start = (double)(t[a] - range_start) / 1000.0;
+            double to_end = (double)(end - t[b - 1]) / 1000.0;
+            double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
+            double avg = sampled / (double)(count - 1);
+            double threshold = avg * 1.1;
+            if (to_start >= threshold) to_start = avg / 2;
+            if (j->is_counter) {
+                double to_zero = to_start;
+                if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
+                if (to_zero < to_start) to_start = to_zero;
+            }
+            if (to_end >= threshold) to_end = avg / 2;
+            double factor = (sampled + to_start + to_end) / sampled;
+            if (j->is_rate) factor = factor / ((double)range_ms / 1000.0);
+            j->out[w] = result * factor;
+            j->ok[w] = 1;
+        }
+    }
+}
+
+/* rate/increase/delta as Prometheus' extrapolatedRate; out 0 and ok 0 below two samples. */
 PyObject *py_pq_rate(PyObject *self, PyObject *args) {
     Py_buffer ts, vals, lo, hi, ends, out, ok;
     long long range_ms;
@@ -117,48 +205,13 @@ PyObject *py_pq_rate(PyObject *self, PyObject *args) {
         goto done;
     }
     if (need(&out, m * 8, "out") < 0 || need(&ok, m, "ok") < 0) goto done;
-    const int64_t *t = (const int64_t *)ts.buf, *pl = (const int64_t *)lo.buf;
-    const int64_t *ph = (const int64_t *)hi.buf, *e = (const int64_t *)ends.buf;
-    const double *v = (const double *)vals.buf;
-    if (check_windows(pl, ph, m, n) < 0) goto done;
-    double *o = (double *)out.buf;
-    unsigned char *okp = (unsigned char *)ok.buf;
+    rate_job job = {(const int64_t *)ts.buf, (const int64_t *)lo.buf, (const int64_t *)hi.buf,
+                    (const int64_t *)ends.buf, (const double *)vals.buf, steps,
+                    (int64_t)range_ms, is_counter, is_rate, (double *)out.buf,
+                    (unsigned char *)ok.buf};
+    if (check_windows(job.lo, job.hi, m, n) < 0) goto done;
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t w = 0; w < m; w++) {
-        int64_t a = pl[w], b = ph[w];
-        int64_t count = b - a;
-        if (count < 2) {
-            o[w] = 0.0;
-            okp[w] = 0;
-            continue;
-        }
-        int64_t end = e[w % steps];
-        double f_first = v[a], f_last = v[b - 1];
-        double result = f_last - f_first;
-        if (is_counter) {
-            /* Counter resets: the value before each drop is added, one at a time, in sample
-             * order (Prometheus' order, which decides overflow to +-Inf). */
-            for (int64_t i = a + 1; i < b; i++)
-                if (v[i] < v[i - 1]) result += v[i - 1];
-        }
-        int64_t range_start = end - (int64_t)range_ms;
-        double to_start = (double)(t[a] - range_start) / 1000.0;
-        double to_end = (double)(end - t[b - 1]) / 1000.0;
-        double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
-        double avg = sampled / (double)(count - 1);
-        double threshold = avg * 1.1;
-        if (to_start >= threshold) to_start = avg / 2;
-        if (is_counter) {
-            double to_zero = to_start;
-            if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
-            if (to_zero < to_start) to_start = to_zero;
-        }
-        if (to_end >= threshold) to_end = avg / 2;
-        double factor = (sampled + to_start + to_end) / sampled;
-        if (is_rate) factor = factor / ((double)range_ms / 1000.0);
-        o[w] = result * factor;
-        okp[w] = 1;
-    }
+    pq_parallel(rate_rows, &job, m / steps, WINDOWS_MIN_PER_THREAD / steps + 1);
     Py_END_ALLOW_THREADS;
     ret = Py_NewRef(Py_None);
 done:
@@ -170,18 +223,6 @@ done:
     PyBuffer_Release(&out);
     PyBuffer_Release(&ok);
     return ret;
-}
-
-/* Prometheus' kahanSumInc (Neumaier's variant). */
-static inline void kahan_inc(double inc, double *sum, double *c) {
-    double t = *sum + inc;
-    if (isinf(t))
-        *c = 0;
-    else if (fabs(*sum) >= fabs(inc))
-        *c += (*sum - t) + inc;
-    else
-        *c += (inc - t) + *sum;
-    *sum = t;
 }
 
 /* The k-th smallest of x[0..n) (no NaNs), rearranging x: Hoare quickselect, median of three. */
@@ -251,37 +292,31 @@ static double quantile_select(double q, double *x, int64_t n) {
     return lo_v * (1 - weight) + hi_v * weight;
 }
 
-/* window_stat(kind, vals, lo, hi, param, out): 0 sum (Kahan), 1 avg, 2 stdvar, 3 stddev,
- * 4 quantile (param per window), 5 mad. Windows must be non-empty (callers mask the rest). */
-PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
-    Py_buffer vals, lo, hi, param, out;
+typedef struct {
     int kind;
-    if (!PyArg_ParseTuple(args, "iy*y*y*y*w*", &kind, &vals, &lo, &hi, &param, &out)) return NULL;
-    PyObject *ret = NULL;
+    const double *v, *pq;
+    const int64_t *pl, *ph;
+    double *o;
+    int64_t widest;
+    int failed;
+} stat_job;
+
+/* Windows [w0, w1) of window_stat; order statistics use a scratch copy of each window. */
+static void stat_windows(void *arg, Py_ssize_t w0, Py_ssize_t w1) {
+    stat_job *j = (stat_job *)arg;
+    const int kind = j->kind;
+    const double *v = j->v, *pq = j->pq;
+    const int64_t *pl = j->pl, *ph = j->ph;
+    double *o = j->o;
     double *buf = NULL;
-    Py_ssize_t n = vals.len / 8, m = lo.len / 8;
-    if (vals.len % 8 || lo.len % 8 || hi.len != lo.len || kind < 0 || kind > 5) {
-        PyErr_SetString(PyExc_ValueError, "bad arguments to window_stat");
-        goto done;
-    }
-    if (need(&out, m * 8, "out") < 0) goto done;
-    if ((kind == 4) && need(&param, m * 8, "param") < 0) goto done;
-    const int64_t *pl = (const int64_t *)lo.buf, *ph = (const int64_t *)hi.buf;
-    if (check_windows(pl, ph, m, n) < 0) goto done;
-    const double *v = (const double *)vals.buf, *pq = (const double *)param.buf;
-    double *o = (double *)out.buf;
-    int64_t widest = 0;
-    for (Py_ssize_t w = 0; w < m; w++)
-        if (ph[w] - pl[w] > widest) widest = ph[w] - pl[w];
     if (kind >= 4) {
-        buf = (double *)malloc((size_t)(widest > 0 ? widest : 1) * sizeof(double));
+        buf = (double *)malloc((size_t)(j->widest > 0 ? j->widest : 1) * sizeof(double));
         if (!buf) {
-            PyErr_NoMemory();
-            goto done;
+            j->failed = 1; /* one int written by any failing thread: read after the join */
+            return;
         }
     }
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t w = 0; w < m; w++) {
+    for (Py_ssize_t w = w0; w < w1; w++) {
         int64_t a = pl[w], b = ph[w], cnt = b - a;
         if (cnt <= 0) {
             o[w] = NAN;
@@ -342,10 +377,41 @@ PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
             }
         }
     }
+    free(buf);
+}
+
+/* window_stat(kind, vals, lo, hi, param, out): 0 sum (Kahan), 1 avg, 2 stdvar, 3 stddev,
+ * 4 quantile (param per window), 5 mad. Windows must be non-empty (callers mask the rest). */
+PyObject *py_pq_window_stat(PyObject *self, PyObject *args) {
+    Py_buffer vals, lo, hi, param, out;
+    int kind;
+    if (!PyArg_ParseTuple(args, "iy*y*y*y*w*", &kind, &vals, &lo, &hi, &param, &out)) return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = vals.len / 8, m = lo.len / 8;
+    if (vals.len % 8 || lo.len % 8 || hi.len != lo.len || kind < 0 || kind > 5) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments to window_stat");
+        goto done;
+    }
+    if (need(&out, m * 8, "out") < 0) goto done;
+    if ((kind == 4) && need(&param, m * 8, "param") < 0) goto done;
+    const int64_t *pl = (const int64_t *)lo.buf, *ph = (const int64_t *)hi.buf;
+    if (check_windows(pl, ph, m, n) < 0) goto done;
+    const double *v = (const double *)vals.buf, *pq = (const double *)param.buf;
+    double *o = (double *)out.buf;
+    int64_t widest = 0;
+    for (Py_ssize_t w = 0; w < m; w++)
+        if (ph[w] - pl[w] > widest) widest = ph[w] - pl[w];
+    stat_job job = {kind, v, pq, pl, ph, o, widest, 0};
+    Py_BEGIN_ALLOW_THREADS;
+    /* quantile/mad windows cost a selection each: split them sooner */
+    pq_parallel(stat_windows, &job, m, kind >= 4 ? 2000 : WINDOWS_MIN_PER_THREAD);
     Py_END_ALLOW_THREADS;
+    if (job.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
     ret = Py_NewRef(Py_None);
 done:
-    free(buf);
     PyBuffer_Release(&vals);
     PyBuffer_Release(&lo);
     PyBuffer_Release(&hi);

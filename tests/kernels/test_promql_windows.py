@@ -122,3 +122,35 @@ def test_window_definitions_by_hand() -> None:
     q = np.full(lo.shape, 0.5)
     med = kernels.pq_window_stat(_promql.STAT_KINDS["quantile"], vals, lo, hi, q)
     assert med[0, 0] == pytest.approx(6.5)
+
+
+@needs_native
+def test_native_threads_match_numpy() -> None:
+    """Big enough for the C kernels to split series and windows over threads (and to skip the
+    reset loop of series without resets): still exactly the numpy arrays."""
+    assert NATIVE is not None
+    rng = np.random.default_rng(11)
+    n_series, per_series = 120, 1500
+    ts = (np.arange(per_series, dtype=np.int64) * 15_000)[None, :].repeat(n_series, 0)
+    ts = (ts + rng.integers(0, 3_000, ts.shape)).ravel()
+    vals = np.cumsum(rng.random((n_series, per_series)), axis=1)
+    vals[::7, 700:] -= 50.0  # counter resets in every 7th series
+    vals = vals.ravel()
+    offsets = np.arange(n_series + 1, dtype=np.int64) * per_series
+    ends = np.arange(300_000, per_series * 15_000, 20_000, dtype=np.int64)
+    lo, hi = _promql.window_bounds(ts, offsets, ends, 300_000)
+    nlo, nhi = NATIVE.window_bounds(ts, offsets, ends, 300_000)
+    _same(lo, nlo)
+    _same(hi, nhi)
+    for counter, rate in ((True, True), (True, False), (False, False)):
+        want, want_ok = _promql.window_rate(ts, vals, lo, hi, ends, 300_000, counter, rate)
+        got, got_ok = NATIVE.window_rate(ts, vals, lo, hi, ends, 300_000, counter, rate)
+        _same(want_ok, got_ok)
+        _same(want, got)
+    q = np.full(lo.shape, 0.75)
+    for name, kind in _promql.STAT_KINDS.items():
+        param = q if name == "quantile" else None
+        _same(
+            _promql.window_stat(kind, vals, lo, hi, param),
+            NATIVE.window_stat(kind, vals, lo, hi, param),
+        )

@@ -48,6 +48,7 @@ from obskit.kernels._remote_write import (
 __all__ = [
     "BACKEND",
     "MAX_DECIMAL_EXP",
+    "PQ_GROUP_KINDS",
     "PQ_STAT_KINDS",
     "MalformedError",
     "RefCache",
@@ -69,6 +70,7 @@ __all__ = [
     "merge_samples",
     "new_ref_cache",
     "pack_planes",
+    "pq_group_reduce",
     "pq_quantile_rows",
     "pq_window_bounds",
     "pq_window_rate",
@@ -396,10 +398,13 @@ if PROMQL_NATIVE is None:
     pq_window_bounds = _promql.window_bounds
     pq_window_rate = _promql.window_rate
     pq_window_stat = _promql.window_stat
+    pq_group_reduce = _promql.group_reduce
 else:
     pq_window_bounds = PROMQL_NATIVE.window_bounds
     pq_window_rate = PROMQL_NATIVE.window_rate
     pq_window_stat = PROMQL_NATIVE.window_stat
+    pq_group_reduce = PROMQL_NATIVE.group_reduce
+PQ_GROUP_KINDS = _promql.GROUP_KINDS
 PQ_STAT_KINDS = _promql.STAT_KINDS
 pq_quantile_rows = _promql.quantile_rows
 

@@ -12,7 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "GROUP_KINDS",
     "STAT_KINDS",
+    "group_reduce",
     "kahan_inc",
     "quantile_rows",
     "window_bounds",
@@ -25,6 +27,7 @@ I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 STAT_KINDS = {"sum": 0, "avg": 1, "stdvar": 2, "stddev": 3, "quantile": 4, "mad": 5}
+GROUP_KINDS = {"sum": 0, "avg": 1, "stdvar": 2, "stddev": 3, "count": 4}
 _GATHER_CELLS = 1 << 22
 
 
@@ -255,3 +258,78 @@ def _quantile_sorted(q: F64, srt: F64, n: npt.NDArray[np.int64]) -> F64:
     out = np.where(q > 1, np.inf, out)
     result: F64 = np.where(np.isnan(q), np.nan, out)
     return result
+
+
+def _member_matrix(gid: npt.NDArray[np.intp], n_groups: int) -> npt.NDArray[np.intp]:
+    """[G, max group size] row numbers of each group's members in input order, -1 padded."""
+    order = np.argsort(gid, kind="stable")
+    sizes = np.bincount(gid, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.arange(len(gid)) - starts[gid[order]]
+    out = np.full((n_groups, max(int(sizes.max()), 1) if len(sizes) else 1), -1, np.intp)
+    out[gid[order], rank] = order
+    return out
+
+
+def group_reduce(
+    kind: int, vals: F64, present: Bool, gid: npt.NDArray[np.intp], n_groups: int
+) -> tuple[F64, F64]:
+    """Aggregation ``kind`` (see GROUP_KINDS) of the rows of ``vals[S, N]`` (valid where
+    ``present``) per group ``gid[S]`` in ``[0, n_groups)``, and the count of valid rows, both
+    ``[n_groups, N]``. Prometheus' accumulation, member by member in input order: sum as Kahan,
+    avg as Kahan switching to an incremental mean past overflow, stdvar/stddev as Welford; count
+    alone counts. The loop runs over the largest group's size, vectorised across groups and
+    steps."""
+    if kind == GROUP_KINDS["count"]:
+        counted = np.zeros((n_groups, vals.shape[1]))
+        np.add.at(counted, gid, present.astype(np.float64))
+        return counted, counted.copy()
+    members = _member_matrix(gid, n_groups)
+    g, n = n_groups, vals.shape[1]
+    started = np.zeros((g, n), np.bool_)
+    total = np.zeros((g, n))
+    comp = np.zeros((g, n))
+    mean = np.zeros((g, n))
+    count = np.zeros((g, n))
+    incremental = np.zeros((g, n), np.bool_)
+    with np.errstate(all="ignore"):
+        for j in range(members.shape[1] if len(vals) else 0):
+            rows = members[:, j]
+            valid = (rows >= 0)[:, None] & present[np.maximum(rows, 0)]
+            x = vals[np.maximum(rows, 0)]
+            first = valid & ~started
+            more = valid & started
+            count = np.where(valid, count + 1, count)
+            if kind == 0:
+                t, c = _kahan_inc_raw(x, total, comp)
+                total = np.where(first, x, np.where(more, t, total))
+                comp = np.where(more, c, comp)
+            elif kind == 1:
+                t, c = _kahan_inc_raw(x, total, comp)
+                overflow = more & ~incremental & np.isinf(t)
+                plain = more & ~incremental & ~overflow
+                total = np.where(first, x, np.where(plain, t, total))
+                comp = np.where(plain, c, comp)
+                mean = np.where(first, x, np.where(overflow, total / (count - 1), mean))
+                comp = np.where(overflow, comp / (count - 1), comp)
+                incremental |= overflow
+                q = (count - 1) / count
+                m2, c2 = _kahan_inc_raw(x / count, q * mean, q * comp)
+                step = more & incremental
+                mean = np.where(step, m2, mean)
+                comp = np.where(step, c2, comp)
+            else:
+                delta = x - mean
+                new_mean = mean + delta / count
+                total = np.where(valid, total + delta * (x - new_mean), total)
+                mean = np.where(valid, new_mean, mean)
+            started |= valid
+        if kind == 0:
+            out: F64 = np.where(np.isinf(total), total, total + comp)
+        elif kind == 1:
+            out = np.where(incremental, mean + comp, total / count + comp / count)
+        else:
+            out = total / count
+            if kind == 3:
+                out = np.sqrt(out)
+    return out, count

@@ -19,7 +19,7 @@ Bool = npt.NDArray[np.bool_]
 
 
 class NativeWindows:
-    """The three kernels bound to ``native``."""
+    """The window and aggregation kernels bound to ``native``."""
 
     def __init__(self, native: ModuleType) -> None:
         self.native = native
@@ -77,3 +77,19 @@ class NativeWindows:
             out,
         )
         return out
+
+    def group_reduce(
+        self, kind: int, vals: F64, present: Bool, gid: npt.NDArray[np.intp], n_groups: int
+    ) -> tuple[F64, F64]:
+        out = np.zeros((n_groups, vals.shape[1]), np.float64)
+        count = np.zeros((n_groups, vals.shape[1]), np.float64)
+        self.native.pq_group_reduce(
+            int(kind),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(present, np.bool_),
+            np.ascontiguousarray(gid, np.int64),
+            int(n_groups),
+            out,
+            count,
+        )
+        return out, count

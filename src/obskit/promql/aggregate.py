@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import xxhash
 
+from obskit import kernels
 from obskit.errors import QueryError
-from obskit.kernels._promql import kahan_inc
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.promql.format import format_float
 from obskit.promql.steps import NAME_LABELS, StepVector, without_name
@@ -97,14 +97,17 @@ def aggregate(
     gid, keys = group_keys(vec.labels if by_name else vec.effective_labels(), grouping, without)
     g = len(keys)
     present = vec.present
-    anyp = _reduce_groups(np.logical_or, present.astype(np.float64), gid, g) > 0
     drop = np.zeros(g, np.bool_)
     if by_name:
         np.logical_or.at(drop, gid, vec.drop_name)
     vals = vec.values
+    kind = kernels.PQ_GROUP_KINDS.get(op, kernels.PQ_GROUP_KINDS["count"])
+    # One pass (C) gives the count of every group and step, and the Kahan/Welford op itself.
+    reduced, count = kernels.pq_group_reduce(kind, vals, present, gid, g)
+    anyp = count > 0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if op == "count":
-            out = _reduce_groups(np.add, present.astype(np.float64), gid, g)
+            out = count
         elif op == "group":
             out = np.ones((g, n_steps))
         elif op == "min":
@@ -112,7 +115,7 @@ def aggregate(
         elif op == "max":
             out = _reduce_groups(np.fmax, np.where(present, vals, np.nan), gid, g)
         elif op in ("sum", "avg", "stddev", "stdvar"):
-            out = _sequential(op, vals, present, gid, g)
+            out = reduced
         elif op == "quantile":
             assert isinstance(param, np.ndarray)
             out = np.full((g, n_steps), np.nan)
@@ -122,71 +125,6 @@ def aggregate(
         else:
             raise QueryError(f"unsupported aggregation {op!r}")
     return StepVector(keys, out, anyp, drop), warnings
-
-
-def _member_matrix(gid: npt.NDArray[np.intp], n_groups: int) -> npt.NDArray[np.intp]:
-    """[G, max group size] row numbers of each group's members in input order, -1 padded."""
-    order = np.argsort(gid, kind="stable")
-    sizes = np.bincount(gid, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    rank = np.arange(len(gid)) - starts[gid[order]]
-    out = np.full((n_groups, int(sizes.max())), -1, np.intp)
-    out[gid[order], rank] = order
-    return out
-
-
-def _sequential(op: str, vals: F64, present: Bool, gid: npt.NDArray[np.intp], g: int) -> F64:
-    """sum (Kahan), avg (Kahan, incremental past overflow) and stddev/stdvar (Welford) exactly
-    as Prometheus accumulates them, member by member in input order, all groups and steps at
-    once."""
-    members = _member_matrix(gid, g)
-    n = vals.shape[1]
-    started = np.zeros((g, n), np.bool_)
-    total = np.zeros((g, n))
-    comp = np.zeros((g, n))
-    mean = np.zeros((g, n))
-    count = np.zeros((g, n))
-    incremental = np.zeros((g, n), np.bool_)
-    for j in range(members.shape[1]):
-        rows = members[:, j]
-        valid = (rows >= 0)[:, None] & present[np.maximum(rows, 0)]
-        x = vals[np.maximum(rows, 0)]
-        first = valid & ~started
-        more = valid & started
-        count = np.where(valid, count + 1, count)
-        if op == "sum":
-            t, c = kahan_inc(x, total, comp)
-            total = np.where(first, x, np.where(more, t, total))
-            comp = np.where(more, c, comp)
-        elif op == "avg":
-            t, c = kahan_inc(x, total, comp)
-            overflow = more & ~incremental & np.isinf(t)
-            plain = more & ~incremental & ~overflow
-            total = np.where(first, x, np.where(plain, t, total))
-            comp = np.where(plain, c, comp)
-            mean = np.where(first, x, np.where(overflow, total / (count - 1), mean))
-            comp = np.where(overflow, comp / (count - 1), comp)
-            incremental |= overflow
-            q = (count - 1) / count
-            m2, c2 = kahan_inc(x / count, q * mean, q * comp)
-            step = more & incremental
-            mean = np.where(step, m2, mean)
-            comp = np.where(step, c2, comp)
-        else:
-            delta = x - mean
-            new_mean = mean + delta / count
-            total = np.where(valid, total + delta * (x - new_mean), total)
-            mean = np.where(valid, new_mean, mean)
-        started |= valid
-    if op == "sum":
-        out: F64 = np.where(np.isinf(total), total, total + comp)
-    elif op == "avg":
-        out = np.where(incremental, mean + comp, total / count + comp / count)
-    else:
-        out = total / count
-        if op == "stddev":
-            out = np.sqrt(out)
-    return out
 
 
 def _select(
