@@ -88,6 +88,7 @@ PyObject *py_pq_rate(PyObject *self, PyObject *args);
 PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 PyObject *py_pq_group_reduce(PyObject *self, PyObject *args); /* promql_agg.c */
 PyObject *py_json_points(PyObject *self, PyObject *args); /* json_points.c */
+PyObject *py_json_matrix(PyObject *self, PyObject *args);
 PyObject *py_rans_encode_lanes(PyObject *self, PyObject *args); /* value_pages.c */
 PyObject *py_decode_value_page(PyObject *self, PyObject *args);
 

@@ -299,6 +299,9 @@ static PyMethodDef methods[] = {
     {"pq_group_reduce", py_pq_group_reduce, METH_VARARGS,
      "pq_group_reduce(kind, values, present, gid, n_groups, out, count): sum/avg/stdvar/stddev"
      " by group"},
+    {"json_matrix", py_json_matrix, METH_VARARGS,
+     "json_matrix(prefix, heads, ts, offsets, tokens, special_idx, special_text, tail, suffix)"
+     " -> a whole matrix answer"},
     {"json_points", py_json_points, METH_VARARGS,
      "json_points(ts, value_tokens) -> [[t,\"v\"],...] of one matrix series"},
     {NULL, NULL, 0, NULL},

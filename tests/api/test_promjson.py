@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from obskit.api.promjson import (
     format_float,
     format_timestamp,
     format_values,
+    query_body,
     success_body,
 )
 from obskit.model.series import Series
@@ -206,3 +208,55 @@ def test_json_points_refuses_mismatched_tokens() -> None:
     for bad in (b"[1.0]", b"[1.0,2.0,3.0]", b"[1.0,,2.0]", b'["a",1.0]', b"1.0,2.0", b""):
         with pytest.raises(ValueError):
             kernels.json_points(ts, bad)
+
+
+labels_st = st.lists(
+    st.tuples(st.sampled_from(["a", "job", "le", "__name__"]), st.text(max_size=4)),
+    max_size=3,
+    unique_by=lambda p: p[0],
+).map(lambda pairs: tuple(sorted(pairs)))
+
+
+@st.composite
+def matrices(draw: st.DrawFn) -> Matrix:
+    out = []
+    for lab in draw(st.lists(labels_st, max_size=5)):
+        values = draw(st.lists(interesting, max_size=12))
+        ts = (
+            np.cumsum(
+                draw(st.lists(st.integers(1, 90_000), min_size=len(values), max_size=len(values))),
+                dtype=np.int64,
+            )
+            - 50_000
+        )
+        out.append(Series(lab, np.asarray(ts, np.int64).reshape(-1), np.array(values, np.float64)))
+    return Matrix(out)
+
+
+def _series_by_series(matrix: Matrix) -> bytes:
+    """The reference: every series encoded on its own (encode_points), joined."""
+    items = [
+        b'{"metric":'
+        + orjson.dumps(dict(s.labels))
+        + b',"values":'
+        + encode_points(s.timestamps_ms, s.values)
+        + b"}"
+        for s in matrix.series
+    ]
+    return b'{"resultType":"matrix","result":[' + b",".join(items) + b"]}"
+
+
+@given(matrices(), st.lists(st.text(max_size=5), max_size=2))
+def test_whole_matrix_answer_matches_series_by_series(matrix: Matrix, warnings: list[str]) -> None:
+    data = encode_data(matrix)
+    assert data == _series_by_series(matrix)
+    assert query_body(matrix, warnings, ["i"]) == success_body(data, warnings, ["i"])
+    assert json.loads(data)["resultType"] == "matrix"
+
+
+def test_query_body_of_other_values() -> None:
+    vector = Vector(1500, [(("a", "1"),)], np.array([2.0]))
+    assert query_body(vector, ["w"]) == success_body(encode_data(vector), ["w"])
+    assert (
+        query_body(Matrix([])) == b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+    )

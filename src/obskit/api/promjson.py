@@ -11,7 +11,9 @@ pairs of the whole series, a few ``bytes.replace`` calls quote the values and dr
 only the values orjson writes differently from Go (non-finite, |v| < 1e-5 or >= 1e16) go
 through the per-value Python formatter. Nothing builds a Python object per sample. With the C
 extension, one pass (``kernels.json_points``) lays out the points from orjson's value tokens
-and the integer timestamps instead of the ``bytes.replace`` passes.
+and the integer timestamps instead of the ``bytes.replace`` passes; a whole matrix answer
+(``query_body``) is written by ``kernels.json_matrix`` into one pre-sized buffer, envelope and
+labels included, from one orjson call over all of its values.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "format_float",
     "format_timestamp",
     "format_values",
+    "query_body",
     "success_body",
 ]
 
@@ -176,16 +179,32 @@ def _encode_vector(vector: Vector) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
+def _matrix_json(matrix: Matrix, prefix: bytes, suffix: bytes) -> bytes:
+    """``prefix`` + the matrix's series list items + ``suffix``."""
+    series = matrix.series
+    heads = [b'{"metric":' + _labels_json(s.labels) + b',"values":' for s in series]
+    if kernels.json_matrix is None or not series:
+        items = [
+            h + encode_points(s.timestamps_ms, s.values) + b"}"
+            for h, s in zip(heads, series, strict=True)
+        ]
+        return prefix + b",".join(items) + suffix
+    heads[1:] = [b"," + h for h in heads[1:]]
+    ts_ms = np.concatenate([s.timestamps_ms for s in series]).astype(np.int64, copy=False)
+    values = np.concatenate([s.values for s in series]).astype(np.float64, copy=False)
+    offsets = np.zeros(len(series) + 1, np.int64)
+    np.cumsum([len(s.timestamps_ms) for s in series], out=offsets[1:])
+    special_idx = np.flatnonzero(_special(values)).astype(np.int64)
+    texts = [format_float(v).encode() for v in values[special_idx].tolist()]
+    values[special_idx] = 0.0  # a fresh array (concatenate): orjson writes "0.0" for these
+    tokens = orjson.dumps(values, option=_NUMPY)
+    return kernels.json_matrix(
+        prefix, heads, ts_ms, offsets, tokens, special_idx, texts, b"}", suffix
+    )
+
+
 def _encode_matrix(matrix: Matrix) -> bytes:
-    items = [
-        b'{"metric":'
-        + _labels_json(s.labels)
-        + b',"values":'
-        + encode_points(s.timestamps_ms, s.values)
-        + b"}"
-        for s in matrix.series
-    ]
-    return b"[" + b",".join(items) + b"]"
+    return _matrix_json(matrix, b"[", b"]")
 
 
 def encode_result(value: Value) -> tuple[str, bytes]:
@@ -207,6 +226,8 @@ def encode_result(value: Value) -> tuple[str, bytes]:
 def encode_data(value: Value) -> bytes:
     """The ``data`` object of a query response: ``{"resultType":...,"result":...}`` (in that
     order: Grafana before 9.5 needs ``resultType`` first)."""
+    if isinstance(value, Matrix):
+        return _matrix_json(value, b'{"resultType":"matrix","result":[', b"]}")
     result_type, result = encode_result(value)
     return b'{"resultType":"' + result_type.encode() + b'","result":' + result + b"}"
 
@@ -220,3 +241,14 @@ def success_body(data: bytes, warnings: Sequence[str] = (), infos: Sequence[str]
         out += [b',"infos":', orjson.dumps(list(infos))]
     out.append(b"}")
     return b"".join(out)
+
+
+def query_body(value: Value, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> bytes:
+    """The whole response body of a query: ``success_body(encode_data(value), ...)``, written
+    in one buffer for a matrix (no copies of a large answer through concatenations)."""
+    if not isinstance(value, Matrix):
+        return success_body(encode_data(value), warnings, infos)
+    tail = success_body(b"", warnings, infos)[len(b'{"status":"success","data":') :]
+    return _matrix_json(
+        value, b'{"status":"success","data":{"resultType":"matrix","result":[', b"]}" + tail
+    )

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from obskit import __version__
 from obskit.api.promhttp import prom_endpoint, query_services, read_form, respond
-from obskit.api.promjson import encode_data, success_body
+from obskit.api.promjson import query_body, success_body
 from obskit.api.promparams import (
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -87,7 +87,7 @@ async def _instant_query(request: Request) -> Response:
         result = svc.engine.instant_query(
             query, time_ms, timeout_s=timeout_s, lookback_delta_ms=lookback_ms
         )
-        return success_body(encode_data(result.value), result.warnings, result.infos)
+        return query_body(result.value, result.warnings, result.infos)
 
     return await respond(request, svc, body)
 
@@ -136,7 +136,7 @@ async def _range_query(request: Request) -> Response:
             timeout_s=timeout_s,
             lookback_delta_ms=lookback_ms,
         )
-        return success_body(encode_data(result.value), result.warnings, result.infos)
+        return query_body(result.value, result.warnings, result.infos)
 
     return await respond(request, svc, body)
 

@@ -66,6 +66,7 @@ __all__ = [
     "decode_xor",
     "encode_columns_native",
     "int_residuals",
+    "json_matrix",
     "json_points",
     "merge_samples",
     "new_ref_cache",
@@ -111,6 +112,10 @@ tokenize_exposition = exposition_lines.select(_native)  # text/OpenMetrics lines
 json_points: Callable[[npt.NDArray[np.int64], bytes], bytes] | None = getattr(
     _native, "json_points", None
 )
+# ``json_matrix(prefix, heads, ts_ms, offsets, value_tokens, special_idx, special_texts, tail,
+# suffix) -> bytes``: a whole matrix answer in one buffer (series i: heads[i], its points, tail);
+# native only, its reference is the per-series join in obskit.api.promjson._matrix_json.
+json_matrix: Callable[..., bytes] | None = getattr(_native, "json_matrix", None)
 
 
 def _native_int_residuals(
