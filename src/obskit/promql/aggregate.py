@@ -175,14 +175,14 @@ def _select(
             # Where the k-th and (k+1)-th values tie, which one is kept depends on Go's heap:
             # replay Prometheus' heap for exactly those steps.
             srt = np.take_along_axis(key, order, axis=0)
-            kk = np.clip(k_steps, 1, len(rows))
-            for step in np.flatnonzero((k_steps >= 1) & (k_steps < len(rows))).tolist():
-                a, b = srt[kk[step] - 1, step], srt[kk[step], step]
-                if (a == b and np.isfinite(a)) or (np.isnan(a) and np.isnan(b)):
-                    sel[:, step] = False
-                    present_rows = np.flatnonzero(p[:, step])
-                    chosen = _go_heap_select(v[present_rows, step], int(k_steps[step]), op)
-                    sel[present_rows[chosen], step] = True
+            cut = np.flatnonzero((k_steps >= 1) & (k_steps < len(rows)))
+            a, b = srt[k_steps[cut] - 1, cut], srt[k_steps[cut], cut]
+            tie = ((a == b) & np.isfinite(a)) | (np.isnan(a) & np.isnan(b))
+            for step in cut[tie].tolist():
+                sel[:, step] = False
+                present_rows = np.flatnonzero(p[:, step])
+                chosen = _go_heap_select(v[present_rows, step], int(k_steps[step]), op)
+                sel[present_rows[chosen], step] = True
             keep[rows] = sel
     out = StepVector(vec.labels, vec.values, keep, vec.drop_name)
     if n_steps == 1 and op in ("topk", "bottomk"):

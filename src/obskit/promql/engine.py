@@ -226,10 +226,19 @@ class Engine:
         if isinstance(value, StepScalar):
             return QueryResult(Matrix([Series((), times.copy(), value.values.copy())]), **ann)
         merged = merge_duplicates(value, value.effective_labels())
+        counts = merged.present.sum(axis=1)
+        full = (counts == len(times)).tolist()
+        # Series with a point at every step share one read-only copy of the step times (and
+        # are rows of the value matrix): no per-series mask indexing for the common case.
+        shared_times = times.copy()
+        shared_times.flags.writeable = False
         series = []
-        for i, lab in enumerate(merged.labels):
-            p = merged.present[i]
-            if p.any():
+        for i in np.flatnonzero(counts).tolist():
+            lab = merged.labels[i]
+            if full[i]:
+                series.append(Series(lab, shared_times, merged.values[i]))
+            else:
+                p = merged.present[i]
                 series.append(Series(lab, times[p], merged.values[i][p]))
         series.sort(key=lambda s: s.labels)
         return QueryResult(Matrix(series), **ann)
