@@ -146,10 +146,45 @@ def _ma_predictions(e: I64, c: I64) -> list[I64]:
     return out
 
 
-def _cost(r: I64) -> npt.NDArray[np.float64]:
-    a = np.abs(r.astype(np.float64)).mean(axis=1)
-    cost: npt.NDArray[np.float64] = r.shape[1] * (np.log2(a + 1.0) + 1.5)
+# log2(1 + y) on [0, 1) to 1.5e-5 (least squares, Chebyshev nodes), Horner from the highest
+# power: the cost proxy uses only IEEE +, *, / and frexp, so the C twin computes it bit for bit.
+_LOG2_POLY = (0.0439291, -0.18983443, 0.41156415, -0.7072549, 1.44159239, 1.44e-05)
+
+
+def _log2(x: F64) -> F64:
+    """log2(x) for x >= 1 within 1.5e-5, bit-identical in ``native/value_pages_enc.c``."""
+    mant, ex = np.frexp(x)
+    y = mant * 2.0 - 1.0
+    poly = np.full_like(y, _LOG2_POLY[0])
+    for coef in _LOG2_POLY[1:]:
+        poly = poly * y + coef
+    out: F64 = (ex - 1).astype(np.float64) + poly
+    return out
+
+
+def _abs_sums(r: I64) -> F64:
+    """sum(|r|) per row, exact in integers (32-bit halves) and then rounded once to float64."""
+    u = np.abs(r).view(np.uint64)  # |INT64_MIN| reads as 2**63
+    hi = (u >> np.uint64(32)).sum(axis=-1, dtype=np.uint64)
+    lo = (u & np.uint64(0xFFFFFFFF)).sum(axis=-1, dtype=np.uint64)
+    out: F64 = hi.astype(np.float64) * 4294967296.0 + lo.astype(np.float64)
+    return out
+
+
+def _cost(r: I64) -> F64:
+    """The cost proxy ``n * (log2(mean|r| + 1) + 1.5)`` bits of each row (of n residuals)."""
+    n = float(r.shape[-1])
+    cost: F64 = n * (_log2(_abs_sums(r) / n + 1.0) + 1.5)
     return cost
+
+
+def _dot_rows(a: F64, b: F64) -> F64:
+    """sum(a * b) per row, added in sample order (as the C twin does; numpy's pairwise sums and
+    BLAS would round differently)."""
+    if a.shape[-1] == 0:
+        return np.zeros(a.shape[:-1], np.float64)
+    out: F64 = np.cumsum(a * b, axis=-1)[..., -1]
+    return out
 
 
 @dataclass(slots=True)
@@ -172,9 +207,9 @@ def _fixed_vec(a: F64) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
     """(m, s, usable) with m / 2**s ~ a, |m| < 2**31, 0 <= s <= 32, for many coefficients."""
     with np.errstate(all="ignore"):
         ok = np.isfinite(a) & (a != 0.0) & (np.abs(a) < 2.0**30)
-        lg = np.floor(np.log2(np.where(ok, np.abs(a), 1.0)))
-        s = np.clip(29 - lg, 0, 32).astype(np.int64)
-        m = np.rint(np.where(ok, a, 0.0) * np.exp2(s.astype(np.float64)))
+        lg = np.frexp(np.where(ok, a, 1.0))[1].astype(np.int64) - 1  # floor(log2|a|), exact
+        s = np.clip(29 - lg, 0, 32)
+        m = np.rint(np.ldexp(np.where(ok, a, 0.0), s.astype(np.int32)))
     ok &= (m != 0) & (np.abs(m) < 2.0**31)
     return np.where(ok, m, 0).astype(np.int64), s, ok
 
@@ -215,8 +250,8 @@ def _candidates(i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]) -
             dv = np.diff(v)
             ok = np.isfinite(dx) & np.isfinite(dv)[None, :]
             dxz, dvz = np.where(ok, dx, 0.0), np.where(ok, dv[None, :], 0.0)
-            den = (dxz * dxz).sum(axis=1)
-            a = np.where(den > 0, (dxz * dvz).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+            den = _dot_rows(dxz, dxz)
+            a = np.where(den > 0, _dot_rows(dxz, dvz) / np.where(den > 0, den, 1.0), 0.0)
             a = a.astype(np.float32).astype(np.float64)
             use = np.isfinite(a) & (a != 0.0)
             if use.any():
@@ -242,8 +277,8 @@ def _candidates(i: int, v: F64, d: I64, kind: int, exp: int, cols: list[_Col]) -
                 desc[:, _D_REF1] = back[same]
                 descs.append(desc)
             ddf = d.astype(np.float64)
-            gram = drf @ drf.T
-            proj = drf @ ddf
+            gram = _dot_rows(drf[:, None, :], drf[None, :, :])
+            proj = _dot_rows(drf, ddf[None, :])
             diag = np.diag(gram)
             m, sh, ok = _fixed_vec(np.where(diag > 0, proj / np.where(diag > 0, diag, 1.0), 0.0))
             ok &= ~((m == 1) & (sh == 0))
@@ -307,12 +342,11 @@ def _choose(streams: I64, desc: I64) -> tuple[int, int, int, int, I64]:
     c = np.partition(e, n // 2, axis=1)[:, n // 2]
     c[big] = 0
     extra = desc[:, _D_BITS].astype(np.float64)
-    rough = _cost(e - c[:, None])
+    proxies = [e - c[:, None]]
     if n > 1:
         step = np.empty_like(e)
         step[:, 0] = e[:, 0] - c
         step[:, 1:] = np.diff(e, axis=1)
-        rough = np.minimum(rough, np.where(big, np.inf, _cost(step)))
         # a long moving average (counters' diurnal increments) ranks some candidates first
         safe = np.where(big[:, None], 0, e)
         k = _ROUGH_MA
@@ -322,24 +356,22 @@ def _choose(streams: I64, desc: I64) -> tuple[int, int, int, int, I64]:
         lag = np.empty_like(e)
         lag[:, 0] = c
         lag[:, 1:] = win[:, :-1] // np.minimum(np.arange(1, n), k)
-        rough = np.minimum(rough, np.where(big, np.inf, _cost(safe - lag)))
-    finalists = np.argsort(rough + extra, kind="stable")[:_FINALISTS]
-    fe, fc = e[finalists], c[finalists]
-    safe = np.where(big[finalists][:, None], 0, fe)
+        proxies += [step, safe - lag]
+    costs = _cost(np.stack(proxies))
+    costs[1:, big] = np.inf  # big rows: only e - c (= e) is meaningful
+    finalists = np.argsort(costs.min(axis=0) + extra, kind="stable")[:_FINALISTS]
+    fe, fc, fbig = e[finalists], c[finalists], big[finalists]
+    safe = np.where(fbig[:, None], 0, fe)
     preds = _ma_predictions(safe, fc)
-    best = (np.inf, 0, 0)
-    for j, pred in enumerate(preds):
-        cost = _cost(safe - pred) + extra[finalists]
-        if j:
-            cost[big[finalists]] = np.inf
-        q = int(np.argmin(cost))
-        if cost[q] < best[0]:
-            best = (float(cost[q]), q, j)
-    _, q, j = best
+    res = np.stack([fe - fc[:, None]] + [safe - pred for pred in preds[1:]])
+    costs = _cost(res) + extra[finalists]
+    costs[1:, fbig] = np.inf
+    # the first minimum in (ma index, finalist) order
+    j, q = divmod(int(np.argmin(costs)), finalists.size)
     at = int(finalists[q])
     if big[at]:
         return at, int(gs[at]), 0, 0, e[at]
-    r = (fe[q].view(np.uint64) - preds[j][q].view(np.uint64)).view(np.int64)
+    r: I64 = _wsub(fe[q], preds[j][q])
     return at, int(gs[at]), j, int(fc[q]), r
 
 
