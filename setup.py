@@ -28,6 +28,7 @@ native = Extension(
         "native/promql_agg.c",
         "native/json_points.c",
         "native/value_pages.c",
+        "native/value_pages_enc.c",
     ],
     depends=["native/column_kernels.h", "native/promql_kernels.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.

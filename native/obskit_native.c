@@ -258,6 +258,9 @@ static PyMethodDef methods[] = {
     {"rans_encode_lanes", py_rans_encode_lanes, METH_VARARGS,
      "rans_encode_lanes(freq, cum, starts, lens, words_out, lane_words_out, states_out)"
      " -> n_words"},
+    {"analyse_value_page", py_analyse_value_page, METH_VARARGS,
+     "analyse_value_page(values, counts, rows_out, resid_out, exc_pos_out, exc_bits_out)"
+     " -> (residuals, exceptions)"},
     {"decode_value_page", py_decode_value_page, METH_VARARGS,
      "decode_value_page(params, exc_pos, exc_bits, freq, words, raw, states, lane_words,"
      " lane_bytes, out) -> rc"},

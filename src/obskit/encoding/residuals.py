@@ -386,7 +386,12 @@ def unzigzag(u: U64) -> I64:
 
 
 def analyse_columns(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
-    """Header fields and residual streams (zigzagged, one per non-const column) of a page."""
+    """Header fields and residual streams (zigzagged, one per non-const column) of a page.
+
+    The numpy reference of ``kernels.analyse_value_page`` (``native/value_pages_enc.c``), which
+    runs instead when the native backend is in use."""
+    if kernels.BACKEND == "native":
+        return _analyse_native(cols)
     k = len(cols)
     p = _empty_params(k)
     exc_pos: list[npt.NDArray[np.uint32]] = []
@@ -440,6 +445,38 @@ def analyse_columns(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
     p.exc_pos = np.concatenate(exc_pos) if exc_pos else np.zeros(0, np.uint32)
     p.exc_bits = np.concatenate(exc_bits) if exc_bits else np.zeros(0, np.uint64)
     return p, streams
+
+
+def _analyse_native(cols: list[F64]) -> tuple[ColumnParams, list[U64]]:
+    counts = np.array([c.size for c in cols], np.int64)
+    if counts.size and int(counts.min()) == 0:
+        raise ValueError("cannot encode an empty value column")
+    values = np.concatenate(cols).astype(np.float64, copy=False) if cols else _EMPTY_F64
+    rows, resid, exc_pos, exc_bits = kernels.analyse_value_page(values, counts)
+    f = rows.T
+    p = ColumnParams(
+        kind=f[0].astype(np.uint8),
+        count=f[1].astype(np.uint32),
+        exp=f[2].astype(np.uint8),
+        xpred=f[3].astype(np.uint8),
+        ref1=f[4].astype(np.uint8),
+        ref2=f[5].astype(np.uint8),
+        sh1=f[6].astype(np.uint8),
+        sh2=f[7].astype(np.uint8),
+        ma=f[8].astype(np.uint8),
+        first=f[9].copy(),
+        gcd=f[10].copy(),
+        lat=f[11].copy(),
+        c=f[12].copy(),
+        a1=f[13].copy(),
+        a2=f[14].copy(),
+        n_exc=f[15].astype(np.uint32),
+        exc_pos=exc_pos,
+        exc_bits=exc_bits,
+    )
+    lens = np.where(p.kind != KIND_CONST, counts - 1, 0)
+    streams = np.split(resid, np.cumsum(lens)[:-1])
+    return p, [s for s, n in zip(streams, lens.tolist(), strict=True) if n]
 
 
 def _empty_params(k: int) -> ColumnParams:

@@ -16,7 +16,8 @@ run whole codecs over many columns in one call, so their numpy reference is the 
 loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``. The same
 holds for the version 2 value pages: ``rans_encode_lanes`` and ``decode_value_page`` (C in
 ``native/value_pages.c``) have their numpy reference in ``obskit.encoding.rans`` and
-``obskit.encoding.valuepages``.
+``obskit.encoding.valuepages``, ``analyse_value_page`` (C in ``native/value_pages_enc.c``) its
+in ``obskit.encoding.residuals.analyse_columns``.
 
 The remote-write decoder (``snappy_decompress_into``, ``count_write_request``,
 ``decode_write_request``, ``decode_write_request_fit``, ``new_ref_cache``) has its reference in
@@ -54,6 +55,7 @@ __all__ = [
     "RefCache",
     "WriteRequestColumns",
     "WriteRequestCounts",
+    "analyse_value_page",
     "concat_runs",
     "count_write_request",
     "decimal_scale",
@@ -286,6 +288,32 @@ def rans_encode_lanes(
         states,
     )
     return words[:n].tobytes(), lane_words, states.tobytes()
+
+
+ANALYSE_FIELDS = 16
+"""Fields per column of ``analyse_value_page``'s rows: kind, count, exp, xpred, ref1, ref2, sh1,
+sh2, ma, first, gcd, lat, c, a1, a2, n_exc."""
+
+
+def analyse_value_page(
+    values: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64]
+]:
+    """Native twin of ``obskit.encoding.residuals.analyse_columns`` over the columns
+    ``values[at[i] : at[i] + counts[i]]`` (every count >= 1): (rows of ``ANALYSE_FIELDS`` per
+    column, the zigzagged residuals of the non-const columns one after the other, exception
+    positions, exception bits)."""
+    if _native is None:
+        raise AssertionError("BUG: analyse_value_page without the native backend")
+    values = np.ascontiguousarray(values, np.float64)
+    counts = np.ascontiguousarray(counts, np.int64)
+    rows = np.empty((counts.size, ANALYSE_FIELDS), np.int64)
+    resid = np.empty(values.size, np.uint64)
+    exc_pos = np.empty(values.size, np.uint32)
+    exc_bits = np.empty(values.size, np.uint64)
+    n_resid, n_exc = _native.analyse_value_page(values, counts, rows, resid, exc_pos, exc_bits)
+    return rows, resid[:n_resid], exc_pos[:n_exc], exc_bits[:n_exc]
 
 
 def decode_value_page(
