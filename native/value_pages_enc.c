@@ -24,9 +24,10 @@ enum { A_KIND, A_COUNT, A_EXP, A_XPRED, A_REF1, A_REF2, A_SH1, A_SH2, A_MA, A_FI
 #define NEGSUM_MAX 8
 #define BIG ((int64_t)1 << 55)
 #define GCD_LIMIT ((int64_t)1 << 62)
-#define ROUGH_MA 16
+#define ROUGH_MA 16 /* a power of two: floor division is a shift */
 #define FINALISTS 3
 #define N_MA 7
+#define MA_LONGEST 32 /* the longest temporal window, 2**(N_MA - 2) */
 #define EXCEPTION_RATIO 64
 #define PROBE_SAMPLES 256
 /* own + fscaled per ref, or own + diff + scaled per ref + lin2 pairs + negsum runs */
@@ -34,6 +35,8 @@ enum { A_KIND, A_COUNT, A_EXP, A_XPRED, A_REF1, A_REF2, A_SH1, A_SH2, A_MA, A_FI
 
 static const double LOG2_POLY[] = {0.0439291, -0.18983443, 0.41156415, -0.7072549, 1.44159239,
                                    1.44e-05};
+
+typedef unsigned __int128 u128;
 
 typedef struct {
     int kind, exp, fscaled;
@@ -79,6 +82,15 @@ static int64_t stream_gcd(const int64_t *e, int64_t n, int64_t lo, int64_t hi) {
     return g ? (int64_t)g : 1;
 }
 
+/* e /= g where g divides every e: a shift by g's factors of 2 and a multiplication by the inverse
+ * of its odd part modulo 2**64 (exact for such quotients, and no division instruction). */
+static void divide_exact(int64_t *e, int64_t n, int64_t g) {
+    int tz = __builtin_ctzll((uint64_t)g);
+    uint64_t odd = (uint64_t)g >> tz, inv = odd; /* Newton: each step doubles the good bits */
+    for (int i = 0; i < 5; i++) inv *= 2 - odd * inv;
+    for (int64_t t = 0; t < n; t++) e[t] = (int64_t)((uint64_t)(e[t] >> tz) * inv);
+}
+
 /* residuals._log2 (x >= 1). */
 static inline double log2_poly(double x) {
     int ex;
@@ -89,19 +101,12 @@ static inline double log2_poly(double x) {
     return (double)(ex - 1) + p;
 }
 
-/* residuals._cost from the 32-bit halves of sum|r|. */
-static inline double cost_of(uint64_t hi, uint64_t lo, int64_t n) {
-    double a = (double)hi * 4294967296.0 + (double)lo;
+/* residuals._cost from sum|r| (exact; residuals._abs_sums rounds hi * 2**32 + lo the same way). */
+static inline double cost_of(u128 a, int64_t n) {
+    double s = (double)(uint64_t)(a >> 32) * 4294967296.0 + (double)(uint64_t)(a & 0xFFFFFFFFu);
     double nd = (double)n;
-    return nd * (log2_poly(a / nd + 1.0) + 1.5);
+    return nd * (log2_poly(s / nd + 1.0) + 1.5);
 }
-
-#define ACC(r)                                                                                     \
-    do {                                                                                           \
-        uint64_t u_ = uabs64(r);                                                                   \
-        hi += u_ >> 32;                                                                            \
-        lo += u_ & 0xFFFFFFFFu;                                                                    \
-    } while (0)
 
 /* residuals._fixed_vec of one coefficient: 0 when unusable. */
 static int fixed_coef(double a, int64_t *m, int64_t *s) {
@@ -184,6 +189,28 @@ static int64_t select_kth(int64_t *x, int64_t n, int64_t k) {
     return x[k];
 }
 
+#define COUNT_RANGE 4096 /* buckets of the median search (16 KiB of counts: L1-resident) */
+
+/* The k-th smallest of e[0..n), all in [lo, hi]; sel is scratch of n values. Values are counted
+ * in COUNT_RANGE buckets of equal width; the k-th is the k-th's bucket's own rank-th. */
+static int64_t median_pick(const int64_t *e, int64_t n, int64_t k, int64_t lo, int64_t hi,
+                           int64_t *sel, uint32_t *counts) {
+    uint64_t range = (uint64_t)hi - (uint64_t)lo;
+    int shift = 0;
+    while ((range >> shift) >= COUNT_RANGE) shift++;
+    uint64_t nb = (range >> shift) + 1;
+    memset(counts, 0, nb * sizeof(uint32_t));
+    for (int64_t t = 0; t < n; t++) counts[((uint64_t)e[t] - (uint64_t)lo) >> shift]++;
+    int64_t seen = 0;
+    uint64_t b = 0;
+    while (seen + counts[b] <= k) seen += counts[b++];
+    if (shift == 0) return (int64_t)((uint64_t)lo + b);
+    int64_t m = 0;
+    for (int64_t t = 0; t < n; t++)
+        if ((((uint64_t)e[t] - (uint64_t)lo) >> shift) == b) sel[m++] = e[t];
+    return select_kth(sel, m, k - seen);
+}
+
 /* ------------------------------------------------------------------ decimal detection */
 
 /* Mismatches of round(v * 10**exp) / 10**exp (kernels.decimal_scale); m and bad optional. */
@@ -231,6 +258,7 @@ typedef struct {
     double *dxraw;
     double *ddf;
     int64_t *sel; /* median scratch */
+    uint32_t *counts; /* COUNT_RANGE */
     int64_t *cs;  /* window sums scratch */
 } work_t;
 
@@ -352,6 +380,74 @@ static void decimal_candidates(work_t *w, int i, const col_t *cols, const int64_
 
 /* ------------------------------------------------------------------ choice */
 
+/* Every |r| below is at most hi - lo of its stream (the predictions are e[t - 1], c, or floors
+ * of window means, all inside [lo, hi]): when k of those fit in 64 bits, the sums do too. */
+static inline int fits64(int64_t lo, int64_t hi, int64_t k) {
+    return (uint64_t)hi - (uint64_t)lo <= UINT64_MAX / (uint64_t)k;
+}
+
+/* sum|e| (a big stream: c = 0, the constant predictor only). */
+static void abs_sum_big(const int64_t *e, int64_t k, u128 *out) {
+    u128 a = 0;
+    for (int64_t t = 0; t < k; t++) a += uabs64(e[t]);
+    out[0] = a;
+}
+
+/* sum|r| of the rough proxies of residuals._choose: r = e - c, steps (e[-1] = c), and e minus
+ * the floor of the mean of up to ROUGH_MA previous values (c at t = 0). */
+#define ROUGH_SUMS(NAME, ACC_T)                                                                    \
+    static void NAME(const int64_t *e, int64_t k, int64_t c, u128 *out) {                          \
+        ACC_T a0 = uabs64(e[0] - c), a1 = a0, a2 = a0;                                             \
+        int64_t win = 0, t = 1;                                                                    \
+        for (; t < k && t <= ROUGH_MA; t++) {                                                      \
+            win += e[t - 1];                                                                       \
+            a0 += uabs64(e[t] - c);                                                                \
+            a1 += uabs64(e[t] - e[t - 1]);                                                         \
+            a2 += uabs64(e[t] - floordiv(win, t));                                                 \
+        }                                                                                          \
+        for (; t < k; t++) {                                                                       \
+            win += e[t - 1] - e[t - 1 - ROUGH_MA];                                                 \
+            a0 += uabs64(e[t] - c);                                                                \
+            a1 += uabs64(e[t] - e[t - 1]);                                                         \
+            a2 += uabs64(e[t] - (win >> 4)); /* floor(win / ROUGH_MA) */                           \
+        }                                                                                          \
+        out[0] = a0;                                                                               \
+        out[1] = a1;                                                                               \
+        out[2] = a2;                                                                               \
+    }
+ROUGH_SUMS(rough_sums64, uint64_t)
+ROUGH_SUMS(rough_sums128, u128)
+
+/* sum|r| for every temporal predictor: c, then floor means of the 2**(j-1) previous values
+ * (c before the first), kept as window sums. */
+#define MA_SUMS(NAME, ACC_T)                                                                       \
+    static void NAME(const int64_t *e, int64_t k, int64_t c, u128 *out) {                          \
+        ACC_T a[N_MA] = {0};                                                                       \
+        int64_t sum[N_MA];                                                                         \
+        for (int j = 1; j < N_MA; j++) sum[j] = c * ((int64_t)1 << (j - 1));                      \
+        int64_t t = 0;                                                                             \
+        for (; t < k && t < MA_LONGEST; t++) {                                                     \
+            const int64_t et = e[t];                                                               \
+            a[0] += uabs64(et - c);                                                                \
+            for (int j = 1; j < N_MA; j++) {                                                       \
+                const int64_t kk = (int64_t)1 << (j - 1);                                          \
+                a[j] += uabs64(et - (sum[j] >> (j - 1)));                                          \
+                sum[j] += et - (t >= kk ? e[t - kk] : c);                                          \
+            }                                                                                      \
+        }                                                                                          \
+        for (; t < k; t++) {                                                                       \
+            const int64_t et = e[t];                                                               \
+            a[0] += uabs64(et - c);                                                                \
+            for (int j = 1; j < N_MA; j++) {                                                       \
+                a[j] += uabs64(et - (sum[j] >> (j - 1)));                                          \
+                sum[j] += et - e[t - ((int64_t)1 << (j - 1))];                                     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < N_MA; j++) out[j] = a[j];                                              \
+    }
+MA_SUMS(ma_sums64, uint64_t)
+MA_SUMS(ma_sums128, u128)
+
 typedef struct {
     int64_t g, c, lo, hi;
     int big;
@@ -371,39 +467,25 @@ static void choose(work_t *w, int64_t k, int64_t *row, uint64_t *out) {
         }
         int64_t g = w->desc[q].xpred == X_FSCALED ? 1 : stream_gcd(e, k, lo, hi);
         if (g > 1) {
-            for (int64_t t = 0; t < k; t++) e[t] /= g;
+            divide_exact(e, k, g);
             lo /= g;
             hi /= g;
         }
         int big = hi >= BIG || lo <= -BIG;
-        memcpy(w->sel, e, (size_t)k * 8);
-        int64_t c = big ? 0 : select_kth(w->sel, k, k / 2);
+        int64_t c = big ? 0 : median_pick(e, k, k / 2, lo, hi, w->sel, w->counts);
         info[q] = (cand_info_t){g, c, lo, hi, big};
         /* rough costs: e - c, steps, e - (moving average of up to ROUGH_MA) */
-        uint64_t hi0 = 0, lo0 = 0;
-        {
-            uint64_t hi = 0, lo = 0;
-            for (int64_t t = 0; t < k; t++) ACC(wsub(e[t], c));
-            hi0 = hi;
-            lo0 = lo;
-        }
-        double best = cost_of(hi0, lo0, k);
+        u128 acc[3];
+        if (big)
+            abs_sum_big(e, k, acc);
+        else if (fits64(lo, hi, k))
+            rough_sums64(e, k, c, acc);
+        else
+            rough_sums128(e, k, c, acc);
+        double best = cost_of(acc[0], k);
         if (k > 1 && !big) {
-            uint64_t hi = 0, lo = 0;
-            ACC(e[0] - c);
-            for (int64_t t = 1; t < k; t++) ACC(e[t] - e[t - 1]);
-            double cs = cost_of(hi, lo, k);
+            double cs = cost_of(acc[1], k), cl = cost_of(acc[2], k);
             best = cs < best ? cs : best;
-            hi = lo = 0;
-            ACC(e[0] - c);
-            int64_t win = 0;
-            for (int64_t t = 1; t < k; t++) {
-                win += e[t - 1];
-                if (t > ROUGH_MA) win -= e[t - 1 - ROUGH_MA];
-                int64_t div = t < ROUGH_MA ? t : ROUGH_MA;
-                ACC(e[t] - floordiv(win, div));
-            }
-            double cl = cost_of(hi, lo, k);
             best = cl < best ? cl : best;
         }
         rough[q] = best + (double)w->desc[q].bits;
@@ -426,32 +508,18 @@ static void choose(work_t *w, int64_t k, int64_t *row, uint64_t *out) {
         const int64_t *e = w->streams + (int64_t)q * w->nmax;
         const int64_t c = info[q].c;
         const double extra = (double)w->desc[q].bits;
-        uint64_t hs[N_MA] = {0}, ls[N_MA] = {0};
-        for (int64_t t = 0; t < k; t++) {
-            uint64_t u = uabs64(wsub(e[t], c));
-            hs[0] += u >> 32;
-            ls[0] += u & 0xFFFFFFFFu;
-        }
-        cost[0][f] = cost_of(hs[0], ls[0], k) + extra;
+        u128 acc[N_MA];
         if (info[q].big) {
+            abs_sum_big(e, k, acc);
+            cost[0][f] = cost_of(acc[0], k) + extra;
             for (int j = 1; j < N_MA; j++) cost[j][f] = INFINITY;
             continue;
         }
-        /* window sums over e with e[<0] = c, kept for k = 1, 2, ..., 32 */
-        uint64_t sum[N_MA];
-        for (int j = 1; j < N_MA; j++) sum[j] = (uint64_t)c << (j - 1);
-        for (int64_t t = 0; t < k; t++) {
-            for (int j = 1; j < N_MA; j++) {
-                int64_t pred = (int64_t)sum[j] >> (j - 1);
-                uint64_t u = uabs64(wsub(e[t], pred));
-                hs[j] += u >> 32;
-                ls[j] += u & 0xFFFFFFFFu;
-                int64_t kk = (int64_t)1 << (j - 1);
-                int64_t old = t >= kk ? e[t - kk] : c;
-                sum[j] += (uint64_t)e[t] - (uint64_t)old;
-            }
-        }
-        for (int j = 1; j < N_MA; j++) cost[j][f] = cost_of(hs[j], ls[j], k) + extra;
+        if (fits64(info[q].lo, info[q].hi, k))
+            ma_sums64(e, k, c, acc);
+        else
+            ma_sums128(e, k, c, acc);
+        for (int j = 0; j < N_MA; j++) cost[j][f] = cost_of(acc[j], k) + extra;
     }
     int bj = 0, bf = 0;
     for (int j = 0; j < N_MA; j++)
@@ -524,8 +592,9 @@ static int analyse_page(const double *values, const int64_t *counts, int n_cols,
     w.ddf = malloc((size_t)nmax * 8);
     w.sel = malloc((size_t)nmax * 8);
     w.cs = malloc((size_t)nmax * 8);
+    w.counts = malloc(COUNT_RANGE * sizeof(uint32_t));
     if (!cols || !dstore || !dfstore || !m || !bad || !w.streams || !w.dxa || !w.dva ||
-        !w.dxraw || !w.ddf || !w.sel || !w.cs)
+        !w.dxraw || !w.ddf || !w.sel || !w.cs || !w.counts)
         goto done;
     int64_t at = 0, dat = 0, n_resid = 0, n_exc = 0;
     for (int i = 0; i < n_cols; i++) {
@@ -618,6 +687,7 @@ done:
     free(w.ddf);
     free(w.sel);
     free(w.cs);
+    free(w.counts);
     return rc;
 }
 

@@ -163,11 +163,14 @@ def _log2(x: F64) -> F64:
 
 
 def _abs_sums(r: I64) -> F64:
-    """sum(|r|) per row, exact in integers (32-bit halves) and then rounded once to float64."""
+    """sum(|r|) per row, summed exactly as ``hi * 2**32 + lo`` (``lo < 2**32``) and then
+    rounded once to float64 (``hi`` < 2**53 below 2**22 samples per row)."""
     u = np.abs(r).view(np.uint64)  # |INT64_MIN| reads as 2**63
+    mask = np.uint64(0xFFFFFFFF)
     hi = (u >> np.uint64(32)).sum(axis=-1, dtype=np.uint64)
-    lo = (u & np.uint64(0xFFFFFFFF)).sum(axis=-1, dtype=np.uint64)
-    out: F64 = hi.astype(np.float64) * 4294967296.0 + lo.astype(np.float64)
+    lo = (u & mask).sum(axis=-1, dtype=np.uint64)
+    hi += lo >> np.uint64(32)
+    out: F64 = hi.astype(np.float64) * 4294967296.0 + (lo & mask).astype(np.float64)
     return out
 
 
