@@ -135,12 +135,46 @@ static inline int64_t rdiv_lattice(int64_t q, int64_t g) {
     return (int64_t)((uint64_t)floordiv(x, g) * (uint64_t)g);
 }
 
-/* sum(a * b) added in sample order (residuals._dot_rows). */
-static double dot_seq(const double *a, const double *b, int64_t n) {
-    if (n == 0) return 0.0;
-    double s = a[0] * b[0];
-    for (int64_t t = 1; t < n; t++) s += a[t] * b[t];
-    return s;
+/* sum(a * b) added in sample order (residuals._dot_rows) of every pair of x[0..3] and of each
+ * with y, in one pass (the independent sums overlap instead of waiting for each other); n >= 1. */
+static void gram_proj(const double *const *x, const double *y, int64_t n,
+                      double gram[MAX_REF][MAX_REF], double proj[MAX_REF]) {
+    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    double g00 = x0[0] * x0[0], g01 = x0[0] * x1[0], g02 = x0[0] * x2[0], g03 = x0[0] * x3[0];
+    double g11 = x1[0] * x1[0], g12 = x1[0] * x2[0], g13 = x1[0] * x3[0];
+    double g22 = x2[0] * x2[0], g23 = x2[0] * x3[0], g33 = x3[0] * x3[0];
+    double p0 = x0[0] * y[0], p1 = x1[0] * y[0], p2 = x2[0] * y[0], p3 = x3[0] * y[0];
+    for (int64_t t = 1; t < n; t++) {
+        const double a = x0[t], b = x1[t], c = x2[t], d = x3[t], v = y[t];
+        g00 += a * a;
+        g01 += a * b;
+        g02 += a * c;
+        g03 += a * d;
+        g11 += b * b;
+        g12 += b * c;
+        g13 += b * d;
+        g22 += c * c;
+        g23 += c * d;
+        g33 += d * d;
+        p0 += a * v;
+        p1 += b * v;
+        p2 += c * v;
+        p3 += d * v;
+    }
+    gram[0][0] = g00;
+    gram[0][1] = gram[1][0] = g01;
+    gram[0][2] = gram[2][0] = g02;
+    gram[0][3] = gram[3][0] = g03;
+    gram[1][1] = g11;
+    gram[1][2] = gram[2][1] = g12;
+    gram[1][3] = gram[3][1] = g13;
+    gram[2][2] = g22;
+    gram[2][3] = gram[3][2] = g23;
+    gram[3][3] = g33;
+    proj[0] = p0;
+    proj[1] = p1;
+    proj[2] = p2;
+    proj[3] = p3;
 }
 
 /* ------------------------------------------------------------------ median */
@@ -280,8 +314,12 @@ static void float_candidates(work_t *w, int i, const col_t *cols, const double *
             w->dxa[t] = ok ? dx : 0.0;
             w->dva[t] = ok ? dv : 0.0;
         }
-        double den = dot_seq(w->dxa, w->dxa, k);
-        double a = den > 0 ? dot_seq(w->dxa, w->dva, k) / den : 0.0;
+        double den = w->dxa[0] * w->dxa[0], num = w->dxa[0] * w->dva[0];
+        for (int64_t t = 1; t < k; t++) {
+            den += w->dxa[t] * w->dxa[t];
+            num += w->dxa[t] * w->dva[t];
+        }
+        double a = den > 0 ? num / den : 0.0;
         a = (double)(float)a;
         if (!(isfinite(a) && a != 0.0)) continue;
         int64_t abits;
@@ -321,11 +359,9 @@ static void decimal_candidates(work_t *w, int i, const col_t *cols, const int64_
         }
         double gram[MAX_REF][MAX_REF], proj[MAX_REF];
         for (int64_t t = 0; t < k; t++) w->ddf[t] = (double)d[t];
-        for (int a = 0; a < nr; a++) {
-            for (int b = a; b < nr; b++)
-                gram[a][b] = gram[b][a] = dot_seq(cols[refs[a]].df, cols[refs[b]].df, k);
-            proj[a] = dot_seq(cols[refs[a]].df, w->ddf, k);
-        }
+        const double *x[MAX_REF];
+        for (int a = 0; a < MAX_REF; a++) x[a] = cols[refs[a < nr ? a : 0]].df;
+        gram_proj(x, w->ddf, k, gram, proj);
         for (int a = 0; a < nr; a++) {
             double diag = gram[a][a];
             int64_t m = 0, sh = 0;
@@ -475,7 +511,7 @@ static void choose(work_t *w, int64_t k, int64_t *row, uint64_t *out) {
         int64_t c = big ? 0 : median_pick(e, k, k / 2, lo, hi, w->sel, w->counts);
         info[q] = (cand_info_t){g, c, lo, hi, big};
         /* rough costs: e - c, steps, e - (moving average of up to ROUGH_MA) */
-        u128 acc[3];
+        u128 acc[3] = {0};
         if (big)
             abs_sum_big(e, k, acc);
         else if (fits64(lo, hi, k))

@@ -119,3 +119,54 @@ def timestamp_columns(draw: st.DrawFn, min_size: int = 1, max_size: int = 200) -
     elif kind == "duplicates":
         ts = np.repeat(ts, 2)[:n]
     return ts.astype(np.int64)
+
+
+@st.composite
+def related_columns(draw: st.DrawFn, max_size: int = 300) -> list[F64]:
+    """The columns of one v2 page: mostly one count, many derived from earlier columns (what the
+    encoder's cross-series predictors look for: copies, scalings, sums, float multiples), mixed
+    with constants, decimals with exceptions, huge steps and arbitrary columns."""
+    n = draw(st.integers(2, max_size))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    cols: list[F64] = []
+    kinds = ["any", "counter", "scaled", "lin2", "sum", "float", "const", "huge", "other_n"]
+    with np.errstate(all="ignore"):  # derived from columns holding inf/NaN: fine, just odd
+        for _ in range(draw(st.integers(1, 12))):
+            kind = draw(st.sampled_from(kinds))
+            last = cols[-1] if cols and cols[-1].size == n else None
+            if kind == "counter" or (last is None and kind in ("scaled", "lin2", "sum", "float")):
+                step = draw(st.sampled_from([1, 7, 4096, 10**6, 2**40]))
+                g = draw(st.sampled_from([1, 1, 3, 1024]))
+                m = rng.integers(0, step + 1, n).cumsum() * g + int(rng.integers(0, 10**9))
+                c = m / 10.0 ** draw(st.integers(0, 3))
+            elif kind == "scaled" and last is not None:
+                a = draw(st.sampled_from([0.5, 3.0, 1 / 1500, 1e-9, -2.0, 7e8, 1.0]))
+                c = np.round(last * a) + rng.integers(-2, 3, n)
+            elif kind == "lin2" and last is not None and len(cols) >= 2 and cols[-2].size == n:
+                c = np.round(last * 2 - cols[-2] * 0.25) + rng.integers(0, 2, n)
+            elif kind == "sum" and last is not None and len(cols) >= 2 and cols[-2].size == n:
+                c = -(last + cols[-2]) + draw(st.sampled_from([0.0, 1e9]))
+            elif kind == "float" and last is not None:
+                base = last if np.all(np.isfinite(last)) else rng.normal(0, 1, n)
+                c = base * draw(st.sampled_from([1.25, -3e-5])) + rng.normal(0, 1e-3, n)
+            elif kind == "const":
+                c = np.full(n, draw(st.sampled_from([0.0, -0.0, 1.5, np.nan, STALE_NAN])))
+            elif kind == "huge":  # steps at the limits of the temporal and gcd predictors
+                lim = draw(st.sampled_from([2**55, 2**62]))
+                g = draw(st.sampled_from([1, 2**10]))
+                over = [lim, -lim] if draw(st.booleans()) else []  # just inside, or beyond
+                steps = rng.choice(np.array([lim - g, g - lim, g, 0, *over]), n)
+                m = np.cumsum(steps.astype(np.uint64)).view(np.int64)  # wraps
+                c = m.view(np.float64)
+            elif kind == "other_n":
+                c = draw(float_columns(min_size=1, max_size=50))
+            else:
+                c = draw(float_columns(min_size=n, max_size=n))
+            c = np.array(c, dtype=np.float64)
+            for _ in range(draw(st.integers(0, 3))):  # exceptions: staleness markers, specials
+                at = draw(st.integers(0, c.size - 1))
+                c[at] = draw(st.sampled_from(SPECIAL_FLOATS.tolist()))
+                if draw(st.booleans()):
+                    c.view(np.uint64)[at] = STALE_NAN_BITS
+            cols.append(c)
+    return cols
