@@ -296,6 +296,8 @@ static PyMethodDef methods[] = {
      "pq_window_bounds(ts, offsets, ends, range_ms, lo_out, hi_out): PromQL windows per series"},
     {"pq_rate", py_pq_rate, METH_VARARGS,
      "pq_rate(ts, values, lo, hi, ends, range_ms, is_counter, is_rate, out, ok)"},
+    {"pq_series_rate", py_pq_series_rate, METH_VARARGS,
+     "pq_series_rate(ts, values, offsets, ends, range_ms, is_counter, is_rate, out, ok)"},
     {"pq_window_stat", py_pq_window_stat, METH_VARARGS,
      "pq_window_stat(kind, values, lo, hi, param, out): Kahan sum, avg, stdvar, stddev,"
      " quantile, mad per window"},

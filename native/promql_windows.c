@@ -124,25 +124,67 @@ done:
 }
 
 typedef struct {
-    const int64_t *t, *lo, *hi, *ends;
+    const int64_t *t, *lo, *hi, *ends, *offsets;
     const double *v;
     Py_ssize_t steps;
     int64_t range_ms;
-    int is_counter, is_rate;
+    int is_counter, is_rate, monotonic;
     double *out;
     unsigned char *ok;
 } rate_job;
 
-/* Windows of rows (series) [r0, r1). */
-static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
-    const rate_job *j = (const rate_job *)arg;
+/* extrapolatedRate of the window [a, b) ending at end into out/ok; resets: whether the
+ * window may hold a counter drop (else the reset loop is skipped: it would add nothing). */
+static inline void rate_window(const rate_job *j, int64_t a, int64_t b, int64_t end, int resets,
+                               double *out, unsigned char *ok) {
     const int64_t *t = j->t;
     const double *v = j->v;
-    const int64_t range_ms = j->range_ms;
+    int64_t count = b - a;
+    if (count < 2) {
+        *out = 0.0;
+        *ok = 0;
+        return;
+    }
+    double f_first = v[a], f_last = v[b - 1];
+    double result = f_last - f_first;
+    if (resets) {
+        /* Counter resets: the value before each drop is added, one at a time, in sample order
+         * (Prometheus' order, which decides overflow to +-Inf). */
+        for (int64_t i = a + 1; i < b; i++)
+            if (v[i] < v[i - 1]) result += v[i - 1];
+    }
+    int64_t range_start = end - j->range_ms;
+    double to_start = (double)(t[a] - range_start) / 1000.0;
+    double to_end = (double)(end - t[b - 1]) / 1000.0;
+    double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
+    double avg = sampled / (double)(count - 1);
+    double threshold = avg * 1.1;
+    if (to_start >= threshold) to_start = avg / 2;
+    if (j->is_counter) {
+        double to_zero = to_start;
+        if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    if (to_end >= threshold) to_end = avg / 2;
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (j->is_rate) factor = factor / ((double)j->range_ms / 1000.0);
+    *out = result * factor;
+    *ok = 1;
+}
+
+/* Whether v[a+1..b) holds a drop (v[i] < v[i-1]). */
+static inline int has_drop(const double *v, int64_t a, int64_t b) {
+    for (int64_t i = a + 1; i < b; i++)
+        if (v[i] < v[i - 1]) return 1;
+    return 0;
+}
+
+/* Windows of rows (series) [r0, r1), given as lo/hi. */
+static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
+    const rate_job *j = (const rate_job *)arg;
     for (Py_ssize_t r = r0; r < r1; r++) {
         Py_ssize_t w0 = r * j->steps, w1 = w0 + j->steps;
-        /* Counter resets are rare: scan the row's samples once and skip the per-window reset
-         * loop when there is none (the loop would add nothing). */
+        /* Counter resets are rare: scan the row's samples once. */
         int resets = 0;
         if (j->is_counter) {
             int64_t lo_min = INT64_MAX, hi_max = 0;
@@ -151,42 +193,38 @@ static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
                 if (j->lo[w] < lo_min) lo_min = j->lo[w];
                 if (j->hi[w] > hi_max) hi_max = j->hi[w];
             }
-            for (int64_t i = lo_min + 1; i < hi_max && !resets; i++) resets = v[i] < v[i - 1];
+            resets = lo_min < hi_max && has_drop(j->v, lo_min, hi_max);
         }
-        for (Py_ssize_t w = w0; w < w1; w++) {
-            int64_t a = j->lo[w], b = j->hi[w];
-            int64_t count = b - a;
-            if (count < 2) {
-                j->out[w] = 0.0;
-                j->ok[w] = 0;
-                continue;
+        for (Py_ssize_t w = w0; w < w1; w++)
+            rate_window(j, j->lo[w], j->hi[w], j->ends[w - w0], resets, &j->out[w], &j->ok[w]);
+    }
+}
+
+/* Series [s0, s1) straight from their samples (offsets): windows located as window_bounds
+ * does, without writing them out. */
+static void rate_series(void *arg, Py_ssize_t s0, Py_ssize_t s1) {
+    const rate_job *j = (const rate_job *)arg;
+    const int64_t *t = j->t, *e = j->ends;
+    const Py_ssize_t steps = j->steps;
+    for (Py_ssize_t s = s0; s < s1; s++) {
+        int64_t a = j->offsets[s], b = j->offsets[s + 1];
+        int resets = j->is_counter && has_drop(j->v, a, b);
+        double *out = j->out + s * steps;
+        unsigned char *ok = j->ok + s * steps;
+        int64_t i = a, k2 = a;
+        for (Py_ssize_t k = 0; k < steps; k++) {
+            int64_t end = e[k], start = e[k] - j->range_ms;
+            int64_t lo, hi;
+            if (j->monotonic) {
+                while (i < b && t[i] <= start) i++;
+                while (k2 < b && t[k2] <= end) k2++;
+                lo = i;
+                hi = k2;
+            } else {
+                lo = upper(t, a, b, start);
+                hi = upper(t, a, b, end);
             }
-            int64_t end = j->ends[w - w0];
-            double f_first = v[a], f_last = v[b - 1];
-            double result = f_last - f_first;
-            if (resets) {
-                /* Counter resets: the value before each drop is added, one at a time, in
-                 * sample order (Prometheus' order, which decides overflow to +-Inf). */
-                for (int64_t i = a + 1; i < b; i++)
-                    if (v[i] < v[i - 1]) result += v[i - 1];
-            }
-            int64_t range_start = end - range_ms;
-            double to_start = (double)(t[a] - range_start) / 1000.0;
-            double to_end = (double)(end - t[b - 1]) / 1000.0;
-            double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
-            double avg = sampled / (double)(count - 1);
-            double threshold = avg * 1.1;
-            if (to_start >= threshold) to_start = avg / 2;
-            if (j->is_counter) {
-                double to_zero = to_start;
-                if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
-                if (to_zero < to_start) to_start = to_zero;
-            }
-            if (to_end >= threshold) to_end = avg / 2;
-            double factor = (sampled + to_start + to_end) / sampled;
-            if (j->is_rate) factor = factor / ((double)range_ms / 1000.0);
-            j->out[w] = result * factor;
-            j->ok[w] = 1;
+            rate_window(j, lo, hi, end, resets, &out[k], &ok[k]);
         }
     }
 }
@@ -208,8 +246,8 @@ PyObject *py_pq_rate(PyObject *self, PyObject *args) {
     }
     if (need(&out, m * 8, "out") < 0 || need(&ok, m, "ok") < 0) goto done;
     rate_job job = {(const int64_t *)ts.buf, (const int64_t *)lo.buf, (const int64_t *)hi.buf,
-                    (const int64_t *)ends.buf, (const double *)vals.buf, steps,
-                    (int64_t)range_ms, is_counter, is_rate, (double *)out.buf,
+                    (const int64_t *)ends.buf, NULL, (const double *)vals.buf, steps,
+                    (int64_t)range_ms, is_counter, is_rate, 1, (double *)out.buf,
                     (unsigned char *)ok.buf};
     if (check_windows(job.lo, job.hi, m, n) < 0) goto done;
     Py_BEGIN_ALLOW_THREADS;
@@ -221,6 +259,50 @@ done:
     PyBuffer_Release(&vals);
     PyBuffer_Release(&lo);
     PyBuffer_Release(&hi);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&ok);
+    return ret;
+}
+
+/* series_rate(ts, values, offsets, ends, range_ms, is_counter, is_rate, out, ok): rate over
+ * the windows window_bounds would give, located on the fly (no lo/hi arrays). */
+PyObject *py_pq_series_rate(PyObject *self, PyObject *args) {
+    Py_buffer ts, vals, off, ends, out, ok;
+    long long range_ms;
+    int is_counter, is_rate;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Lppw*w*", &ts, &vals, &off, &ends, &range_ms,
+                          &is_counter, &is_rate, &out, &ok))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = ts.len / 8, s_count = off.len / 8 - 1, steps = ends.len / 8;
+    if (ts.len % 8 || vals.len != ts.len || off.len % 8 || s_count < 0 || ends.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes for series_rate");
+        goto done;
+    }
+    if (need(&out, s_count * steps * 8, "out") < 0 || need(&ok, s_count * steps, "ok") < 0)
+        goto done;
+    const int64_t *o = (const int64_t *)off.buf, *e = (const int64_t *)ends.buf;
+    for (Py_ssize_t s = 0; s < s_count; s++) {
+        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            goto done;
+        }
+    }
+    int monotonic = 1;
+    for (Py_ssize_t k = 1; k < steps; k++)
+        if (e[k] < e[k - 1]) monotonic = 0;
+    rate_job job = {(const int64_t *)ts.buf, NULL, NULL, e, o, (const double *)vals.buf, steps,
+                    (int64_t)range_ms, is_counter, is_rate, monotonic, (double *)out.buf,
+                    (unsigned char *)ok.buf};
+    Py_BEGIN_ALLOW_THREADS;
+    pq_parallel(rate_series, &job, s_count, WINDOWS_MIN_PER_THREAD / (steps ? steps : 1) + 1);
+    Py_END_ALLOW_THREADS;
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&vals);
+    PyBuffer_Release(&off);
     PyBuffer_Release(&ends);
     PyBuffer_Release(&out);
     PyBuffer_Release(&ok);

@@ -79,6 +79,13 @@ def test_native_matches_numpy(
     got, got_ok = NATIVE.window_rate(ts, vals, lo, hi, ends, rng, counter, rate)
     _same(want_ok, got_ok)
     _same(np.where(want_ok, want, 0), np.where(got_ok, got, 0))
+    # windows located inside the kernel: the same arrays again
+    got, got_ok = NATIVE.series_rate(ts, vals, offsets, ends, rng, counter, rate)
+    _same(want_ok, got_ok)
+    _same(np.where(want_ok, want, 0), np.where(got_ok, got, 0))
+    ref, ref_ok = _promql.series_rate(ts, vals, offsets, ends, rng, counter, rate)
+    _same(want_ok, ref_ok)
+    _same(np.where(want_ok, want, 0), np.where(ref_ok, ref, 0))
     q = np.linspace(-0.5, 1.5, lo.size).reshape(lo.shape)
     for name, kind in _promql.STAT_KINDS.items():
         param = q if name == "quantile" else None
@@ -145,6 +152,9 @@ def test_native_threads_match_numpy() -> None:
     for counter, rate in ((True, True), (True, False), (False, False)):
         want, want_ok = _promql.window_rate(ts, vals, lo, hi, ends, 300_000, counter, rate)
         got, got_ok = NATIVE.window_rate(ts, vals, lo, hi, ends, 300_000, counter, rate)
+        _same(want_ok, got_ok)
+        _same(want, got)
+        got, got_ok = NATIVE.series_rate(ts, vals, offsets, ends, 300_000, counter, rate)
         _same(want_ok, got_ok)
         _same(want, got)
     q = np.full(lo.shape, 0.75)

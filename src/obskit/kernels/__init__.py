@@ -75,6 +75,7 @@ __all__ = [
     "pack_planes",
     "pq_group_reduce",
     "pq_quantile_rows",
+    "pq_series_rate",
     "pq_window_bounds",
     "pq_window_rate",
     "pq_window_stat",
@@ -432,11 +433,13 @@ if PROMQL_NATIVE is None:
     pq_window_rate = _promql.window_rate
     pq_window_stat = _promql.window_stat
     pq_group_reduce = _promql.group_reduce
+    pq_series_rate = _promql.series_rate
 else:
     pq_window_bounds = PROMQL_NATIVE.window_bounds
     pq_window_rate = PROMQL_NATIVE.window_rate
     pq_window_stat = PROMQL_NATIVE.window_stat
     pq_group_reduce = PROMQL_NATIVE.group_reduce
+    pq_series_rate = PROMQL_NATIVE.series_rate
 PQ_GROUP_KINDS = _promql.GROUP_KINDS
 PQ_STAT_KINDS = _promql.STAT_KINDS
 pq_quantile_rows = _promql.quantile_rows

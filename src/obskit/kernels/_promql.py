@@ -17,6 +17,7 @@ __all__ = [
     "group_reduce",
     "kahan_inc",
     "quantile_rows",
+    "series_rate",
     "window_bounds",
     "window_rate",
     "window_stat",
@@ -94,6 +95,21 @@ def window_rate(
             factor = factor / (range_ms / 1000.0)
         out: F64 = np.where(ok, result * factor, 0.0)
     return out, ok
+
+
+def series_rate(
+    ts: I64,
+    vals: F64,
+    offsets: I64,
+    ends: I64,
+    range_ms: int,
+    is_counter: bool,
+    is_rate: bool,
+) -> tuple[F64, Bool]:
+    """``window_rate`` over the windows ``window_bounds`` gives (the C twin locates them on
+    the fly instead of writing them out)."""
+    lo, hi = window_bounds(ts, offsets, ends, range_ms)
+    return window_rate(ts, vals, lo, hi, ends, range_ms, is_counter, is_rate)
 
 
 def _add_sequential(start: F64, data: F64, take: Bool, lo: I64, hi: I64) -> F64:

@@ -65,6 +65,32 @@ class NativeWindows:
         )
         return out, ok
 
+    def series_rate(
+        self,
+        ts: I64,
+        vals: F64,
+        offsets: I64,
+        ends: I64,
+        range_ms: int,
+        is_counter: bool,
+        is_rate: bool,
+    ) -> tuple[F64, Bool]:
+        shape = (len(offsets) - 1, len(ends))
+        out = np.empty(shape, np.float64)
+        ok = np.empty(shape, np.bool_)
+        self.native.pq_series_rate(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(offsets, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(range_ms),
+            bool(is_counter),
+            bool(is_rate),
+            out,
+            ok,
+        )
+        return out, ok
+
     def window_stat(self, kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
         out = np.empty(lo.shape, np.float64)
         q = np.empty(0) if param is None else np.ascontiguousarray(param, np.float64)

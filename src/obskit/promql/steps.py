@@ -125,6 +125,10 @@ class RangeInput:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def has_windows(self) -> bool:
+        """Whether ``windows()`` was computed already."""
+        return self._windows is not None
+
     def windows(self) -> tuple[I64, I64]:
         """Flat indices ``lo[S, N]``, ``hi[S, N]``: window k of series s is ``[lo, hi)``
         (computed once, then cached)."""

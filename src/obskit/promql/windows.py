@@ -65,6 +65,11 @@ def _pair_terms(ri: RangeInput) -> tuple[F64, F64]:
 
 def extrapolated_rate(ri: RangeInput, is_counter: bool, is_rate: bool) -> Result:
     """Prometheus' ``extrapolatedRate`` for rate, increase and delta."""
+    if not ri.has_windows():
+        # Nothing else needs the windows: the kernel locates them itself (no [S, N] lo/hi).
+        return kernels.pq_series_rate(
+            ri.ts, ri.vals, ri.offsets, ri.ends, ri.range_ms, is_counter, is_rate
+        )
     lo, hi = ri.windows()
     return kernels.pq_window_rate(ri.ts, ri.vals, lo, hi, ri.ends, ri.range_ms, is_counter, is_rate)
 
