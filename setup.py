@@ -29,8 +29,9 @@ native = Extension(
         "native/json_points.c",
         "native/value_pages.c",
         "native/value_pages_enc.c",
+        "native/value_meta.c",
     ],
-    depends=["native/column_kernels.h", "native/promql_kernels.h"],
+    depends=["native/column_kernels.h", "native/promql_kernels.h", "native/value_pages.h"],
     # -O3 but portable (no -march=native); no FMA contraction so float results match numpy's.
     extra_compile_args=[
         "-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing", "-pthread"

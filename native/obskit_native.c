@@ -262,8 +262,9 @@ static PyMethodDef methods[] = {
      "analyse_value_page(values, counts, rows_out, resid_out, exc_pos_out, exc_bits_out)"
      " -> (residuals, exceptions)"},
     {"decode_value_page", py_decode_value_page, METH_VARARGS,
-     "decode_value_page(params, exc_pos, exc_bits, freq, words, raw, states, lane_words,"
-     " lane_bytes, out) -> rc"},
+     "decode_value_page(meta, body, at, raw_len, portable=False) -> (rc, decoded page or None):"
+     " a v2 page"
+     " body with its streams at body[at:] and its zstd'd meta already decompressed"},
     {"sort_samples", py_sort_samples, METH_VARARGS,
      "sort_samples(ids, ts, values, out_ids, out_ts, out_values) -> kept: stable sort by"
      " (id, ts), last of equal (id, ts) kept"},

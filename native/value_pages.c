@@ -1,32 +1,16 @@
 /*
- * v2 value pages: the rANS lane encoder and the whole value decoder (entropy decode, temporal and
- * cross-series inverse predictors, decimal scaling) of one page. C twins of the numpy reference
- * in src/obskit/encoding/{rans,residuals,valuepages}.py; the format is drawn there. Python has
- * validated every header field before calling (kinds, refs, ranges, table sums); the only damage
- * found here is a word or raw-bit stream that runs short or long, reported as an error code.
- * Columns land at the output offsets Python computed (P_OUT, validated to fit the output).
+ * v2 value pages: the rANS lane encoder and the whole value decoder of one page (meta checks in
+ * value_meta.c, then entropy decode, temporal and cross-series inverse predictors, decimal
+ * scaling, written straight into the decoded page). C twins of the numpy reference in
+ * src/obskit/encoding/{rans,residuals,valuepages}.py; the format is drawn there. Damage found
+ * while decoding (a word or raw-bit stream that runs short or long) is an error code.
  * Integer arithmetic is unsigned 64-bit (wraps like numpy's int64 arrays); the fscaled predictor
  * uses IEEE double add/multiply only, compiled with -ffp-contract=off like the rest.
  */
-#include "column_kernels.h"
+#include "value_pages.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-#define N_CTX 17
-#define N_TOK 136
-#define PROB_BITS 11
-#define PROB_SCALE (1u << PROB_BITS)
-#define RANS_LOW (1u << 16)
-
-enum { K_CONST = 1, K_DEC = 7, K_FLT = 8 };
-enum { X_NONE, X_DIFF, X_SCALED, X_LIN2, X_NEGSUM, X_FSCALED };
-/* Column of the parameter matrix (one row of 16 int64 per column, valuepages.py builds it). */
-enum { P_KIND, P_COUNT, P_EXP, P_XPRED, P_REF1, P_REF2, P_SH1, P_SH2, P_MA, P_FIRST, P_GCD,
-       P_LAT, P_C, P_A1, P_A2, P_NEXC, P_OUT, P_FIELDS };
-enum { OK, WORDS_SHORT, RAW_SHORT, WORDS_LONG, FIELD_LONG };
-
-static inline int bitlen64(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 
 /* ---------------------------------------------------------------- encoder */
 
@@ -111,102 +95,220 @@ done:
 
 /* ---------------------------------------------------------------- decoder */
 
-typedef struct {
-    uint64_t base[N_TOK]; /* leading bits of q per token (the token itself below 16) */
-    int nq[N_TOK];        /* extra bits of q per token */
-} tokinfo_t;
+/* Decode table: one word per (context, slot) holding all a step needs after one load:
+ * f - 1 (11 bits) | slot - cum (11) | nq (6) | lead (4). A token's q is lead << nq | nq raw bits
+ * (lead = the token below 16, else its two leading bits), so the sample is lead << nb | raw
+ * with nb = nq + the context's shift. Slots of unused contexts get nq = 63: the field is too
+ * long and the lane is damaged (a valid encoder never codes a symbol there). */
+#define T_F(e) (((e) & 2047u) + 1)
+#define T_BIAS(e) (((e) >> 11) & 2047u)
+#define T_NQ(e) (((e) >> 22) & 63u)
+#define T_LEAD(e) ((uint64_t)((e) >> 28))
+#define TABLE_WORDS (N_CTX * PROB_SCALE)
+/* Steps between the checks that a lane's next reads stay inside the body (so the hot loop reads
+ * without bounds checks); a lane's own stream ends are checked once, after its last step. */
+#define CHUNK 64
+#ifndef GROUP
+#define GROUP 2 /* lanes decoded together: 2 measured faster than 3 or 4 (register spills) */
+#endif
+/* The hot loop's helpers are inlined into both builds of run_lanes (see run_lanes_bmi2). */
+#define HOT static inline __attribute__((always_inline))
 
-/* Decode tables of one page: token per (context, slot) (35 KiB: L1-resident with fc) and
- * frequency | cumulative << 16 per (context, token). */
-typedef struct {
-    uint8_t sym[N_CTX * PROB_SCALE];
-    uint32_t fc[N_CTX * N_TOK];
-} tables_t;
-
-/* One lane's decoding state (kept in registers by the compiler inside decode_lanes2). */
-typedef struct {
-    const uint16_t *w;
-    const uint8_t *raw;
-    int64_t *e;
-    int64_t n_words, len, wpos, c;
-    uint64_t raw_bits, bpos, u1, s;
-    uint32_t x, ctx;
-    int xsh, k, shk;
-} lane_t;
-
-/* Entropy decode + temporal inverse of sample t of one lane. Words and raw bits are read from
- * zero-padded buffers; every sample checks it stays inside the lane's streams (never taken on
- * valid pages, so the branches predict perfectly). */
-static inline int lane_step(lane_t *L, const tables_t *tb, const tokinfo_t *ti, int64_t t,
-                            int ma) {
-    uint32_t x = L->x;
-    uint32_t slot = x & (PROB_SCALE - 1);
-    int tok = tb->sym[L->ctx * PROB_SCALE + slot];
-    uint32_t fc = tb->fc[L->ctx * N_TOK + (uint32_t)tok];
-    x = (fc & 0xFFFF) * (x >> PROB_BITS) + slot - (fc >> 16);
-    int need = x < RANS_LOW;
-    if (need && L->wpos >= L->n_words) return WORDS_SHORT;
-    uint32_t xr = (x << 16) | L->w[L->wpos];
-    L->x = need ? xr : x;
-    L->wpos += need;
-    int xsh = L->xsh;
-    int nb = ti->nq[tok] + xsh;
-    if (nb > 62) return FIELD_LONG;
-    uint64_t bpos = L->bpos;
-    if (bpos + (uint64_t)nb > L->raw_bits) return RAW_SHORT;
-    uint64_t lo = load_u64(L->raw + (bpos >> 3));
-    int bsh = (int)(bpos & 7);
-    uint64_t hi = (uint64_t)L->raw[(bpos >> 3) + 8];
-    uint64_t val = ((lo >> bsh) | ((hi << 1) << (63 - bsh))) & ((1ull << nb) - 1);
-    L->bpos = bpos + (uint64_t)nb;
-    uint64_t u = ((ti->base[tok] | (val >> xsh)) << xsh) | (val & ((1ull << xsh) - 1));
-    uint64_t u1 = L->u1;
-    uint64_t m = (u >> 1) + (u1 >> 1) + (u & u1 & 1);
-    int cb = bitlen64(m);
-    int cx = cb < N_CTX - 1 ? cb : N_CTX - 1;
-    L->ctx = (uint32_t)cx;
-    L->xsh = cb - cx;
-    L->u1 = u;
-    if (!ma) { /* constant prediction */
-        L->e[t] = (int64_t)(unzigzag(u) + (uint64_t)L->c);
-        return OK;
+static void build_table(const vp_meta_t *m, uint32_t *tab) {
+    for (uint32_t c = 0; c < N_CTX; c++) {
+        uint32_t *row = tab + c * PROB_SCALE;
+        if (!(m->ctx_mask >> c & 1)) {
+            for (uint32_t s = 0; s < PROB_SCALE; s++) row[s] = s << 11 | 63u << 22;
+            continue;
+        }
+        uint32_t cum = 0;
+        for (uint32_t t = 0; t < N_TOK; t++) {
+            uint32_t f = m->freq[c][t];
+            uint32_t nq = t < 16 ? 0 : (t - 16) / 2 + 3;
+            uint32_t lead = t < 16 ? t : 2 + ((t - 16) & 1);
+            uint32_t hi = (f - 1) | nq << 22 | lead << 28;
+            for (uint32_t s = 0; s < f; s++) row[cum + s] = hi | s << 11;
+            cum += f;
+        }
     }
-    uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s >> L->shk);
-    L->e[t] = (int64_t)ev;
-    L->s += ev - (t >= L->k ? (uint64_t)L->e[t - L->k] : (uint64_t)L->c);
-    return OK;
 }
 
-static inline int lane_end(const lane_t *L) { return L->wpos == L->n_words ? OK : WORDS_LONG; }
+/* One lane's decoding state. Word and raw-bit positions are absolute (from the body's words
+ * and raw bits); e has MA_MAX_K words of history (the constant c) before e[0]. */
+typedef struct {
+    const uint8_t *wp, *wend;
+    uint64_t bpos, bend;
+    uint64_t *e;
+    uint64_t u1, s;
+    int64_t len, k;
+    uint32_t x, ctxoff, bad;
+    int xsh, shk;
+} lane_t;
 
-/* Two lanes stepped together: their dependency chains (state -> table -> token -> context)
- * are independent, so the CPU overlaps them. */
-#define STEP2(MA_A, MA_B)                                                                      \
-    for (int64_t t = 0; t < both && rc == OK; t++) {                                           \
-        int ra = lane_step(&A, tb, ti, t, MA_A);                                               \
-        int rb = lane_step(&B, tb, ti, t, MA_B);                                               \
-        rc = ra ? ra : rb;                                                                     \
-    }
+/* Context of the next sample, temporal inverse of this one (e = r + moving average of the
+ * last k e, or + c when k = 0: then s stays c as e[t] - e[t-0] adds 0). */
+HOT void lane_finish(lane_t *L, uint64_t u, int64_t t) {
+    uint64_t u1 = L->u1;
+    uint64_t m = (u & u1) + ((u ^ u1) >> 1); /* (u >> 1) + (u1 >> 1) + (u & u1 & 1) */
+    int cb = (63 ^ __builtin_clzll(m | 1)) + (m != 0); /* bit length, no branch */
+    int cx = cb < N_CTX - 1 ? cb : N_CTX - 1;
+    L->ctxoff = (uint32_t)cx << PROB_BITS;
+    L->xsh = cb - cx;
+    L->u1 = u;
+    uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s >> L->shk);
+    L->e[t] = ev;
+    L->s += ev - L->e[t - L->k];
+}
 
-static int decode_lanes2(lane_t *a, lane_t *b, const tables_t *tb, const tokinfo_t *ti) {
-    lane_t A = *a, B = *b;
-    int64_t both = A.len < B.len ? A.len : B.len;
-    int rc = OK;
-    /* the temporal predictor kind is fixed per lane: one loop per combination */
-    if (A.k && B.k) {
-        STEP2(1, 1)
-    } else if (A.k) {
-        STEP2(1, 0)
-    } else if (B.k) {
-        STEP2(0, 1)
-    } else {
-        STEP2(0, 0)
+/* Sample t of a lane whose reads the caller checked stay inside the body: no branch. */
+HOT void lane_step(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t) {
+    uint32_t x = L->x;
+    uint32_t en = tab[L->ctxoff + (x & (PROB_SCALE - 1))];
+    x = T_F(en) * (x >> PROB_BITS) + T_BIAS(en);
+    uint16_t w;
+    memcpy(&w, L->wp, 2);
+    uint32_t need = x < RANS_LOW; /* arithmetic, not a branch: taken about every other step */
+    L->x = x << (need << 4) | (w & (0 - need));
+    L->wp += 2 * need;
+    uint32_t nb = T_NQ(en) + (uint32_t)L->xsh;
+    L->bad |= nb + 1; /* bit 6 set: a field of more than 62 bits */
+    nb &= 63;
+    uint64_t bpos = L->bpos;
+    const uint8_t *p = raw + (bpos >> 3);
+    unsigned bsh = (unsigned)(bpos & 7);
+    uint64_t val = load_u64(p) >> bsh;
+    if (__builtin_expect(nb + bsh > 64, 0)) val |= (uint64_t)p[8] << (64 - bsh); /* > 56 bits */
+    L->bpos = bpos + nb;
+    lane_finish(L, T_LEAD(en) << nb | (val & ((1ull << nb) - 1)), t);
+}
+
+/* The same, checking every read against the lane's own streams (the tail of the body). */
+static int lane_step_checked(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t) {
+    uint32_t x = L->x;
+    uint32_t en = tab[L->ctxoff + (x & (PROB_SCALE - 1))];
+    x = T_F(en) * (x >> PROB_BITS) + T_BIAS(en);
+    if (x < RANS_LOW) {
+        if (L->wp >= L->wend) return VP_WORDS_SHORT;
+        uint16_t w;
+        memcpy(&w, L->wp, 2);
+        x = x << 16 | w;
+        L->wp += 2;
     }
-    for (int64_t t = both; t < A.len && rc == OK; t++) rc = lane_step(&A, tb, ti, t, A.k);
-    for (int64_t t = both; t < B.len && rc == OK; t++) rc = lane_step(&B, tb, ti, t, B.k);
-    if (rc == OK) rc = lane_end(&A);
-    if (rc == OK) rc = lane_end(&B);
+    L->x = x;
+    uint32_t nb = T_NQ(en) + (uint32_t)L->xsh;
+    if (nb > 62) return VP_FIELD_LONG;
+    uint64_t bpos = L->bpos;
+    if (bpos + nb > L->bend) return VP_RAW_SHORT;
+    uint8_t b[16] = {0};
+    uint64_t avail = (L->bend >> 3) - (bpos >> 3);
+    memcpy(b, raw + (bpos >> 3), avail < 9 ? avail : 9);
+    unsigned bsh = (unsigned)(bpos & 7);
+    uint64_t val = (load_u64(b) >> bsh | ((uint64_t)b[8] << 1) << (63 - bsh)) & ((1ull << nb) - 1);
+    L->bpos = bpos + nb;
+    lane_finish(L, T_LEAD(en) << nb | val, t);
+    return VP_OK;
+}
+
+/* Whether n unchecked steps of L read inside [.., end). */
+HOT int lane_fits(const lane_t *L, int64_t n, const uint8_t *raw, const uint8_t *end) {
+    return (uintptr_t)L->wp + 2 * (uint64_t)n + 2 <= (uintptr_t)end &&
+           (uintptr_t)raw + ((L->bpos + 63 * (uint64_t)n) >> 3) + 9 <= (uintptr_t)end;
+}
+
+static int lane_end(const lane_t *L) {
+    if (L->bad >> 6) return VP_FIELD_LONG;
+    if (L->wp > L->wend) return VP_WORDS_SHORT;
+    if (L->bpos > L->bend) return VP_RAW_SHORT;
+    return L->wp == L->wend ? VP_OK : VP_WORDS_LONG;
+}
+
+/* Samples t.. of one lane. */
+HOT int run_lane(lane_t *lane, int64_t t, const uint32_t *tab, const uint8_t *raw,
+             const uint8_t *end) {
+    lane_t A = *lane;
+    while (t < A.len) {
+        int64_t stop = t + CHUNK < A.len ? t + CHUNK : A.len;
+        if (!lane_fits(&A, stop - t, raw, end)) break;
+        for (; t < stop; t++) lane_step(&A, tab, raw, t);
+    }
+    for (; t < A.len; t++) {
+        int rc = lane_step_checked(&A, tab, raw, t);
+        if (rc != VP_OK) return rc;
+    }
+    *lane = A;
+    return lane_end(&A);
+}
+
+/* n <= GROUP lanes, stepped together while all run: their dependency chains (state -> table
+ * -> token -> context) are independent, so the CPU overlaps them. */
+#if GROUP == 4
+#define EACH(X) X(A) X(B) X(C) X(D)
+#elif GROUP == 3
+#define EACH(X) X(A) X(B) X(C)
+#else
+#define EACH(X) X(A) X(B)
+#endif
+#define LOAD_LANE(L) lane_t L = ls[j++];
+#define FITS(L) &&lane_fits(&L, s, raw, end)
+#define STEP(L) lane_step(&L, tab, raw, t);
+#define STORE_LANE(L) ls[j++] = L;
+HOT int run_lanes(lane_t *ls, int n, const uint32_t *tab, const uint8_t *raw,
+              const uint8_t *end) {
+    int64_t t = 0;
+    if (n == GROUP) {
+        int j = 0;
+        EACH(LOAD_LANE)
+        int64_t all = ls[0].len;
+        for (j = 1; j < GROUP; j++) all = ls[j].len < all ? ls[j].len : all;
+        while (t < all) {
+            int64_t stop = t + CHUNK < all ? t + CHUNK : all;
+            int64_t s = stop - t;
+            if (!(1 EACH(FITS))) break;
+            for (; t < stop; t++) {
+                EACH(STEP)
+            }
+        }
+        j = 0;
+        EACH(STORE_LANE)
+    }
+    int rc = VP_OK;
+    for (int j = 0; j < n && rc == VP_OK; j++) rc = run_lane(&ls[j], t, tab, raw, end);
     return rc;
+}
+
+static int run_lanes_base(lane_t *ls, int n, const uint32_t *tab, const uint8_t *raw,
+                          const uint8_t *end) {
+    return run_lanes(ls, n, tab, raw, end);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same compiled for CPUs with BMI2 and LZCNT (x86-64 since 2013): shifts by a register
+ * without the cl dance, bzhi masks, one lzcnt; the build stays portable (no -march). */
+__attribute__((target("bmi,bmi2,lzcnt"))) static int run_lanes_bmi2(lane_t *ls, int n,
+                                                                     const uint32_t *tab,
+                                                                     const uint8_t *raw,
+                                                                     const uint8_t *end) {
+    return run_lanes(ls, n, tab, raw, end);
+}
+
+typedef int (*run_lanes_fn)(lane_t *, int, const uint32_t *, const uint8_t *, const uint8_t *);
+
+static run_lanes_fn pick_run_lanes(void) {
+    __builtin_cpu_init();
+    int fast = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt");
+    return fast ? run_lanes_bmi2 : run_lanes_base;
+}
+#else
+typedef int (*run_lanes_fn)(lane_t *, int, const uint32_t *, const uint8_t *, const uint8_t *);
+
+static run_lanes_fn pick_run_lanes(void) { return run_lanes_base; }
+#endif
+
+static inline void st_u64(uint8_t *p, int64_t i, uint64_t v) { memcpy(p + 8 * i, &v, 8); }
+static inline double ld_f64(const uint8_t *p, int64_t i) {
+    double v;
+    memcpy(&v, p + 8 * i, 8);
+    return v;
 }
 
 static inline uint64_t fixed_scale(uint64_t d, int64_t m, int s) {
@@ -228,194 +330,190 @@ static inline uint64_t lattice(uint64_t q, int64_t g) {
     return (uint64_t)floor_div(a, g) * (uint64_t)g;
 }
 
-/* Columns from the lanes' e (turned into d in place for decimal columns). */
-static void rebuild(const int64_t *P, Py_ssize_t k, int64_t **col_e, const int64_t *exc_pos,
-                    const uint64_t *exc_bits, double *out) {
-    int64_t exc_at = 0;
-    for (Py_ssize_t i = 0; i < k; i++) {
-        const int64_t *p = P + i * P_FIELDS;
-        int64_t n = p[P_COUNT];
-        double *v = out + p[P_OUT];
-        uint64_t *vb = (uint64_t *)v;
-        if (p[P_KIND] == K_CONST) {
-            for (int64_t t = 0; t < n; t++) vb[t] = (uint64_t)p[P_FIRST];
-            continue;
+/* The lanes' e streams live in a ring of slots (lane l in slot l % n_slots), big enough for the
+ * lanes being decoded and every older lane a predictor still reads. */
+typedef struct {
+    uint64_t *base;
+    int64_t n_slots, stride;
+} ring_t;
+
+static inline uint64_t *slot_of(const ring_t *r, int64_t lane) {
+    return r->base + (lane % r->n_slots) * r->stride + MA_MAX_K;
+}
+
+/* Segment i's values from its lane's e (turned into its d in place for decimal segments, which
+ * later segments' cross predictors read). */
+static void rebuild(const vp_meta_t *m, int64_t i, const ring_t *ring, uint8_t *out,
+                    int64_t *exc_at) {
+    const vp_seg_t *sg = m->seg, *p = m->seg + i;
+    int64_t n = p->count;
+    uint8_t *v = out + p->out;
+    if (p->kind == K_CONST) {
+        for (int64_t t = 0; t < n; t++) st_u64(v, t, (uint64_t)p->first);
+        return;
+    }
+    uint64_t *d = slot_of(ring, p->lane);
+    int xp = p->xpred;
+    if (xp == X_FSCALED) {
+        const uint8_t *x = out + sg[i - p->ref1].out;
+        double a, prev;
+        memcpy(&a, &p->a1, 8);
+        st_u64(v, 0, (uint64_t)p->first);
+        memcpy(&prev, &p->first, 8);
+        for (int64_t t = 1; t < n; t++) {
+            double pr = prev + a * (ld_f64(x, t) - ld_f64(x, t - 1));
+            if (!isfinite(pr)) pr = prev;
+            uint64_t pb;
+            memcpy(&pb, &pr, 8);
+            pb += d[t - 1];
+            st_u64(v, t, pb);
+            memcpy(&prev, &pb, 8);
         }
-        uint64_t *d = (uint64_t *)col_e[i];
-        int xp = (int)p[P_XPRED];
-        if (xp == X_FSCALED) {
-            int64_t j = i - p[P_REF1];
-            const double *x = out + P[j * P_FIELDS + P_OUT];
-            double a;
-            memcpy(&a, &p[P_A1], 8);
-            vb[0] = (uint64_t)p[P_FIRST];
-            for (int64_t t = 1; t < n; t++) {
-                double pr = v[t - 1] + a * (x[t] - x[t - 1]);
-                if (!isfinite(pr)) pr = v[t - 1];
-                uint64_t pb;
-                memcpy(&pb, &pr, 8);
-                vb[t] = pb + d[t - 1];
-            }
-            continue;
-        }
-        uint64_t g = (uint64_t)p[P_GCD];
-        if (g != 1)
-            for (int64_t t = 0; t < n - 1; t++) d[t] *= g;
-        if (xp == X_DIFF || xp == X_SCALED || xp == X_LIN2) {
-            const uint64_t *r1 = (const uint64_t *)col_e[i - p[P_REF1]];
-            if (xp == X_DIFF) {
-                for (int64_t t = 0; t < n - 1; t++) d[t] += r1[t];
-            } else {
-                const uint64_t *r2 = xp == X_LIN2 ? (const uint64_t *)col_e[i - p[P_REF2]] : NULL;
-                int64_t m1 = p[P_A1], m2 = p[P_A2], lat = p[P_LAT];
-                int s1 = (int)p[P_SH1], s2 = (int)p[P_SH2];
-                for (int64_t t = 0; t < n - 1; t++) {
-                    uint64_t q = fixed_scale(r1[t], m1, s1);
-                    if (r2) q += fixed_scale(r2[t], m2, s2);
-                    d[t] += lattice(q, lat);
-                }
-            }
-        } else if (xp == X_NEGSUM) {
-            for (int64_t b = 1; b <= p[P_REF1]; b++) {
-                const uint64_t *r = (const uint64_t *)col_e[i - b];
-                for (int64_t t = 0; t < n - 1; t++) d[t] -= r[t];
-            }
-        }
-        uint64_t m = (uint64_t)p[P_FIRST];
-        if (p[P_KIND] == K_DEC) {
-            const double p10 = POW10[p[P_EXP]];
-            v[0] = (double)(int64_t)m / p10;
-            for (int64_t t = 1; t < n; t++) {
-                m += d[t - 1];
-                v[t] = (double)(int64_t)m / p10;
-            }
-            for (int64_t q = 0; q < p[P_NEXC]; q++) vb[exc_pos[exc_at + q]] = exc_bits[exc_at + q];
-            exc_at += p[P_NEXC];
+        return;
+    }
+    uint64_t g = (uint64_t)p->gcd;
+    if (g != 1)
+        for (int64_t t = 0; t < n - 1; t++) d[t] *= g;
+    if (xp == X_DIFF || xp == X_SCALED || xp == X_LIN2) {
+        const uint64_t *r1 = slot_of(ring, sg[i - p->ref1].lane);
+        if (xp == X_DIFF) {
+            for (int64_t t = 0; t < n - 1; t++) d[t] += r1[t];
         } else {
-            vb[0] = m;
-            for (int64_t t = 1; t < n; t++) {
-                m += d[t - 1];
-                vb[t] = m;
+            const uint64_t *r2 = xp == X_LIN2 ? slot_of(ring, sg[i - p->ref2].lane) : NULL;
+            int64_t m1 = p->a1, m2 = p->a2, lat = p->lat;
+            int s1 = p->sh1, s2 = p->sh2;
+            for (int64_t t = 0; t < n - 1; t++) {
+                uint64_t q = fixed_scale(r1[t], m1, s1);
+                if (r2) q += fixed_scale(r2[t], m2, s2);
+                d[t] += lattice(q, lat);
             }
+        }
+    } else if (xp == X_NEGSUM) {
+        for (int64_t b = 1; b <= p->ref1; b++) {
+            const uint64_t *r = slot_of(ring, sg[i - b].lane);
+            for (int64_t t = 0; t < n - 1; t++) d[t] -= r[t];
+        }
+    }
+    uint64_t acc = (uint64_t)p->first;
+    if (p->kind == K_DEC) {
+        const double p10 = POW10[p->exp];
+        double f = (double)(int64_t)acc / p10;
+        memcpy(v, &f, 8);
+        for (int64_t t = 1; t < n; t++) {
+            acc += d[t - 1];
+            f = (double)(int64_t)acc / p10;
+            memcpy(v + 8 * t, &f, 8);
+        }
+        for (uint32_t q = 0; q < p->n_exc; q++, (*exc_at)++)
+            st_u64(v, rd_u32(m->exc_pos, (size_t)*exc_at), rd_u64(m->exc_bits, (size_t)*exc_at));
+    } else {
+        st_u64(v, 0, acc);
+        for (int64_t t = 1; t < n; t++) {
+            acc += d[t - 1];
+            st_u64(v, t, acc);
         }
     }
 }
 
-PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
-    Py_buffer bp, bxp, bxb, bfreq, bw, braw, bst, blw, blb, bout;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &bp, &bxp, &bxb, &bfreq, &bw, &braw, &bst,
-                          &blw, &blb, &bout))
-        return NULL;
-    PyObject *ret = NULL;
-    Py_ssize_t k = bp.len / (8 * P_FIELDS), n_lanes = bst.len / 4;
-    const int64_t *P = bp.buf;
-    int64_t **col_e = NULL;
-    int64_t *ebuf = NULL;
-    tables_t *tab = NULL;
-    tokinfo_t *ti = NULL;
-    int64_t total = 0, n_res = 0, lanes = 0, words_total = 0, raw_total = 0;
-    const int64_t *lw = blw.buf, *lb = blb.buf;
-    int bad_out = 0;
-    for (Py_ssize_t i = 0; i < k; i++) total += P[i * P_FIELDS + P_COUNT];
-    for (Py_ssize_t i = 0; i < k; i++) {
-        int64_t o = P[i * P_FIELDS + P_OUT], n = P[i * P_FIELDS + P_COUNT];
-        bad_out |= o < 0 || n < 1 || o > total - n;
-        if (P[i * P_FIELDS + P_KIND] != K_CONST) {
-            n_res += P[i * P_FIELDS + P_COUNT] - 1;
-            lanes++;
+/* The decoded page: ts columns, then each value column as codec 0x00 | uvarint count | f64s. */
+static void write_heads(const vp_meta_t *m, uint8_t *out) {
+    memcpy(out, m->ts, m->ts_len);
+    size_t at = m->ts_len;
+    for (uint32_t c = 0; c < m->n_cols; c++) {
+        uint64_t n = rd_u32(m->col_counts, c);
+        out[at++] = 0x00;
+        for (uint64_t x = n; ; x >>= 7) {
+            out[at++] = (uint8_t)(x < 0x80 ? x : (x & 0x7F) | 0x80);
+            if (x < 0x80) break;
+        }
+        at += 8 * n;
+    }
+}
+
+/* Lanes in groups of four, each group rebuilt (with the const segments before it) once
+ * decoded: the ring then only holds the lanes still referenced, and stays in cache. */
+static int decode_page(const vp_meta_t *m, const uint8_t *words, const uint8_t *end,
+                       uint8_t *out, int portable) {
+    const uint8_t *raw = words + 2 * (size_t)m->n_words;
+    ring_t ring = {NULL, m->reach + GROUP, MA_MAX_K + m->max_len};
+    if (ring.n_slots > (int64_t)m->n_lanes) ring.n_slots = m->n_lanes ? m->n_lanes : 1;
+    uint32_t *tab = malloc(TABLE_WORDS * 4);
+    ring.base = malloc((size_t)(ring.n_slots * ring.stride) * 8);
+    if (!tab || !ring.base) {
+        free(tab);
+        free(ring.base);
+        return VP_NO_MEMORY;
+    }
+    write_heads(m, out);
+    build_table(m, tab);
+    run_lanes_fn run = portable ? run_lanes_base : pick_run_lanes();
+    lane_t grp[GROUP];
+    int g = 0, rc = VP_OK;
+    int64_t done = 0, exc_at = 0;
+    uint64_t w_at = 0, r_at = 0;
+    for (int64_t i = 0; i < m->k && rc == VP_OK; i++) {
+        const vp_seg_t *p = m->seg + i;
+        if (p->kind == K_CONST) continue;
+        size_t l = (size_t)p->lane;
+        uint32_t lw = rd_u32(m->lane_words, l), lb = rd_u32(m->lane_bytes, l);
+        lane_t *L = grp + g++;
+        *L = (lane_t){
+            .wp = words + 2 * w_at, .wend = words + 2 * (w_at + lw), .bpos = 8 * r_at,
+            .bend = 8 * (r_at + lb), .e = slot_of(&ring, p->lane), .len = (int64_t)p->count - 1,
+            .k = p->ma ? 1 << (p->ma - 1) : 0, .shk = p->ma ? p->ma - 1 : 0,
+            .x = rd_u32(m->states, l),
+        };
+        L->s = L->k ? (uint64_t)p->c * (uint64_t)L->k : (uint64_t)p->c;
+        for (int j = 1; j <= MA_MAX_K; j++) L->e[-j] = (uint64_t)p->c;
+        w_at += lw;
+        r_at += lb;
+        if (g == GROUP) {
+            rc = run(grp, g, tab, raw, end);
+            for (; rc == VP_OK && done <= i; done++) rebuild(m, done, &ring, out, &exc_at);
+            g = 0;
         }
     }
-    for (Py_ssize_t l = 0; l < n_lanes && blw.len == n_lanes * 8 && blb.len == n_lanes * 8; l++) {
-        words_total += lw[l];
-        raw_total += lb[l];
+    if (rc == VP_OK && g) rc = run(grp, g, tab, raw, end);
+    for (; rc == VP_OK && done < m->k; done++) rebuild(m, done, &ring, out, &exc_at);
+    free(tab);
+    free(ring.base);
+    return rc;
+}
+
+PyObject *py_decode_value_page(PyObject *self, PyObject *args) {
+    Py_buffer bm, bb;
+    Py_ssize_t at, raw_len;
+    int portable = 0; /* tests: the build for any x86-64 / other CPUs, even where BMI2 is */
+    if (!PyArg_ParseTuple(args, "y*y*nn|p", &bm, &bb, &at, &raw_len, &portable)) return NULL;
+    PyObject *out = NULL;
+    vp_meta_t m;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS;
+    rc = vp_meta_parse(bm.buf, (size_t)bm.len, raw_len, &m);
+    Py_END_ALLOW_THREADS;
+    if (rc == VP_OK && (at < 0 || at > bb.len ||
+                        (uint64_t)(bb.len - at) != 2 * (uint64_t)m.n_words + m.raw_bytes))
+        rc = VP_BAD_STREAMS;
+    if (rc == VP_OK) {
+        out = PyBytes_FromStringAndSize(NULL, raw_len);
+        if (!out) goto done;
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+        const uint8_t *body = bb.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        rc = decode_page(&m, body + at, body + bb.len, dst, portable);
+        Py_END_ALLOW_THREADS;
+        if (rc != VP_OK) Py_CLEAR(out);
     }
-    if (bad_out || bp.len % (8 * P_FIELDS) || bfreq.len != 8 * N_CTX * N_TOK || bxp.len != bxb.len ||
-        bout.len != total * 8 || lanes != n_lanes || blw.len != n_lanes * 8 ||
-        blb.len != n_lanes * 8 || bw.len != words_total * 2 + 16 || braw.len != raw_total + 16) {
-        PyErr_SetString(PyExc_ValueError, "bad arguments to decode_value_page");
-        goto done;
-    }
-    col_e = calloc((size_t)k + 1, sizeof(int64_t *));
-    ebuf = malloc((size_t)n_res * 8 + 8);
-    tab = malloc(sizeof(tables_t));
-    ti = malloc(sizeof(tokinfo_t));
-    if (!col_e || !ebuf || !tab || !ti) {
+    if (rc == VP_NO_MEMORY) {
         PyErr_NoMemory();
         goto done;
     }
-    int rc = OK;
-    Py_BEGIN_ALLOW_THREADS;
-    for (int tok = 0; tok < N_TOK; tok++) {
-        int nq = tok < 16 ? 0 : (tok - 16) / 2 + 3; /* n - 2 extra bits of q */
-        ti->nq[tok] = nq;
-        ti->base[tok] = tok < 16 ? (uint64_t)tok
-                                 : (1ull << (nq + 1)) | ((uint64_t)((tok - 16) & 1) << nq);
-    }
-    const int64_t *freq = bfreq.buf;
-    for (int c = 0; c < N_CTX; c++) {
-        uint32_t cum = 0;
-        for (int t = 0; t < N_TOK; t++) {
-            uint32_t f = (uint32_t)freq[c * N_TOK + t];
-            tab->fc[c * N_TOK + t] = f | (cum << 16);
-            if (f && cum + f <= PROB_SCALE) memset(tab->sym + c * PROB_SCALE + cum, t, f);
-            cum += f;
-        }
-        if (cum == 0) /* unused context: token 0, frequency 0 (as the numpy reference) */
-            memset(tab->sym + c * PROB_SCALE, 0, PROB_SCALE);
-    }
-    Py_ssize_t l = 0;
-    int64_t e_at = 0, w_at = 0, r_at = 0;
-    const uint32_t *st = bst.buf;
-    const uint16_t *words = bw.buf;
-    const uint8_t *raw = braw.buf;
-    lane_t pend;
-    int have = 0;
-    for (Py_ssize_t i = 0; i < k && rc == OK; i++) {
-        const int64_t *p = P + i * P_FIELDS;
-        if (p[P_KIND] == K_CONST) continue;
-        int ma = (int)p[P_MA];
-        lane_t L = {
-            .w = words + w_at, .raw = raw + r_at, .e = ebuf + e_at, .n_words = lw[l],
-            .len = p[P_COUNT] - 1, .wpos = 0, .c = p[P_C], .raw_bits = (uint64_t)lb[l] * 8,
-            .bpos = 0, .u1 = 0, .x = st[l], .ctx = 0, .xsh = 0, .k = ma ? 1 << (ma - 1) : 0,
-            .shk = ma ? ma - 1 : 0,
-        };
-        /* k = 0: s stays c (e[t] - e[t-0] adds 0) and shk = 0, so the prediction is c */
-        L.s = L.k ? (uint64_t)L.c * (uint64_t)L.k : (uint64_t)L.c;
-        col_e[i] = L.e;
-        e_at += L.len;
-        w_at += lw[l];
-        r_at += lb[l];
-        l++;
-        if (have) {
-            rc = decode_lanes2(&pend, &L, tab, ti);
-            have = 0;
-        } else {
-            pend = L;
-            have = 1;
-        }
-    }
-    if (have && rc == OK) {
-        lane_t none = {.w = words, .raw = raw, .e = ebuf, .len = 0};
-        rc = decode_lanes2(&pend, &none, tab, ti);
-    }
-    if (rc == OK) rebuild(P, k, col_e, bxp.buf, bxb.buf, bout.buf);
-    Py_END_ALLOW_THREADS;
-    ret = PyLong_FromLong(rc);
+    if (!out) out = Py_NewRef(Py_None);
+    PyObject *ret = Py_BuildValue("iN", rc, out);
+    out = ret;
 done:
-    free(col_e);
-    free(ebuf);
-    free(tab);
-    free(ti);
-    PyBuffer_Release(&bp);
-    PyBuffer_Release(&bxp);
-    PyBuffer_Release(&bxb);
-    PyBuffer_Release(&bfreq);
-    PyBuffer_Release(&bw);
-    PyBuffer_Release(&braw);
-    PyBuffer_Release(&bst);
-    PyBuffer_Release(&blw);
-    PyBuffer_Release(&blb);
-    PyBuffer_Release(&bout);
-    return ret;
+    vp_meta_free(&m);
+    PyBuffer_Release(&bm);
+    PyBuffer_Release(&bb);
+    return out;
 }

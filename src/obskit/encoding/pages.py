@@ -31,9 +31,7 @@ import cramjam
 import numpy as np
 import numpy.typing as npt
 
-from obskit.encoding._header import put_uvarint
-from obskit.encoding.codecs import Codec
-from obskit.encoding.valuepages import decode_value_body, encode_value_body
+from obskit.encoding.valuepages import decode_value_body, encode_value_body, raw_column_lengths
 from obskit.errors import CorruptDataError
 
 __all__ = [
@@ -87,14 +85,6 @@ def encode_page(chunks: Sequence[bytes | memoryview], level: int = DEFAULT_ZSTD_
     return fields + struct.pack("<I", zlib.crc32(payload, zlib.crc32(fields))) + payload
 
 
-def raw_column_lengths(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Bytes of a ``raw`` value column of each count: codec byte + uvarint count + 8 * count."""
-    c = np.asarray(counts, dtype=np.int64)
-    varint = 1 + (c >= 1 << 7) + (c >= 1 << 14) + (c >= 1 << 21) + (c >= 1 << 28) + (c >= 1 << 35)
-    out: npt.NDArray[np.int64] = 1 + varint + 8 * c
-    return out
-
-
 def encode_value_page(
     ts_bytes: bytes, values: Sequence[npt.NDArray[np.float64]]
 ) -> tuple[bytes, npt.NDArray[np.uint8]]:
@@ -107,28 +97,6 @@ def encode_value_page(
         raise ValueError(f"cannot encode a page of {raw_len} bytes: limit is {MAX_PAGE_BYTES}")
     fields = _FIELDS.pack(PAGE_VERSION_2, _RANS, raw_len)
     return fields + struct.pack("<I", zlib.crc32(body, zlib.crc32(fields))) + body, kinds
-
-
-def _decode_value_page(payload: memoryview, raw_len: int) -> bytes:
-    ts, counts, values = decode_value_body(payload)
-    lens = raw_column_lengths(counts)
-    if len(ts) + int(lens.sum()) != raw_len:
-        raise CorruptDataError("cannot decode page: decoded length differs from its header")
-    out = np.empty(raw_len, dtype=np.uint8)
-    out[: len(ts)] = np.frombuffer(ts, np.uint8)
-    at = len(ts)
-    src = values.view(np.uint8)
-    head = bytearray()
-    for n, length in zip(counts.tolist(), lens.tolist(), strict=True):
-        head.clear()
-        head.append(Codec.RAW)
-        put_uvarint(head, n)
-        h = len(head)
-        out[at : at + h] = np.frombuffer(head, np.uint8)
-        out[at + h : at + length] = src[: 8 * n]
-        src = src[8 * n :]
-        at += length
-    return out.tobytes()
 
 
 def decode_page(buf: bytes | memoryview) -> bytes:
@@ -145,7 +113,7 @@ def decode_page(buf: bytes | memoryview) -> bytes:
     if version == PAGE_VERSION_2:
         if compression != _RANS:
             raise CorruptDataError(f"cannot decode page: unknown compression {compression}")
-        return _decode_value_page(payload, raw_len)
+        return decode_value_body(payload, raw_len)
     if compression == _STORED:
         if len(payload) != raw_len:
             raise CorruptDataError("cannot decode page: stored length mismatch")

@@ -181,9 +181,12 @@ def decode_lanes(
     nine = np.arange(9)
     shifts = (np.arange(8) * 8).astype(np.uint64)
     mask11 = np.uint64(PROB_SCALE - 1)
+    unused = freq.sum(axis=1) == 0
     for t in range(int(lens.max(initial=0))):
         act = lanes[lens > t]
         ctx, sh = context_of(u1[act], u2[act])
+        if np.any(unused[ctx]):  # a valid encoder codes no symbol in a context it left out
+            raise ValueError("symbol in an unused context")
         xs = x[act]
         slot = xs & mask11
         tok = slot_tok[ctx, slot.astype(np.intp)]

@@ -25,8 +25,11 @@ The body (after the page header of ``obskit.encoding.pages``)::
     a byte boundary). Columns are coded as segments of at most seg_len samples, segment-major
     (``segment_layout``): a segment's references are the same time range of earlier columns.
 
-Structure-of-arrays + zstd keeps the per-column headers small (most fields are 0 or repeat) and
-lets both backends parse them with ``np.frombuffer``. Any inconsistency is a ``CorruptDataError``.
+Structure-of-arrays + zstd keeps the per-column headers small (most fields are 0 or repeat).
+The numpy reference parses them with ``np.frombuffer`` (``_parse_meta``); the native decoder
+parses, checks and decodes a whole page in one C call (``native/value_meta.c`` makes the same
+checks; when it rejects a meta, ``_parse_meta`` says why). Any inconsistency is a
+``CorruptDataError``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ import numpy.typing as npt
 
 from obskit import kernels
 from obskit.encoding import rans
+from obskit.encoding._header import put_uvarint
+from obskit.encoding.codecs import Codec
 from obskit.encoding.residuals import (
     I64_FIELDS,
     KIND_CONST,
@@ -58,7 +63,7 @@ from obskit.encoding.residuals import (
 )
 from obskit.errors import CorruptDataError
 
-__all__ = ["decode_value_body", "encode_value_body"]
+__all__ = ["decode_value_body", "encode_value_body", "raw_column_lengths"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -252,10 +257,45 @@ def _validate(
             raise _corrupt(f"column {i}: fscaled reference {j} is const or fscaled")
         if count[j] != count[i]:
             raise _corrupt(f"column {i}: reference {j} has another count")
+    # Integer predictors read the d of decimal columns of the same length (negsum: and exponent).
+    xi = (xp != 0) & ~fs
+    n_refs = np.where(xp == X_NEGSUM, p.ref1, np.where(xp == X_LIN2, 2, 1)) * xi
+    col = np.repeat(idx, n_refs)
+    nth = np.arange(col.size) - np.repeat(np.cumsum(n_refs) - n_refs, n_refs)
+    negsum = xp[col] == X_NEGSUM
+    back = np.where(negsum, nth + 1, np.where(nth == 0, p.ref1[col], p.ref2[col]))
+    ref = col - back.astype(np.int64)
+    same_exp = ~negsum | (p.exp[ref] == p.exp[col])
+    bad = (kind[ref] != KIND_DECIMAL) | (count[ref] != count[col]) | ~same_exp
+    if np.any(bad):
+        i = int(col[np.argmax(bad)])
+        raise _corrupt(f"column {i}: a reference is not a decimal column of its length")
 
 
-def decode_value_body(body: bytes | memoryview) -> tuple[bytes, I64, F64]:
-    """(ts bytes, sample count per column, all values concatenated) of a v2 page body."""
+def raw_column_lengths(counts: npt.ArrayLike) -> I64:
+    """Bytes of a ``raw`` value column of each count: codec byte + uvarint count + 8 * count."""
+    c = np.asarray(counts, dtype=np.int64)
+    varint = 1 + (c >= 1 << 7) + (c >= 1 << 14) + (c >= 1 << 21) + (c >= 1 << 28) + (c >= 1 << 35)
+    out: I64 = 1 + varint + 8 * c
+    return out
+
+
+# What the native decoder's return codes mean (native/value_pages.h, enum VP_*).
+_LANE_DAMAGE = (
+    "",
+    "rans word stream ends early",
+    "raw bit stream ends early",
+    "rans word stream has trailing words",
+    "raw field longer than 62 bits",
+)
+_BAD_META, _BAD_STREAMS, _BAD_LENGTH, _NO_MEMORY = 5, 6, 7, 8
+_STREAMS_DIFFER = "stream lengths differ from the page"
+_LENGTH_DIFFERS = "decoded length differs from its header"
+
+
+def decode_value_body(body: bytes | memoryview, raw_len: int) -> bytes:
+    """The decoded page of a v2 page body: its timestamp columns, then each value column as a
+    ``raw`` column (codec 0x00 | count uvarint | float64 x count), ``raw_len`` bytes in all."""
     if len(body) < 4:
         raise _corrupt("body shorter than its meta length")
     zlen = _U32.unpack_from(body)[0]
@@ -265,60 +305,56 @@ def decode_value_body(body: bytes | memoryview) -> tuple[bytes, I64, F64]:
         meta = bytes(cramjam.zstd.decompress(bytes(body[4 : 4 + zlen])))
     except Exception as exc:  # cramjam raises its own DecompressionError (not exported as a type)
         raise _corrupt(f"meta: {exc}") from exc
+    if kernels.BACKEND == "native":
+        rc, out = kernels.decode_value_page(meta, body, 4 + zlen, raw_len)
+        if rc:
+            raise _native_damage(rc, meta)
+        return out
+    return _decode_body_numpy(meta, body, 4 + zlen, raw_len)
+
+
+def _native_damage(rc: int, meta: bytes) -> Exception:
+    if rc < len(_LANE_DAMAGE):
+        return _corrupt(_LANE_DAMAGE[rc])
+    if rc == _BAD_META:
+        _parse_meta(meta)  # raises, saying which field is wrong
+        return AssertionError("BUG: the native decoder rejects a meta that _parse_meta accepts")
+    if rc == _NO_MEMORY:
+        return MemoryError("cannot decode page: out of memory")
+    return _corrupt(_STREAMS_DIFFER if rc == _BAD_STREAMS else _LENGTH_DIFFERS)
+
+
+def _decode_body_numpy(meta: bytes, body: bytes | memoryview, at: int, raw_len: int) -> bytes:
     m = _parse_meta(meta)
     p, freq, states, lanes = m.params, m.freq, m.states, m.lanes
     n_words = int(lanes[0].sum())
-    at = 4 + zlen
     if at + 2 * n_words + int(lanes[1].sum()) != len(body):
-        raise _corrupt("stream lengths differ from the page")
+        raise _corrupt(_STREAMS_DIFFER)
+    lens = raw_column_lengths(m.col_counts)
+    if len(m.ts) + int(lens.sum()) != raw_len:
+        raise _corrupt(_LENGTH_DIFFERS)
     words = np.frombuffer(bytes(body[at : at + 2 * n_words]) + _PAD, "<u2").astype(np.uint16)
     raw = np.frombuffer(bytes(body[at + 2 * n_words :]) + _PAD, np.uint8)
-    out = np.empty(int(m.col_counts.sum()), np.float64)
+    values = np.empty(int(m.col_counts.sum()), np.float64)
     try:
-        if kernels.BACKEND == "native":
-            kernels.decode_value_page(
-                _param_matrix(p, m.seg_at),
-                p.exc_pos.astype(np.int64),
-                p.exc_bits,
-                freq,
-                words,
-                raw,
-                states,
-                *lanes,
-                out,
-            )
-        else:
-            _decode_numpy(p, freq, words, raw, states, lanes, out, m.seg_at)
+        _decode_numpy(p, freq, words, raw, states, lanes, values, m.seg_at)
     except (ColumnDamage, ValueError) as exc:
-        if isinstance(exc, CorruptDataError):
-            raise
         raise _corrupt(str(exc)) from exc
-    return m.ts, m.col_counts, out
-
-
-_MATRIX_FIELDS = (
-    "kind",
-    "count",
-    "exp",
-    "xpred",
-    "ref1",
-    "ref2",
-    "sh1",
-    "sh2",
-    "ma",
-    "first",
-    "gcd",
-    "lat",
-    "c",
-    "a1",
-    "a2",
-    "n_exc",
-)  # the row layout of native/value_pages.c (enum P_*), then the output offset
-
-
-def _param_matrix(p: ColumnParams, seg_at: I64) -> I64:
-    fields = [getattr(p, name).astype(np.int64) for name in _MATRIX_FIELDS]
-    return np.stack([*fields, seg_at], axis=1)
+    out = np.empty(raw_len, dtype=np.uint8)
+    out[: len(m.ts)] = np.frombuffer(m.ts, np.uint8)
+    at = len(m.ts)
+    src = values.view(np.uint8)
+    head = bytearray()
+    for n, length in zip(m.col_counts.tolist(), lens.tolist(), strict=True):
+        head.clear()
+        head.append(Codec.RAW)
+        put_uvarint(head, n)
+        h = len(head)
+        out[at : at + h] = np.frombuffer(head, np.uint8)
+        out[at + h : at + length] = src[: 8 * n]
+        src = src[8 * n :]
+        at += length
+    return out.tobytes()
 
 
 def _decode_numpy(

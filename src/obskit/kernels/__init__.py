@@ -257,15 +257,6 @@ def encode_columns_native(
     return data, ts_lens, val_lens, codecs, cand_lens
 
 
-_VALUE_PAGE_DAMAGE = (
-    "",
-    "rans word stream ends early",
-    "raw bit stream ends early",
-    "rans word stream has trailing words",
-    "raw field longer than 62 bits",
-)
-
-
 def rans_encode_lanes(
     freq: npt.NDArray[np.int64],
     cum: npt.NDArray[np.int64],
@@ -318,35 +309,17 @@ def analyse_value_page(
 
 
 def decode_value_page(
-    params: npt.NDArray[np.int64],
-    exc_pos: npt.NDArray[np.int64],
-    exc_bits: npt.NDArray[np.uint64],
-    freq: npt.NDArray[np.int64],
-    words: npt.NDArray[np.uint16],
-    raw: npt.NDArray[np.uint8],
-    states: npt.NDArray[np.uint32],
-    lane_words: npt.NDArray[np.int64],
-    lane_bytes: npt.NDArray[np.int64],
-    out: npt.NDArray[np.float64],
-) -> None:
-    """Native decoder of a v2 value page whose headers ``obskit.encoding.valuepages`` validated
-    (``params``: one row of 16 fields per column); ValueError when a stream runs short or long."""
+    meta: bytes, body: bytes | memoryview, at: int, raw_len: int, portable: bool = False
+) -> tuple[int, bytes]:
+    """Native decoder of a v2 page body (``obskit.encoding.valuepages``): ``meta`` is its
+    decompressed meta, its streams start at ``body[at]``, the decoded page is ``raw_len`` bytes.
+    Returns (0, decoded page) or (damage code, b""), codes that
+    ``valuepages.decode_value_body`` names. ``portable`` (tests) runs the build of the hot loop
+    for CPUs without BMI2 even where the CPU has it."""
     if _native is None:
         raise AssertionError("BUG: decode_value_page without the native backend")
-    rc = _native.decode_value_page(
-        np.ascontiguousarray(params, np.int64),
-        np.ascontiguousarray(exc_pos, np.int64),
-        np.ascontiguousarray(exc_bits, np.uint64),
-        np.ascontiguousarray(freq, np.int64),
-        np.ascontiguousarray(words, np.uint16),
-        np.ascontiguousarray(raw, np.uint8),
-        np.ascontiguousarray(states, np.uint32),
-        np.ascontiguousarray(lane_words, np.int64),
-        np.ascontiguousarray(lane_bytes, np.int64),
-        out,
-    )
-    if rc:
-        raise ValueError(_VALUE_PAGE_DAMAGE[rc])
+    rc, out = _native.decode_value_page(meta, body, at, raw_len, portable)
+    return rc, b"" if out is None else out
 
 
 def _native_sort_samples(
