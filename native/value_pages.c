@@ -104,7 +104,6 @@ done:
 #define T_BIAS(e) (((e) >> 11) & 2047u)
 #define T_NQ(e) (((e) >> 22) & 63u)
 #define T_LEAD(e) ((uint64_t)((e) >> 28))
-#define TABLE_WORDS (N_CTX * PROB_SCALE)
 /* Steps between the checks that a lane's next reads stay inside the body (so the hot loop reads
  * without bounds checks); a lane's own stream ends are checked once, after its last step. */
 #define CHUNK 64
@@ -114,6 +113,13 @@ done:
 /* The hot loop's helpers are inlined into both builds of run_lanes (see run_lanes_bmi2). */
 #define HOT static inline __attribute__((always_inline))
 
+#define TABLE_WORDS (N_CTX * PROB_SCALE)
+/* One 139 KiB table measured faster than a byte table of tokens + an entry per token (two
+ * dependent L1 loads). */
+HOT uint32_t lookup(const uint32_t *tab, uint32_t ctxoff, uint32_t slot) {
+    return tab[ctxoff + slot];
+}
+#define BIAS(en, slot) T_BIAS(en)
 static void build_table(const vp_meta_t *m, uint32_t *tab) {
     for (uint32_t c = 0; c < N_CTX; c++) {
         uint32_t *row = tab + c * PROB_SCALE;
@@ -134,19 +140,19 @@ static void build_table(const vp_meta_t *m, uint32_t *tab) {
 }
 
 /* One lane's decoding state. Word and raw-bit positions are absolute (from the body's words
- * and raw bits); e has MA_MAX_K words of history (the constant c) before e[0]. */
+ * and raw bits); e receives the lane's u, then (temporal_inverse) its e, and has MA_MAX_K
+ * words of history before e[0]. */
 typedef struct {
     const uint8_t *wp, *wend;
     uint64_t bpos, bend;
     uint64_t *e;
-    uint64_t u1, s;
-    int64_t len, k;
+    uint64_t u1;
+    int64_t len, c;
     uint32_t x, ctxoff, bad;
-    int xsh, shk;
+    int xsh, ma;
 } lane_t;
 
-/* Context of the next sample, temporal inverse of this one (e = r + moving average of the
- * last k e, or + c when k = 0: then s stays c as e[t] - e[t-0] adds 0). */
+/* Context of the next sample. */
 HOT void lane_finish(lane_t *L, uint64_t u, int64_t t) {
     uint64_t u1 = L->u1;
     uint64_t m = (u & u1) + ((u ^ u1) >> 1); /* (u >> 1) + (u1 >> 1) + (u & u1 & 1) */
@@ -155,16 +161,35 @@ HOT void lane_finish(lane_t *L, uint64_t u, int64_t t) {
     L->ctxoff = (uint32_t)cx << PROB_BITS;
     L->xsh = cb - cx;
     L->u1 = u;
-    uint64_t ev = unzigzag(u) + (uint64_t)((int64_t)L->s >> L->shk);
-    L->e[t] = ev;
-    L->s += ev - L->e[t - L->k];
+    L->e[t] = u;
+}
+
+/* A lane's u -> e in place: e = unzigzag(u) + the mean of the last k e (history: c), k = 2**(ma
+ * - 1), or + c when ma = 0 (ma_inverse in residuals.py). */
+static void temporal_inverse(const lane_t *L) {
+    uint64_t *e = L->e, c = (uint64_t)L->c;
+    int64_t n = L->len;
+    if (!L->ma) {
+        for (int64_t t = 0; t < n; t++) e[t] = unzigzag(e[t]) + c;
+        return;
+    }
+    int64_t k = 1 << (L->ma - 1);
+    int shk = L->ma - 1;
+    for (int64_t j = 1; j <= k; j++) e[-j] = c;
+    uint64_t s = c * (uint64_t)k;
+    for (int64_t t = 0; t < n; t++) {
+        uint64_t ev = unzigzag(e[t]) + (uint64_t)((int64_t)s >> shk);
+        e[t] = ev;
+        s += ev - e[t - k];
+    }
 }
 
 /* Sample t of a lane whose reads the caller checked stay inside the body: no branch. */
 HOT void lane_step(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t) {
     uint32_t x = L->x;
-    uint32_t en = tab[L->ctxoff + (x & (PROB_SCALE - 1))];
-    x = T_F(en) * (x >> PROB_BITS) + T_BIAS(en);
+    uint32_t slot = x & (PROB_SCALE - 1);
+    uint32_t en = lookup(tab, L->ctxoff, slot);
+    x = T_F(en) * (x >> PROB_BITS) + BIAS(en, slot);
     uint16_t w;
     memcpy(&w, L->wp, 2);
     uint32_t need = x < RANS_LOW; /* arithmetic, not a branch: taken about every other step */
@@ -185,8 +210,9 @@ HOT void lane_step(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t
 /* The same, checking every read against the lane's own streams (the tail of the body). */
 static int lane_step_checked(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t) {
     uint32_t x = L->x;
-    uint32_t en = tab[L->ctxoff + (x & (PROB_SCALE - 1))];
-    x = T_F(en) * (x >> PROB_BITS) + T_BIAS(en);
+    uint32_t slot = x & (PROB_SCALE - 1);
+    uint32_t en = lookup(tab, L->ctxoff, slot);
+    x = T_F(en) * (x >> PROB_BITS) + BIAS(en, slot);
     if (x < RANS_LOW) {
         if (L->wp >= L->wend) return VP_WORDS_SHORT;
         uint16_t w;
@@ -273,6 +299,7 @@ HOT int run_lanes(lane_t *ls, int n, const uint32_t *tab, const uint8_t *raw,
     }
     int rc = VP_OK;
     for (int j = 0; j < n && rc == VP_OK; j++) rc = run_lane(&ls[j], t, tab, raw, end);
+    for (int j = 0; j < n && rc == VP_OK; j++) temporal_inverse(&ls[j]);
     return rc;
 }
 
@@ -460,11 +487,8 @@ static int decode_page(const vp_meta_t *m, const uint8_t *words, const uint8_t *
         *L = (lane_t){
             .wp = words + 2 * w_at, .wend = words + 2 * (w_at + lw), .bpos = 8 * r_at,
             .bend = 8 * (r_at + lb), .e = slot_of(&ring, p->lane), .len = (int64_t)p->count - 1,
-            .k = p->ma ? 1 << (p->ma - 1) : 0, .shk = p->ma ? p->ma - 1 : 0,
-            .x = rd_u32(m->states, l),
+            .c = p->c, .ma = p->ma, .x = rd_u32(m->states, l),
         };
-        L->s = L->k ? (uint64_t)p->c * (uint64_t)L->k : (uint64_t)p->c;
-        for (int j = 1; j <= MA_MAX_K; j++) L->e[-j] = (uint64_t)p->c;
         w_at += lw;
         r_at += lb;
         if (g == GROUP) {
