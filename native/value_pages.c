@@ -140,16 +140,16 @@ static void build_table(const vp_meta_t *m, uint32_t *tab) {
 }
 
 /* One lane's decoding state. Word and raw-bit positions are absolute (from the body's words
- * and raw bits); e receives the lane's u, then (temporal_inverse) its e, and has MA_MAX_K
+ * and raw bits); e receives the lane's u, then (rebuild) its e, and has MA_MAX_K
  * words of history before e[0]. */
 typedef struct {
     const uint8_t *wp, *wend;
     uint64_t bpos, bend;
     uint64_t *e;
     uint64_t u1;
-    int64_t len, c;
+    int64_t len;
     uint32_t x, ctxoff, bad;
-    int xsh, ma;
+    int xsh;
 } lane_t;
 
 /* Context of the next sample. */
@@ -162,26 +162,6 @@ HOT void lane_finish(lane_t *L, uint64_t u, int64_t t) {
     L->xsh = cb - cx;
     L->u1 = u;
     L->e[t] = u;
-}
-
-/* A lane's u -> e in place: e = unzigzag(u) + the mean of the last k e (history: c), k = 2**(ma
- * - 1), or + c when ma = 0 (ma_inverse in residuals.py). */
-static void temporal_inverse(const lane_t *L) {
-    uint64_t *e = L->e, c = (uint64_t)L->c;
-    int64_t n = L->len;
-    if (!L->ma) {
-        for (int64_t t = 0; t < n; t++) e[t] = unzigzag(e[t]) + c;
-        return;
-    }
-    int64_t k = 1 << (L->ma - 1);
-    int shk = L->ma - 1;
-    for (int64_t j = 1; j <= k; j++) e[-j] = c;
-    uint64_t s = c * (uint64_t)k;
-    for (int64_t t = 0; t < n; t++) {
-        uint64_t ev = unzigzag(e[t]) + (uint64_t)((int64_t)s >> shk);
-        e[t] = ev;
-        s += ev - e[t - k];
-    }
 }
 
 /* Sample t of a lane whose reads the caller checked stay inside the body: no branch. */
@@ -299,7 +279,6 @@ HOT int run_lanes(lane_t *ls, int n, const uint32_t *tab, const uint8_t *raw,
     }
     int rc = VP_OK;
     for (int j = 0; j < n && rc == VP_OK; j++) rc = run_lane(&ls[j], t, tab, raw, end);
-    for (int j = 0; j < n && rc == VP_OK; j++) temporal_inverse(&ls[j]);
     return rc;
 }
 
@@ -368,6 +347,54 @@ static inline uint64_t *slot_of(const ring_t *r, int64_t lane) {
     return r->base + (lane % r->n_slots) * r->stride + MA_MAX_K;
 }
 
+/* A lane's u -> e in place: e = unzigzag(u) + the mean of the last k e (history: c), k = 2**(ma
+ * - 1), or + c when ma = 0 (ma_inverse in residuals.py). With to (a decimal segment without
+ * cross predictor or divisor: most of them) it also writes the segment's values, in the same
+ * pass. */
+HOT void temporal_inverse(uint64_t *e, int64_t n, uint64_t c, int ma, const vp_seg_t *to,
+                          uint8_t *v) {
+    uint64_t acc = to ? (uint64_t)to->first : 0;
+    const double p10 = to ? POW10[to->exp] : 1.0;
+    if (to) {
+        double f = (double)(int64_t)acc / p10;
+        memcpy(v, &f, 8);
+    }
+#define VALUE(ev)                                                                               \
+    if (to) {                                                                                   \
+        acc += ev;                                                                              \
+        double f = (double)(int64_t)acc / p10;                                                  \
+        memcpy(v + 8 * (t + 1), &f, 8);                                                         \
+    }
+    if (!ma) {
+        for (int64_t t = 0; t < n; t++) {
+            uint64_t ev = unzigzag(e[t]) + c;
+            e[t] = ev;
+            VALUE(ev)
+        }
+        return;
+    }
+    int64_t k = 1 << (ma - 1);
+    int shk = ma - 1;
+    for (int64_t j = 1; j <= k; j++) e[-j] = c;
+    uint64_t s = c * (uint64_t)k;
+    for (int64_t t = 0; t < n; t++) {
+        uint64_t ev = unzigzag(e[t]) + (uint64_t)((int64_t)s >> shk);
+        e[t] = ev;
+        s += ev - e[t - k];
+        VALUE(ev)
+    }
+#undef VALUE
+}
+
+static void temporal_only(uint64_t *e, int64_t n, uint64_t c, int ma) {
+    temporal_inverse(e, n, c, ma, NULL, NULL);
+}
+
+static void temporal_values(uint64_t *e, int64_t n, uint64_t c, int ma, const vp_seg_t *to,
+                            uint8_t *v) {
+    temporal_inverse(e, n, c, ma, to, v);
+}
+
 /* Segment i's values from its lane's e (turned into its d in place for decimal segments, which
  * later segments' cross predictors read). */
 static void rebuild(const vp_meta_t *m, int64_t i, const ring_t *ring, uint8_t *out,
@@ -381,6 +408,13 @@ static void rebuild(const vp_meta_t *m, int64_t i, const ring_t *ring, uint8_t *
     }
     uint64_t *d = slot_of(ring, p->lane);
     int xp = p->xpred;
+    if (p->kind == K_DEC && xp == X_NONE && p->gcd == 1) {
+        temporal_values(d, n - 1, (uint64_t)p->c, p->ma, p, v);
+        for (uint32_t q = 0; q < p->n_exc; q++, (*exc_at)++)
+            st_u64(v, rd_u32(m->exc_pos, (size_t)*exc_at), rd_u64(m->exc_bits, (size_t)*exc_at));
+        return;
+    }
+    temporal_only(d, n - 1, (uint64_t)p->c, p->ma);
     if (xp == X_FSCALED) {
         const uint8_t *x = out + sg[i - p->ref1].out;
         double a, prev;
@@ -487,7 +521,7 @@ static int decode_page(const vp_meta_t *m, const uint8_t *words, const uint8_t *
         *L = (lane_t){
             .wp = words + 2 * w_at, .wend = words + 2 * (w_at + lw), .bpos = 8 * r_at,
             .bend = 8 * (r_at + lb), .e = slot_of(&ring, p->lane), .len = (int64_t)p->count - 1,
-            .c = p->c, .ma = p->ma, .x = rd_u32(m->states, l),
+            .x = rd_u32(m->states, l),
         };
         w_at += lw;
         r_at += lb;
