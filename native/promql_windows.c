@@ -503,3 +503,93 @@ done:
     PyBuffer_Release(&out);
     return ret;
 }
+
+/* instant_values(ts, vals, offsets, ends, lookback_ms, v_out, t_out, present_out): per series s
+ * and step k, the last sample with ts in (ends[k] - lookback, ends[k]] (Prometheus' instant
+ * selector): its value and timestamp, and whether it exists and is not a staleness marker.
+ * Where none exists v_out/t_out hold sample 0 of the columns, as the numpy twin's gather does.
+ * Needs at least one sample when there are series. */
+#define STALE_NAN_BITS 0x7FF0000000000002ull
+
+typedef struct {
+    const int64_t *t, *o, *e;
+    const double *v;
+    Py_ssize_t steps;
+    int64_t lookback;
+    int monotonic;
+    double *v_out;
+    int64_t *t_out;
+    unsigned char *present;
+} instant_job;
+
+static void instant_rows(void *arg, Py_ssize_t s0, Py_ssize_t s1) {
+    const instant_job *j = (const instant_job *)arg;
+    const int64_t *t = j->t, *e = j->e;
+    const Py_ssize_t steps = j->steps;
+    for (Py_ssize_t s = s0; s < s1; s++) {
+        int64_t a = j->o[s], b = j->o[s + 1];
+        Py_ssize_t r = s * steps;
+        int64_t h = a;
+        for (Py_ssize_t k = 0; k < steps; k++) {
+            if (j->monotonic) {
+                while (h < b && t[h] <= e[k]) h++;
+            } else {
+                h = upper(t, a, b, e[k]);
+            }
+            int has = h - 1 >= a;
+            int64_t idx = has ? h - 1 : 0;
+            double v = j->v[idx];
+            int64_t ti = t[idx];
+            uint64_t bits;
+            memcpy(&bits, &v, 8);
+            j->v_out[r + k] = v;
+            j->t_out[r + k] = ti;
+            j->present[r + k] = has && ti > e[k] - j->lookback && bits != STALE_NAN_BITS;
+        }
+    }
+}
+
+PyObject *py_pq_instant_values(PyObject *self, PyObject *args) {
+    Py_buffer ts, vals, off, ends, v_out, t_out, present;
+    long long lookback;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Lw*w*w*", &ts, &vals, &off, &ends, &lookback, &v_out,
+                          &t_out, &present))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = ts.len / 8, s_count = off.len / 8 - 1, steps = ends.len / 8;
+    if (ts.len % 8 || vals.len != ts.len || off.len % 8 || s_count < 0 || ends.len % 8 ||
+        (s_count > 0 && n == 0)) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes for instant_values");
+        goto done;
+    }
+    if (need(&v_out, s_count * steps * 8, "v_out") < 0 ||
+        need(&t_out, s_count * steps * 8, "t_out") < 0 ||
+        need(&present, s_count * steps, "present") < 0)
+        goto done;
+    const int64_t *o = (const int64_t *)off.buf, *e = (const int64_t *)ends.buf;
+    for (Py_ssize_t s = 0; s < s_count; s++) {
+        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            goto done;
+        }
+    }
+    int monotonic = 1;
+    for (Py_ssize_t k = 1; k < steps; k++)
+        if (e[k] < e[k - 1]) monotonic = 0;
+    instant_job job = {(const int64_t *)ts.buf, o, e, (const double *)vals.buf, steps,
+                       (int64_t)lookback, monotonic, (double *)v_out.buf, (int64_t *)t_out.buf,
+                       (unsigned char *)present.buf};
+    Py_BEGIN_ALLOW_THREADS;
+    instant_rows(&job, 0, s_count);
+    Py_END_ALLOW_THREADS;
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&vals);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&v_out);
+    PyBuffer_Release(&t_out);
+    PyBuffer_Release(&present);
+    return ret;
+}

@@ -86,6 +86,15 @@ def test_native_matches_numpy(
     ref, ref_ok = _promql.series_rate(ts, vals, offsets, ends, rng, counter, rate)
     _same(want_ok, ref_ok)
     _same(np.where(want_ok, want, 0), np.where(ref_ok, ref, 0))
+    if len(ts):
+        # instant selector: some samples are staleness markers
+        marked = vals.copy()
+        marked[::3] = np.uint64(_promql.STALE_NAN_BITS).view(np.float64)
+        want_v, want_t, want_p = _promql.instant_values(ts, marked, offsets, ends, rng)
+        got_v, got_t, got_p = NATIVE.instant_values(ts, marked, offsets, ends, rng)
+        assert want_v.tobytes() == got_v.tobytes()
+        _same(want_t, got_t)
+        _same(want_p, got_p)
     q = np.linspace(-0.5, 1.5, lo.size).reshape(lo.shape)
     for name, kind in _promql.STAT_KINDS.items():
         param = q if name == "quantile" else None
@@ -164,3 +173,18 @@ def test_native_threads_match_numpy() -> None:
             _promql.window_stat(kind, vals, lo, hi, param),
             NATIVE.window_stat(kind, vals, lo, hi, param),
         )
+
+
+def test_instant_values_by_hand() -> None:
+    stale = np.uint64(_promql.STALE_NAN_BITS).view(np.float64)
+    ts = np.array([0, 15_000, 30_000, 100_000, 200_000], np.int64)
+    vals = np.array([1.0, 2.0, stale, 4.0, 5.0])
+    offsets = np.array([0, 3, 5], np.int64)
+    ends = np.array([20_000, 40_000, 120_000, 500_000], np.int64)
+    v, t, present = kernels.pq_instant_values(ts, vals, offsets, ends, 60_000)
+    # series 0: 15s at 20s; the marker at 30s hides it at 40s; nothing within 60s at 120s
+    assert present[0].tolist() == [True, False, False, False]
+    assert v[0, 0] == 2.0 and t[0, 0] == 15_000
+    # series 1: nothing before 100s; 100s at 120s; 200s is 300s old at 500s
+    assert present[1].tolist() == [False, False, True, False]
+    assert v[1, 2] == 4.0 and t[1, 2] == 100_000

@@ -74,6 +74,7 @@ __all__ = [
     "new_ref_cache",
     "pack_planes",
     "pq_group_reduce",
+    "pq_instant_values",
     "pq_quantile_rows",
     "pq_series_rate",
     "pq_window_bounds",
@@ -407,12 +408,14 @@ if PROMQL_NATIVE is None:
     pq_window_stat = _promql.window_stat
     pq_group_reduce = _promql.group_reduce
     pq_series_rate = _promql.series_rate
+    pq_instant_values = _promql.instant_values
 else:
     pq_window_bounds = PROMQL_NATIVE.window_bounds
     pq_window_rate = PROMQL_NATIVE.window_rate
     pq_window_stat = PROMQL_NATIVE.window_stat
     pq_group_reduce = PROMQL_NATIVE.group_reduce
     pq_series_rate = PROMQL_NATIVE.series_rate
+    pq_instant_values = PROMQL_NATIVE.instant_values
 PQ_GROUP_KINDS = _promql.GROUP_KINDS
 PQ_STAT_KINDS = _promql.STAT_KINDS
 pq_quantile_rows = _promql.quantile_rows

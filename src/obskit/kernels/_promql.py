@@ -15,6 +15,7 @@ __all__ = [
     "GROUP_KINDS",
     "STAT_KINDS",
     "group_reduce",
+    "instant_values",
     "kahan_inc",
     "quantile_rows",
     "series_rate",
@@ -28,6 +29,8 @@ I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 STAT_KINDS = {"sum": 0, "avg": 1, "stdvar": 2, "stddev": 3, "quantile": 4, "mad": 5}
+# Prometheus' staleness marker (one NaN bit pattern; obskit.promql.steps.STALE_NAN_BITS).
+STALE_NAN_BITS = 0x7FF0000000000002
 GROUP_KINDS = {"sum": 0, "avg": 1, "stdvar": 2, "stddev": 3, "count": 4}
 _GATHER_CELLS = 1 << 22
 
@@ -45,6 +48,23 @@ def _locate(ts: I64, offsets: I64, times: I64) -> I64:
         a, b = int(offsets[s]), int(offsets[s + 1])
         out[s] = a + np.searchsorted(ts[a:b], times, side="right")
     return out
+
+
+def instant_values(
+    ts: I64, vals: F64, offsets: I64, ends: I64, lookback_ms: int
+) -> tuple[F64, I64, Bool]:
+    """Prometheus' instant selector per series s and step k: value and timestamp of the last
+    sample in ``(ends[k] - lookback, ends[k]]`` and whether it exists and is not a staleness
+    marker (value/timestamp of sample 0 where none exists). Needs a sample when S > 0."""
+    _lo, hi = window_bounds(ts, offsets, ends, lookback_ms)
+    idx = hi - 1
+    has = idx >= offsets[:-1, None]
+    idx = np.where(has, idx, 0)
+    t_at: I64 = ts[idx]
+    v_at: F64 = vals[idx]
+    stale = v_at.view(np.uint64) == np.uint64(STALE_NAN_BITS)
+    present: Bool = has & (t_at > ends[None, :] - lookback_ms) & ~stale
+    return v_at, t_at, present
 
 
 def window_rate(

@@ -91,6 +91,25 @@ class NativeWindows:
         )
         return out, ok
 
+    def instant_values(
+        self, ts: I64, vals: F64, offsets: I64, ends: I64, lookback_ms: int
+    ) -> tuple[F64, I64, Bool]:
+        shape = (len(offsets) - 1, len(ends))
+        v_out = np.empty(shape, np.float64)
+        t_out = np.empty(shape, np.int64)
+        present = np.empty(shape, np.bool_)
+        self.native.pq_instant_values(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(offsets, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(lookback_ms),
+            v_out,
+            t_out,
+            present,
+        )
+        return v_out, t_out, present
+
     def window_stat(self, kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
         out = np.empty(lo.shape, np.float64)
         q = np.empty(0) if param is None else np.ascontiguousarray(param, np.float64)

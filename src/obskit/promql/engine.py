@@ -472,15 +472,9 @@ class _Evaluator:
         n_series = len(labels)
         if n_series == 0:
             return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
-        _lo, hi = kernels.pq_window_bounds(ts, offsets, ends, lookback)
-        idx = hi - 1
-        has = idx >= offsets[:-1, None]
-        idx = np.where(has, idx, 0)
         if len(ts) == 0:
             return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
-        t_at = ts[idx]
-        v_at = vals[idx]
-        present = has & (t_at > ends[None, :] - lookback) & ~is_stale(v_at)
+        v_at, t_at, present = kernels.pq_instant_values(ts, vals, offsets, ends, lookback)
         vec = StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)).compact()
         keep = present.any(axis=1)
         return vec, t_at[keep]
