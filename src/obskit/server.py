@@ -36,7 +36,7 @@ from obskit.errors import ObskitError
 from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
 from obskit.model.durations import parse_duration_ms
 from obskit.promql import Engine, EngineOptions
-from obskit.tsdb.memory import use_one_arena
+from obskit.tsdb.memory import configure_server_allocator
 
 __all__ = ["build_app", "engine_options", "run", "store_options"]
 
@@ -192,7 +192,7 @@ def run(settings: Settings) -> None:
                 self._captured_signals.clear()
 
     host, port = settings.listen_host_port
-    use_one_arena()  # before uvicorn starts its threads (see obskit.tsdb.memory)
+    configure_server_allocator()  # before uvicorn starts its threads (see obskit.tsdb.memory)
     config = uvicorn.Config(
         build_app(settings),
         host=host,

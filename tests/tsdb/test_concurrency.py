@@ -132,3 +132,47 @@ def test_cached_reads_while_compaction_and_retention_delete_blocks(
         assert st.hits > 0 and st.evictions > 0 and st.bytes <= opts.page_cache_bytes
         assert cache.seqs() == {b.seq for b in db.blocks}
         assert min(b.meta.mint_ms for b in db.blocks) > 0  # retention deleted blocks
+
+
+def test_append_waits_for_a_running_flush_once_the_head_is_full_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 series x 1,000 steps = 2.4 MB of head columns; the head bound is 240 KB.
+    opts = tsdb.Options(
+        fsync="none", retention_ms=0, head_max_bytes=240_000, maintenance_in_append=False
+    )
+    flush_started, release_flush = threading.Event(), threading.Event()
+    write_parts = tsdb.DB._write_parts
+
+    def slow_write_parts(self: tsdb.DB, parts: list) -> list:  # type: ignore[type-arg]
+        flush_started.set()
+        release_flush.wait()
+        return write_parts(self, parts)
+
+    monkeypatch.setattr(tsdb.DB, "_write_parts", slow_write_parts)
+    steps_done = [0]
+    with tsdb.open(tmp_path, opts) as db:
+        refs = db.series_refs([make_labels("m", i=str(i)) for i in range(100)])
+
+        def append_steps(lo: int, hi: int) -> None:
+            for step in range(lo, hi):
+                db.append_refs(refs, np.full(100, step * 15_000), np.full(100, float(step)))
+                steps_done[0] = step + 1
+
+        append_steps(0, 200)  # 480 KB: twice the bound
+        flusher = threading.Thread(target=db.flush)
+        flusher.start()
+        flush_started.wait()
+        writer = threading.Thread(target=append_steps, args=(200, 1000))
+        writer.start()
+        writer.join(timeout=1.0)
+        # the writer filled a new head up to the bound, then waited for the flush
+        assert writer.is_alive()
+        head_bytes = db.stats()["head_bytes"]
+        assert 240_000 <= head_bytes < 480_000 + 100 * 24
+        assert steps_done[0] < 1000
+        release_flush.set()
+        flusher.join()
+        writer.join()
+        assert steps_done[0] == 1000
+        assert sum(len(s) for s in db.select([], *ALL)) == 100 * 1000

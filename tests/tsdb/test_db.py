@@ -288,3 +288,29 @@ def test_series_log_is_checkpointed_as_a_compressed_snapshot(tmp_path: Path) -> 
     with tsdb.open(tmp_path, opts) as db:
         assert db.series_refs(labels).tolist() == list(range(20_000))
         assert db.series([]) == sorted(labels[:15_000])  # only series with samples
+
+
+def test_a_failed_flush_puts_its_samples_back_into_the_head(
+    tmp_path: Path, opts: tsdb.Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs_labels = [make_labels("m", i=str(i)) for i in range(10)]
+    with tsdb.open(tmp_path, opts) as db:
+        refs = db.series_refs(refs_labels)
+        first_ts = np.repeat(np.array([0, 30_000], np.int64), 10)
+        db.append_refs(np.tile(refs, 2), first_ts, np.ones(20))
+
+        def fail(self: tsdb.DB, parts: object) -> None:
+            raise OSError("disk full")
+
+        with monkeypatch.context() as m:
+            m.setattr(tsdb.DB, "_write_parts", fail)
+            with pytest.raises(OSError, match="disk full"):
+                db.flush()
+        assert db.stats()["head_samples"] == 20 and not db.blocks
+        ts = np.repeat(np.array([0, 15_000], np.int64), 10)
+        db.append_refs(np.tile(refs, 2), ts, np.repeat([2.0, 3.0], 10))  # newer: 2.0 wins
+        db.flush()
+        assert db.stats()["head_samples"] == 0 and db.blocks
+        got = read_all(db)
+        assert len(got) == 10
+        assert all(v.tolist() == [2.0, 3.0, 1.0] for _, v in got.values())

@@ -80,10 +80,15 @@ _MIN_TS = int(np.iinfo(np.int64).min)
 _MAX_TS = int(np.iinfo(np.int64).max)
 # Samples decoded per step of a compaction (16 B each): bounds its transient memory whatever
 # the block size, while a step still fills several pages (a step's last page is cut short).
-_COMPACT_STEP_SAMPLES = 1 << 20
+_COMPACT_STEP_SAMPLES = 1 << 18
 # Samples merged per step of a flush (24 B each, plus the window split): flushed blocks are
 # rewritten by compaction, so their pages may be smaller; a smaller step keeps flushes cheap.
 _FLUSH_STEP_SAMPLES = 1 << 18
+# How long an append waits for a flush when the head is full again while the previous head is
+# still being flushed (see DB._wait_for_head_room). A flush takes well under a second; the
+# bound only keeps a stuck maintenance thread from blocking writers forever (they proceed, and
+# memory grows, after it).
+_HEAD_ROOM_WAIT_S = 30.0
 _MAX_SERIES_ID = 2**32 - 1  # ids are u32 in WAL records
 _LOST_SERIES_NAME = "__obskit_lost_series__"
 
@@ -129,6 +134,8 @@ class DB:
         self._blocks: tuple[Block, ...] = self._load_blocks()
         self._next_seq = max((b.seq for b in self._blocks), default=0) + 1
         self._flushing: tuple[HeadPart, ...] = ()
+        # Notified when a flush ends, for appends waiting for head room (backpressure).
+        self._flush_done = threading.Condition(threading.Lock())
         self.head = Head(self._state_lock)
         self.index = LabelIndex()
         self._ids: dict[Labels, int] = {}
@@ -293,6 +300,8 @@ class DB:
                 self.metrics.rejected_out_of_retention.inc(rejected)
         if not len(ids):
             return AppendResult(0, rejected)
+        if not self.options.maintenance_in_append:
+            self._wait_for_head_room()
         part = make_part(ids, timestamps_ms, values)
         with self._write_lock:
             self._check_open()
@@ -330,6 +339,30 @@ class DB:
             self.compact()
             return True
         return False
+
+    def _wait_for_head_room(self) -> None:
+        """Backpressure for background maintenance: while a flush is running and the head has
+        filled up again (head and flushing parts together hold twice ``head_max_bytes``), wait
+        for the flush to end. Without it a fast ingest grows the head by whatever arrives
+        during a flush (tens of MiB at 2 M samples/s), so memory would be bounded by ingest
+        speed x flush time instead of by the options."""
+        limit = 2 * self.options.head_max_bytes
+        if not self._flushing or self.head.num_bytes() + self._flushing_bytes() < limit:
+            return
+        with self._flush_done:
+            room = self._flush_done.wait_for(
+                lambda: (
+                    self._closed
+                    or not self._flushing
+                    or self.head.num_bytes() + self._flushing_bytes() < limit
+                ),
+                _HEAD_ROOM_WAIT_S,
+            )
+        if not room:
+            logger.warning("a flush took over %.0f s; appending without waiting", _HEAD_ROOM_WAIT_S)
+
+    def _flushing_bytes(self) -> int:
+        return sum(p.nbytes for p in self._flushing)
 
     def _head_full(self) -> bool:
         opts = self.options
@@ -513,10 +546,22 @@ class DB:
             with self._state_lock:
                 self._flushing = tuple(out)
                 self.head.set_parts_locked(keep)
-        new_blocks = self._write_parts(out)
-        with self._state_lock:
-            self._blocks = (*self._blocks, *new_blocks)
-            self._flushing = ()
+        try:
+            new_blocks = self._write_parts(out)
+        except BaseException:
+            # Back into the head (before what arrived since, which is newer): the next flush
+            # retries them, and appends waiting for this flush do not wait for a retry.
+            with self._write_lock, self._state_lock:
+                self.head.set_parts_locked((*out, *self.head.parts()))
+                self._flushing = ()
+            raise
+        else:
+            with self._state_lock:
+                self._blocks = (*self._blocks, *new_blocks)
+                self._flushing = ()
+        finally:
+            with self._flush_done:
+                self._flush_done.notify_all()
         self._wal.truncate_before(segment)
         self._maybe_checkpoint_series()
         self._flushes_total += 1
@@ -740,6 +785,8 @@ class DB:
             if self._closed:
                 return
             self._closed = True
+            with self._flush_done:
+                self._flush_done.notify_all()
             self._wal.close()
             self._series_log.close()
         for block in self._blocks:
