@@ -51,7 +51,7 @@ class StorageSettings(BaseModel):
     retention: Duration = "15d"  # Prometheus' default; "0" keeps data forever
     retention_bytes: int = Field(0, ge=0)
     head_max_samples: int = Field(50_000_000, gt=0)
-    head_max_bytes: int = Field(32 << 20, gt=0)
+    head_max_bytes: int = Field(16 << 20, gt=0)
     page_cache_bytes: int = Field(256 << 20, ge=0)  # decoded block pages kept for queries
     read_threads: int = Field(0, ge=0)  # threads decoding one select's pages; 0 = cores, <= 4
 

@@ -29,7 +29,7 @@ _MIN_PART_SAMPLES = 16_384
 # Parts this large are left alone: merging them into ever larger parts would re-copy the whole
 # head at each level and churn the allocator with head-sized temporaries, for reads that gain
 # little (a few more parts, searched with one binary search each). A head bounded by
-# Options.head_max_bytes (32 MiB ~ 1.4 M samples) then holds ~6 parts of 6 MiB, plus small ones.
+# Options.head_max_bytes (16 MiB ~ 700 k samples) then holds ~3 parts of 6 MiB, plus small ones.
 _MAX_PART_SAMPLES = 1 << 18
 
 

@@ -44,8 +44,11 @@ class Options:
     # backfill, or many series) whatever time span it covers. Blocks flushed early for a window
     # that still receives samples are merged once with the next level's window (obskit.tsdb.
     # compact), so a smaller head costs more, smaller blocks for a while, not more rewrites.
-    # 32 MiB is ~1.4 M samples: at 1 M samples/s a flush every ~1.5 s of ingest.
-    head_max_bytes: int = 32 << 20
+    # 16 MiB is ~700 k samples: at 2 M samples/s a flush every ~0.35 s of ingest. With a
+    # background maintainer the head and the parts being flushed together hold at most twice
+    # this (appends wait for a flush beyond that); 32 MiB cost ~13 MiB more peak RSS under
+    # a fast ingest for no measurable gain in ingest CPU (docs/benchmarks.md).
+    head_max_bytes: int = 16 << 20
     # Once the head spans more than this plus one block range, windows that ended more than this
     # before the newest sample are written out. Samples arriving later than that still land
     # (in a small block that compaction merges), so this trades head memory (~24 B per sample
