@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI
@@ -24,19 +24,18 @@ from prometheus_client import CollectorRegistry
 import obskit.tsdb as tsdb
 from obskit import __version__
 from obskit.api import ingest as ingest_api
-from obskit.api import metadata as metadata_api
-from obskit.api import query as query_api
 from obskit.api import remote_write as remote_write_api
 from obskit.api import status as status_api
 from obskit.api.errors import handle_obskit_error
-from obskit.api.promhttp import QueryServices
 from obskit.api.services import IngestCounters, Services
 from obskit.config import Settings
 from obskit.errors import ObskitError
 from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits
 from obskit.model.durations import parse_duration_ms
-from obskit.promql import Engine, EngineOptions
 from obskit.tsdb.memory import configure_server_allocator
+
+if TYPE_CHECKING:
+    from obskit.promql import EngineOptions
 
 __all__ = ["build_app", "engine_options", "run", "store_options"]
 
@@ -63,6 +62,8 @@ def store_options(settings: Settings) -> tsdb.Options:
 
 
 def engine_options(settings: Settings) -> EngineOptions:
+    from obskit.promql import EngineOptions
+
     q = settings.query
     return EngineOptions(
         lookback_delta_ms=parse_duration_ms(q.lookback_delta),
@@ -103,6 +104,37 @@ class _Maintenance:
         self._thread.join()
 
 
+# Paths served without the query API: an ingest-only server never imports PromQL.
+_QUERY_API_PREFIX = "/api/v1/"
+_NOT_QUERY_API = frozenset(
+    [remote_write_api.PATH, "/api/v1/admin/flush"]
+    + [getattr(route, "path", "") for route in ingest_api.router.routes]
+)
+
+
+class _QueryApiLoader:
+    """ASGI middleware that adds the query and metadata routes and the PromQL engine on the first
+    request for an ``/api/v1/`` path they may serve (once the store is open). Importing them
+    (the engine, promql-parser, the query API's response encoders) costs ~5 MiB of RSS and
+    startup time that a server used only for ingest never needs; the first query pays ~0.1 s.
+    It runs on the event loop, so no other request runs while the routes are added."""
+
+    def __init__(self, app: Any, load: Callable[[], bool]) -> None:
+        self.app = app
+        self._load: Callable[[], bool] | None = load
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            self._load is not None
+            and scope["type"] == "http"
+            and scope["path"].startswith(_QUERY_API_PREFIX)
+            and scope["path"] not in _NOT_QUERY_API
+            and self._load()
+        ):
+            self._load = None
+        await self.app(scope, receive, send)
+
+
 def _scrape_manager(settings: Settings, db: tsdb.DB, registry: CollectorRegistry) -> Any:
     if not settings.scrape_configs:
         return None
@@ -141,12 +173,7 @@ def build_app(settings: Settings) -> FastAPI:
             flush=flush,
             ready=ready.is_set,
         )
-        app.state.query = QueryServices(
-            engine=Engine(db, engine_options(settings)),
-            querier=db,
-            timeout_s=parse_duration_ms(settings.query.timeout) / 1000,
-            limiter=anyio.CapacityLimiter(settings.query.max_concurrency),
-        )
+        app.state.store = db
         scraper = _scrape_manager(settings, db, registry)
         try:
             maintenance.start()
@@ -167,12 +194,30 @@ def build_app(settings: Settings) -> FastAPI:
             db.close()
             logger.info("store closed")
 
+    def load_query_api() -> bool:
+        db: tsdb.DB | None = getattr(app.state, "store", None)
+        if db is None:  # not started (uvicorn serves nothing before the lifespan has run)
+            return False
+        from obskit.api import metadata as metadata_api
+        from obskit.api import query as query_api
+        from obskit.api.promhttp import QueryServices
+        from obskit.promql import Engine
+
+        app.include_router(query_api.router)
+        app.include_router(metadata_api.router)
+        app.state.query = QueryServices(
+            engine=Engine(db, engine_options(settings)),
+            querier=db,
+            timeout_s=parse_duration_ms(settings.query.timeout) / 1000,
+            limiter=anyio.CapacityLimiter(settings.query.max_concurrency),
+        )
+        return True
+
     app = FastAPI(title="obskit", version=__version__, lifespan=lifespan, docs_url=None)
     app.add_exception_handler(ObskitError, handle_obskit_error)
     app.include_router(ingest_api.router)
     app.include_router(status_api.router)
-    app.include_router(query_api.router)
-    app.include_router(metadata_api.router)
+    app.add_middleware(_QueryApiLoader, load=load_query_api)
     app.add_middleware(remote_write_api.RemoteWriteMiddleware)
     return app
 
