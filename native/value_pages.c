@@ -175,6 +175,8 @@ HOT void lane_step(lane_t *L, const uint32_t *tab, const uint8_t *raw, int64_t t
     uint32_t need = x < RANS_LOW; /* arithmetic, not a branch: taken about every other step */
     L->x = x << (need << 4) | (w & (0 - need));
     L->wp += 2 * need;
+    /* the next step's entry if its context stays this one (it mostly does): in L1 by then */
+    __builtin_prefetch(tab + L->ctxoff + (L->x & (PROB_SCALE - 1)));
     uint32_t nb = T_NQ(en) + (uint32_t)L->xsh;
     L->bad |= nb + 1; /* bit 6 set: a field of more than 62 bits */
     nb &= 63;
