@@ -94,6 +94,7 @@ PyObject *py_json_matrix(PyObject *self, PyObject *args);
 PyObject *py_rans_encode_lanes(PyObject *self, PyObject *args); /* value_pages.c */
 PyObject *py_decode_value_page(PyObject *self, PyObject *args);
 PyObject *py_analyse_value_page(PyObject *self, PyObject *args); /* value_pages_enc.c */
+PyObject *py_rans_lane_symbols(PyObject *self, PyObject *args);
 
 /* Remote-write decoding and its series-ref cache (remote_write.c). */
 PyObject *py_rw_count(PyObject *self, PyObject *args);

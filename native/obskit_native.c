@@ -261,6 +261,8 @@ static PyMethodDef methods[] = {
     {"analyse_value_page", py_analyse_value_page, METH_VARARGS,
      "analyse_value_page(values, counts, rows_out, resid_out, exc_pos_out, exc_bits_out)"
      " -> (residuals, exceptions)"},
+    {"rans_lane_symbols", py_rans_lane_symbols, METH_VARARGS,
+     "rans_lane_symbols(u, starts, lens, keys_out, raw_out, lane_bytes_out) -> raw bytes"},
     {"decode_value_page", py_decode_value_page, METH_VARARGS,
      "decode_value_page(meta, body, at, raw_len, portable=False) -> (rc, decoded page or None):"
      " a v2 page"

@@ -763,3 +763,92 @@ done:
     PyBuffer_Release(&bbits);
     return ret;
 }
+
+/* ------------------------------------------------------------------ token stage */
+
+#define N_TOK 136
+#define N_CTX_MAX 16 /* the last context: 17 in all */
+
+/* rans.lane_tokens + rans.pack_raw_bits (the reference draws the token model): each sample's
+ * symbol key ctx * N_TOK + token, and each lane's raw fields LSB-first from a byte boundary.
+ * Returns the raw bytes written; lane_bytes[l] = that lane's. raw has room for 8 bytes per
+ * sample plus 8 per lane. */
+static int64_t lane_symbols(const uint64_t *u, const int64_t *starts, const int64_t *lens,
+                            int64_t n_lanes, int64_t *key, uint8_t *raw, int64_t *lane_bytes) {
+    int64_t out = 0;
+    for (int64_t l = 0; l < n_lanes; l++) {
+        const uint64_t *x = u + starts[l];
+        int64_t *ky = key + starts[l];
+        uint64_t u1 = 0, u2 = 0;
+        u128 acc = 0;
+        int nacc = 0;
+        const int64_t at = out;
+        for (int64_t t = 0; t < lens[l]; t++) {
+            const uint64_t v = x[t];
+            const uint64_t s = (u1 >> 1) + (u2 >> 1) + (u1 & u2 & 1);
+            const int cb = s ? 64 - __builtin_clzll(s) : 0;
+            const int ctx = cb < N_CTX_MAX ? cb : N_CTX_MAX;
+            const int sh = cb > N_CTX_MAX ? cb - N_CTX_MAX : 0;
+            const uint64_t q = v >> sh;
+            int tok, qbits = 0;
+            if (q < 16) {
+                tok = (int)q;
+            } else {
+                const int n = 64 - __builtin_clzll(q);
+                qbits = n - 2;
+                tok = 16 + 2 * (n - 5) + (int)((q >> qbits) & 1);
+            }
+            ky[t] = (int64_t)ctx * N_TOK + tok;
+            const int nb = qbits + sh;
+            if (nb) {
+                const uint64_t ext = q & (((uint64_t)1 << qbits) - 1);
+                const uint64_t low = v & (((uint64_t)1 << sh) - 1);
+                acc |= (u128)((ext << sh) | low) << nacc;
+                nacc += nb;
+                if (nacc >= 64) {
+                    const uint64_t word = (uint64_t)acc;
+                    memcpy(raw + out, &word, 8); /* little-endian builds, like the format */
+                    out += 8;
+                    acc >>= 64;
+                    nacc -= 64;
+                }
+            }
+            u2 = u1;
+            u1 = v;
+        }
+        const uint64_t word = (uint64_t)acc;
+        memcpy(raw + out, &word, 8); /* room reserved; only (nacc + 7) / 8 bytes are kept */
+        out += (nacc + 7) / 8;
+        lane_bytes[l] = out - at;
+    }
+    return out;
+}
+
+PyObject *py_rans_lane_symbols(PyObject *self, PyObject *args) {
+    Py_buffer bu, bs, bl, bk, braw, blb;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*w*", &bu, &bs, &bl, &bk, &braw, &blb)) return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = bu.len / 8, n_lanes = bs.len / 8;
+    const int64_t *starts = bs.buf, *lens = bl.buf;
+    int ok = bu.len % 8 == 0 && bs.len % 8 == 0 && bl.len == bs.len && bk.len == n * 8 &&
+             blb.len == n_lanes * 8 && braw.len >= (n + n_lanes) * 8;
+    for (Py_ssize_t l = 0; ok && l < n_lanes; l++)
+        ok = starts[l] >= 0 && lens[l] >= 0 && starts[l] <= n && lens[l] <= n - starts[l];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments to rans_lane_symbols");
+        goto done;
+    }
+    int64_t got;
+    Py_BEGIN_ALLOW_THREADS;
+    got = lane_symbols(bu.buf, starts, lens, n_lanes, bk.buf, braw.buf, blb.buf);
+    Py_END_ALLOW_THREADS;
+    ret = PyLong_FromLongLong(got);
+done:
+    PyBuffer_Release(&bu);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bl);
+    PyBuffer_Release(&bk);
+    PyBuffer_Release(&braw);
+    PyBuffer_Release(&blb);
+    return ret;
+}

@@ -106,22 +106,25 @@ def encode_value_body(ts_bytes: bytes, cols: list[F64]) -> tuple[bytes, npt.NDAr
     lens = np.array([s.size for s in streams], np.int64)
     starts = np.cumsum(lens) - lens
     u = np.concatenate(streams) if streams else np.zeros(0, np.uint64)
-    ctx, tok, raw, nbits = rans.lane_tokens(u, starts)
-    counts = np.bincount(ctx * rans.N_TOK + tok, minlength=rans.N_CTX * rans.N_TOK)
+    if kernels.BACKEND == "native":
+        key, raw_bytes, lane_bytes = kernels.rans_lane_symbols(u, starts, lens)
+    else:
+        ctx, tok, raw, nbits = rans.lane_tokens(u, starts)
+        key = ctx * rans.N_TOK + tok
+        raw_bytes, lane_bytes = rans.pack_raw_bits(raw, nbits, starts)
+    counts = np.bincount(key, minlength=rans.N_CTX * rans.N_TOK)
     counts = counts.reshape(rans.N_CTX, rans.N_TOK)
     freq = np.zeros_like(counts)
     used = np.flatnonzero(counts.sum(axis=1))
     for c in used.tolist():
         freq[c] = rans.normalise(counts[c])
     cum = np.cumsum(freq, axis=1) - freq
-    key = ctx * rans.N_TOK + tok
     sym_f = freq.ravel()[key]
     sym_c = cum.ravel()[key]
     if kernels.BACKEND == "native":
         words, lane_words, states = kernels.rans_encode_lanes(sym_f, sym_c, starts, lens)
     else:
         words, lane_words, states = rans.encode_lanes(sym_f, sym_c, starts, lens)
-    raw_bytes, lane_bytes = rans.pack_raw_bits(raw, nbits, starts)
     ctx_mask = int(np.bitwise_or.reduce(np.left_shift(1, used))) if used.size else 0
     k = len(cols)
     head = (k, SEGMENT_SAMPLES, len(segs), lens.size, len(words) // 2, len(raw_bytes))

@@ -81,6 +81,7 @@ __all__ = [
     "pq_window_rate",
     "pq_window_stat",
     "rans_encode_lanes",
+    "rans_lane_symbols",
     "snappy_decompress_into",
     "snappy_length",
     "sort_samples",
@@ -307,6 +308,24 @@ def analyse_value_page(
     exc_bits = np.empty(values.size, np.uint64)
     n_resid, n_exc = _native.analyse_value_page(values, counts, rows, resid, exc_pos, exc_bits)
     return rows, resid[:n_resid], exc_pos[:n_exc], exc_bits[:n_exc]
+
+
+def rans_lane_symbols(
+    u: npt.NDArray[np.uint64], starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], bytes, npt.NDArray[np.int64]]:
+    """Native twin of ``obskit.encoding.rans.lane_tokens`` + ``pack_raw_bits`` for lanes
+    ``[starts[l], +lens[l])`` of ``u``: (symbol key ``ctx * N_TOK + token`` per sample, the
+    lanes' raw bits, raw bytes per lane)."""
+    if _native is None:
+        raise AssertionError("BUG: rans_lane_symbols without the native backend")
+    u = np.ascontiguousarray(u, np.uint64)
+    starts = np.ascontiguousarray(starts, np.int64)
+    lens = np.ascontiguousarray(lens, np.int64)
+    key = np.empty(u.size, np.int64)
+    raw = np.empty(8 * (u.size + starts.size), np.uint8)
+    lane_bytes = np.empty(starts.size, np.int64)
+    n = _native.rans_lane_symbols(u, starts, lens, key, raw, lane_bytes)
+    return key, raw[:n].tobytes(), lane_bytes
 
 
 def decode_value_page(
