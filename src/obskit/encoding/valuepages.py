@@ -73,8 +73,9 @@ _META_HEAD = struct.Struct("<9I")
 # (REPORT §3: 0.980 B/sample at 1,440 vs 1.003 at 5,760), whatever the block's length.
 SEGMENT_SAMPLES = 1440
 _U32 = struct.Struct("<I")
-# zstd level of the meta blob: it is small (headers, tables, ts columns), so a high level is cheap.
-_META_ZSTD_LEVEL = 19
+# zstd level of the meta blob (headers, tables, ts columns): 15 costs 2.5 ms per 260k-sample page
+# against 11 ms at 19, for 0.0004 B/sample more (shared medium data, 2026-11).
+_META_ZSTD_LEVEL = 15
 _PAD = bytes(16)
 
 
