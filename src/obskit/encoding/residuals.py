@@ -167,9 +167,14 @@ def _abs_sums(r: I64) -> F64:
     rounded once to float64 (``hi`` < 2**53 below 2**22 samples per row)."""
     u = np.abs(r).view(np.uint64)  # |INT64_MIN| reads as 2**63
     mask = np.uint64(0xFFFFFFFF)
-    hi = (u >> np.uint64(32)).sum(axis=-1, dtype=np.uint64)
-    lo = (u & mask).sum(axis=-1, dtype=np.uint64)
-    hi += lo >> np.uint64(32)
+    n = max(r.shape[-1], 1)
+    if u.size and int(u.max()) > (2**64 - 1) // n:  # the sums may not fit in 64 bits
+        hi = (u >> np.uint64(32)).sum(axis=-1, dtype=np.uint64)
+        lo = (u & mask).sum(axis=-1, dtype=np.uint64)
+        hi += lo >> np.uint64(32)
+    else:
+        lo = u.sum(axis=-1, dtype=np.uint64)
+        hi = lo >> np.uint64(32)
     out: F64 = hi.astype(np.float64) * 4294967296.0 + (lo & mask).astype(np.float64)
     return out
 
