@@ -21,6 +21,7 @@ from obskit.encoding import (
     codec_name,
     codec_names,
     decode_columns,
+    decode_columns_into,
     encode_columns,
     encode_timestamps,
     encode_values,
@@ -238,3 +239,20 @@ def test_out_offsets_place_columns_anywhere_on_both_backends() -> None:
             assert (vs[a : a + n].view(np.uint64) == want_vs[b : b + n].view(np.uint64)).all()
     with pytest.raises(ValueError, match="outside"):
         decode_columns(page, *index, out=out_arrays(room), out_offsets=places + room)
+
+
+def test_decode_columns_into_equals_the_checked_call() -> None:
+    page, index = sample_page()
+    counts = index[4]
+    places = (np.cumsum(counts[::-1] + 2)[::-1] - counts - 2).astype(np.int64)
+    room = int((places + counts).max()) + 3
+    want = np.zeros(room, np.int64), np.zeros(room, np.float64)
+    decode_columns(page, *index, out=want, out_offsets=places)
+    got = np.zeros(room, np.int64), np.zeros(room, np.float64)
+    decode_columns_into(page, tuple(np.ascontiguousarray(a, np.int64) for a in index), got, places)
+    assert (got[0] == want[0]).all() and (got[1].view(np.uint64) == want[1].view(np.uint64)).all()
+    damaged = bytearray(page)
+    damaged[int(index[2][0])] = 0x7F  # an unknown value codec in column 0
+    with pytest.raises(CorruptDataError) as info:
+        decode_columns_into(bytes(damaged), tuple(index), got, places)
+    assert info.value.column == 0

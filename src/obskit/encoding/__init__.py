@@ -11,7 +11,12 @@ The hot loops are in ``obskit.kernels`` (numpy reference or the C extension).
 from __future__ import annotations
 
 from obskit.encoding.codecs import Codec, codec_name
-from obskit.encoding.columns import codec_names, decode_columns, encode_columns
+from obskit.encoding.columns import (
+    codec_names,
+    decode_columns,
+    decode_columns_into,
+    encode_columns,
+)
 from obskit.encoding.pages import (
     DEFAULT_ZSTD_LEVEL,
     PAGE_TARGET_BYTES,
@@ -32,6 +37,7 @@ __all__ = [
     "codec_name",
     "codec_names",
     "decode_columns",
+    "decode_columns_into",
     "decode_page",
     "decode_timestamps",
     "decode_values",

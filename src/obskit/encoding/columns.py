@@ -20,7 +20,7 @@ from obskit.encoding.timestamps import decode_timestamps, encode_timestamps
 from obskit.encoding.values import decode_values, encode_values, smallest_compressed
 from obskit.errors import CorruptDataError
 
-__all__ = ["codec_names", "decode_columns", "encode_columns"]
+__all__ = ["codec_names", "decode_columns", "decode_columns_into", "encode_columns"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -118,6 +118,26 @@ def decode_columns(
     if kernels.BACKEND == "native":
         return _decode_native(page, index, out, offsets)
     return _decode_numpy(page, index, out, offsets)
+
+
+def decode_columns_into(
+    page: bytes | memoryview,
+    index: tuple[I64, ...],
+    out: tuple[I64, F64],
+    out_offsets: I64,
+) -> None:
+    """``decode_columns(page, *index, out=out, out_offsets=out_offsets)`` without checking its
+    arguments again, for a caller that built them itself (a block decoding the pages of its own
+    index: the checks cost more than the decoding of a page's few columns). The caller
+    guarantees: ``index`` (ts_offsets, ts_lengths, val_offsets, val_lengths, counts) and
+    ``out_offsets`` are contiguous int64 arrays of one length, counts >= 0, ``out`` is two
+    contiguous int64 / float64 arrays of one length. The page's bytes are still checked column
+    by column (damage raises ``CorruptDataError`` as ``decode_columns`` does), and the native
+    decoder refuses columns placed outside ``out`` (``ValueError``)."""
+    if kernels.BACKEND == "native":
+        _decode_native(page, index, out, out_offsets)
+    else:
+        _decode_numpy(page, index, out, out_offsets)
 
 
 def _decode_native(

@@ -496,45 +496,63 @@ class Block:
         the page cache) and all its wanted columns decoded in one call, straight into their
         final places; pages are decoded on ``pool``'s threads when it is given and they are
         many (each page writes its own places of ``out``)."""
-        pages = self.pages[rows]
-        cuts = np.flatnonzero(np.diff(pages)) + 1
-        groups = list(zip(np.split(rows, cuts), np.split(out_offsets, cuts), strict=True))
-        if pool is None:
-            for group, places in groups:
-                self._decode_group(group, places, out, cached)
+        ts_out, val_out = out
+        if not (
+            ts_out.dtype == np.int64
+            and val_out.dtype == np.float64
+            and ts_out.shape == val_out.shape
+            and ts_out.flags.c_contiguous
+            and val_out.flags.c_contiguous
+        ):
+            raise ValueError("cannot read block: out must be two contiguous int64/float64 arrays")
+        if not len(rows):
             return
-        pool.run(
-            [
-                functools.partial(self._decode_group, group, places, out, cached)
-                for group, places in groups
-            ],
-            samples=int(self.counts[rows].sum()),
+        places = np.ascontiguousarray(out_offsets, dtype=np.int64)
+        # The index columns of all rows at once; each page takes contiguous slices of them.
+        index = (
+            self.ts_offs[rows],
+            self.ts_lens[rows],
+            self.val_offs[rows],
+            self.val_lens[rows],
+            self.counts[rows],
         )
+        pages = self.pages[rows]
+        bounds = [0, *(np.flatnonzero(np.diff(pages)) + 1).tolist(), len(rows)]
+        tasks = [
+            functools.partial(
+                self._decode_page_columns,
+                int(pages[a]),
+                rows[a:b],
+                tuple(column[a:b] for column in index),
+                places[a:b],
+                out,
+                cached,
+            )
+            for a, b in itertools.pairwise(bounds)
+        ]
+        if pool is None:
+            for task in tasks:
+                task()
+        else:
+            pool.run(tasks, samples=int(index[4].sum()))
 
-    def _decode_group(
+    def _decode_page_columns(
         self,
-        group: npt.NDArray[np.int64],
+        page_no: int,
+        rows: npt.NDArray[np.int64],
+        index: tuple[npt.NDArray[np.int64], ...],
         places: npt.NDArray[np.int64],
         out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
         cached: bool,
     ) -> None:
-        """Decode the rows ``group`` (all in one page) into ``places`` of ``out``."""
-        page_no = int(self.pages[group[0]])
+        """Decode the columns ``index`` of ``rows`` (all in page ``page_no``) into ``places``
+        of ``out`` (arguments built by ``read_into``, so not checked again)."""
         page = self._page(page_no, cached)
         try:
-            encoding.decode_columns(
-                page,
-                self.ts_offs[group],
-                self.ts_lens[group],
-                self.val_offs[group],
-                self.val_lens[group],
-                self.counts[group],
-                out=out,
-                out_offsets=places,
-            )
+            encoding.decode_columns_into(page, index, out, places)
         except CorruptDataError as exc:
             col = exc.column
-            sid = "?" if col is None else str(int(self.series_ids[group[col]]))
+            sid = "?" if col is None else str(int(self.series_ids[rows[col]]))
             raise CorruptDataError(
                 f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
                 self._chunks_path,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 __all__ = ["ReadPool", "default_read_threads"]
@@ -43,7 +43,7 @@ class ReadPool:
             else None
         )
 
-    def run(self, tasks: list[Callable[[], None]], samples: int) -> None:
+    def run(self, tasks: Sequence[Callable[[], None]], samples: int) -> None:
         """Run every task once; they must write disjoint memory. Raises the first error seen
         (after every started task has finished)."""
         executor = self._executor
