@@ -33,14 +33,13 @@ def group_keys(
     """Group number of every series and the output label set of every group. ``labels`` are
     the raw label sets: ``by (__name__)`` still sees a name that is only marked for removal."""
     names = set(grouping)
+    if without:
+        names |= NAME_LABELS
+        keys = [tuple([p for p in lab if p[0] not in names]) for lab in labels]
+    else:
+        keys = [tuple([p for p in lab if p[0] in names]) for lab in labels]
     ids: dict[Labels, int] = {}
-    out = np.empty(len(labels), np.intp)
-    for i, lab in enumerate(labels):
-        if without:
-            key = tuple(p for p in lab if p[0] not in names and p[0] not in NAME_LABELS)
-        else:
-            key = tuple(p for p in lab if p[0] in names)
-        out[i] = ids.setdefault(key, len(ids))
+    out = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), np.intp, len(keys))
     return out, list(ids)
 
 
@@ -94,7 +93,9 @@ def aggregate(
     if len(vec) == 0:
         return StepVector.empty(n_steps), warnings
     by_name = not without and METRIC_NAME in grouping
-    gid, keys = group_keys(vec.labels if by_name else vec.effective_labels(), grouping, without)
+    # Keys never hold a name label unless grouped by one: only then can a marked name matter.
+    raw = by_name or without or not NAME_LABELS.intersection(grouping)
+    gid, keys = group_keys(vec.labels if raw else vec.effective_labels(), grouping, without)
     g = len(keys)
     present = vec.present
     drop = np.zeros(g, np.bool_)
