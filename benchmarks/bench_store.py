@@ -79,6 +79,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         fsync=args.fsync,
         retention_ms=0,
         head_max_samples=n + 1,
+        head_max_bytes=1 << 60,
         head_keep_ms=1 << 60,
         block_format=args.block_format,
         **{k: v for k, v in cache_opts.items() if v is not None},
@@ -152,7 +153,7 @@ def main() -> None:
     ap.add_argument("--batch-steps", type=int, default=40, help="scrapes of all series per append")
     ap.add_argument("--fsync", default="interval")
     ap.add_argument(
-        "--block-format", type=int, choices=[1, 2], default=1, help="new blocks' format"
+        "--block-format", type=int, choices=[1, 2], default=2, help="new blocks' format"
     )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(

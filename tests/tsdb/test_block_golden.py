@@ -55,7 +55,7 @@ def write_block(directory: Path, format_version: int) -> BlockMeta:
 
 
 def test_formats() -> None:
-    assert (DEFAULT_FORMAT, FORMAT_VERSION) == (1, 2)
+    assert (DEFAULT_FORMAT, FORMAT_VERSION) == (2, 2)
 
 
 @pytest.mark.parametrize("format_version", FORMATS)

@@ -14,11 +14,11 @@ series sit together: a page's value columns predict each other)::
     │ magic "OBSKCHNK" │ u32 version│ u32 len │ u32 crc32(bytes) │ bytes (len) │
     └──────────────────┴────────────┴─────────┴──────────────────┴─────────────┴────────────
 
-    format 2 (Options.block_format=2): version 2 pages of about PAGE_TARGET_SAMPLES samples
+    format 2 (the default): version 2 pages of about PAGE_TARGET_SAMPLES samples
     (obskit.encoding.encode_value_page: timestamp columns + rANS-coded value columns)
       decoded page = ts of series a │ ts of b │ ... │ raw values of a │ raw values of b ...
       val_len[i] in the index is the length of that raw column (1 + uvarint + 8 * count).
-    format 1 (the default): version 1 pages, zstd over about PAGE_TARGET_BYTES of columns
+    format 1 (Options.block_format=1): version 1 pages, zstd over ~PAGE_TARGET_BYTES of columns
       decoded page = ts column of series a │ value column of series a │ ts of b │ values of b ...
     each column starts with its codec byte (obskit.encoding), so the codec is chosen per column.
 
@@ -65,7 +65,7 @@ from obskit.tsdb.readpool import ReadPool
 __all__ = ["Block", "BlockMeta", "BlockWriter"]
 
 FORMAT_VERSION = 2  # the newest format this module writes
-DEFAULT_FORMAT = 1  # what BlockWriter writes unless told (tsdb.Options.block_format)
+DEFAULT_FORMAT = 2  # what BlockWriter writes unless told (tsdb.Options.block_format)
 READABLE_FORMATS = (1, 2)
 CHUNKS_MAGIC = b"OBSKCHNK"
 INDEX_MAGIC = b"OBSKINDX"
@@ -122,8 +122,8 @@ class BlockWriter:
     """Streams series (in increasing id order) into a new block directory.
 
     Columns are encoded in batches (one ``encode_columns`` call per batch, so codec work happens
-    in C) and cut into pages: of about ``PAGE_TARGET_BYTES`` of encoded columns (format 1, the
-    default) or ``PAGE_TARGET_SAMPLES`` samples (format 2).
+    in C) and cut into pages: of about ``PAGE_TARGET_BYTES`` of encoded columns (format 1) or
+    ``PAGE_TARGET_SAMPLES`` samples (format 2).
     """
 
     def __init__(

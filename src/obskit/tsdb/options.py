@@ -59,10 +59,11 @@ class Options:
     maintenance_in_append: bool = True
     # WAL segment size: large enough that rotation is rare, small enough to truncate promptly.
     wal_segment_bytes: int = 128 << 20
-    # Format of new blocks (both are always read): 1 = zstd pages (the default: decodes at ~3x
-    # the speed of 2); 2 = rANS value pages with cross-series prediction (~20 % smaller, slower
-    # to write and read; see docs/benchmarks.md).
-    block_format: int = 1
+    # Format of new blocks (both are always read): 2 = rANS value pages with cross-series
+    # prediction (the default: ~21 % smaller, under the 1.0 B/sample target); 1 = zstd pages
+    # (encodes ~3x and decodes ~1.5x faster; for write-heavy stores where disk is cheap).
+    # Figures in docs/benchmarks.md.
+    block_format: int = 2
     # Bytes of decoded block pages kept for queries (obskit.tsdb.pagecache; 0 = none). Decoded
     # format 1 pages take ~1.8 B per sample, so 256 MiB holds ~150 M samples: a day of 100 hosts
     # of node_exporter (56 M samples) fits whole, and a query touching a few series in every
