@@ -25,6 +25,7 @@ def options(block_format: int) -> tsdb.Options:
         head_max_samples=20_000,
         head_keep_ms=0,
         block_format=block_format,
+        flush_block_format=block_format,
         block_ranges_ms=(HOUR, 3 * HOUR, 9 * HOUR),
         maintenance_in_append=False,  # flush and compact only when the test says so
     )
@@ -106,9 +107,32 @@ def test_format_1_blocks_compact_into_format_2(tmp_path: Path) -> None:
         check(db, ids, ts, values)
 
 
+def test_by_default_flushes_write_format_1_and_compaction_format_2(tmp_path: Path) -> None:
+    ids, ts, values = data(12, 1500, 3)
+    opts = tsdb.Options(
+        fsync="none",
+        retention_ms=0,
+        head_keep_ms=0,
+        block_ranges_ms=(HOUR, 3 * HOUR, 9 * HOUR),
+        maintenance_in_append=False,
+    )
+    assert (opts.flush_block_format, opts.block_format) == (1, 2)
+    with tsdb.open(tmp_path, opts) as db:
+        append_all(db, ids, ts, values)
+        db.flush()
+        assert formats(tmp_path) == {1}
+        assert db.compact() > 0
+        check(db, ids, ts, values)
+    assert 2 in formats(tmp_path)
+    with tsdb.open(tmp_path, opts) as db:
+        check(db, ids, ts, values)
+
+
 def test_unknown_block_format_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="block_format"):
         options(3)
+    with pytest.raises(ConfigError, match="flush_block_format"):
+        tsdb.Options(flush_block_format=0)
 
 
 def damaged_copy(path: Path, flip_at: int) -> None:

@@ -72,7 +72,12 @@ def store_dir(
     monkeypatch.setattr(encoding, "PAGE_TARGET_BYTES", 2048)
     monkeypatch.setattr(encoding, "PAGE_TARGET_SAMPLES", 2048)
     rng = np.random.default_rng(7)
-    opts = tsdb.Options(fsync="none", retention_ms=0, block_format=request.param)
+    opts = tsdb.Options(
+        fsync="none",
+        retention_ms=0,
+        block_format=request.param,
+        flush_block_format=request.param,
+    )
     with tsdb.open(tmp_path, opts) as db:
         refs = db.series_refs(
             [make_labels("m", i=str(i), job=("a", "b")[i % 2]) for i in range(N_SERIES)]

@@ -642,7 +642,7 @@ class DB:
                 seq,
                 final,
                 tmp,
-                BlockWriter(tmp, format_version=self.options.block_format),
+                BlockWriter(tmp, format_version=self.options.flush_block_format),
             )
         return writers[window]
 

@@ -64,6 +64,10 @@ class Options:
     # (encodes ~3x and decodes ~1.5x faster; for write-heavy stores where disk is cheap).
     # Figures in docs/benchmarks.md.
     block_format: int = 2
+    # Format of the blocks a flush writes (level 0). Flushes run while ingesting, so they use
+    # format 1, which encodes ~3x faster; compaction rewrites them into ``block_format`` (as
+    # VictoriaMetrics merges small parts into big ones). Set 2 to write the small format at once.
+    flush_block_format: int = 1
     # Bytes of decoded block pages kept for queries (obskit.tsdb.pagecache; 0 = none). Decoded
     # format 1 pages take ~1.8 B per sample, so 256 MiB holds ~150 M samples: a day of 100 hosts
     # of node_exporter (56 M samples) fits whole, and a query touching a few series in every
@@ -97,5 +101,6 @@ class Options:
             raise ConfigError(f"invalid page_cache_bytes {self.page_cache_bytes}: must be >= 0")
         if self.read_threads < 0:
             raise ConfigError(f"invalid read_threads {self.read_threads}: must be >= 0")
-        if self.block_format not in (1, 2):
-            raise ConfigError(f"invalid block_format {self.block_format}: expected 1 or 2")
+        for name in ("block_format", "flush_block_format"):
+            if getattr(self, name) not in (1, 2):
+                raise ConfigError(f"invalid {name} {getattr(self, name)}: expected 1 or 2")
