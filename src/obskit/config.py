@@ -7,7 +7,7 @@ YAML layout (Prometheus' ``global``/``scrape_configs`` beside obskit's own secti
 
     data_dir: ./obskit-data
     listen: 127.0.0.1:9201
-    storage: {retention: 15d, retention_bytes: 0, fsync: interval, page_cache_bytes: 268435456}
+    storage: {retention: 15d, retention_bytes: 0, fsync: interval, page_cache_bytes: 1073741824}
     ingest: {max_body_bytes: 67108864}
     query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20}
     global: {scrape_interval: 1m, scrape_timeout: 10s}
@@ -52,7 +52,7 @@ class StorageSettings(BaseModel):
     retention_bytes: int = Field(0, ge=0)
     head_max_samples: int = Field(50_000_000, gt=0)
     head_max_bytes: int = Field(16 << 20, gt=0)
-    page_cache_bytes: int = Field(256 << 20, ge=0)  # decoded block pages kept for queries
+    page_cache_bytes: int = Field(1 << 30, ge=0)  # decoded block pages kept for queries
     read_threads: int = Field(0, ge=0)  # threads decoding one select's pages; 0 = cores, <= 4
 
 

@@ -69,10 +69,11 @@ class Options:
     # VictoriaMetrics merges small parts into big ones). Set 2 to write the small format at once.
     flush_block_format: int = 1
     # Bytes of decoded block pages kept for queries (obskit.tsdb.pagecache; 0 = none). Decoded
-    # format 1 pages take ~1.8 B per sample, so 256 MiB holds ~150 M samples: a day of 100 hosts
-    # of node_exporter (56 M samples) fits whole, and a query touching a few series in every
-    # page (count(up)) stops decompressing whole pages.
-    page_cache_bytes: int = 256 << 20
+    # format 2 pages take ~9 B per sample (raw values; format 1 ~1.8), so 1 GiB holds ~120 M
+    # samples: a day of 100 hosts of node_exporter (56 M samples) fits whole, and a query
+    # touching a few series in every page (count(up): ~100 pages) stops decoding whole pages.
+    # At 256 MiB such a query cycled through more pages than the LRU held and never hit.
+    page_cache_bytes: int = 1 << 30
     # Threads that decode the pages of one big select (obskit.tsdb.readpool; the caller's thread
     # is one of them); 0 = the machine's cores, at most 4; 1 = decode on the caller's thread.
     read_threads: int = 0
