@@ -25,6 +25,24 @@ static int need(const Py_buffer *b, Py_ssize_t want, const char *what) {
     return 0;
 }
 
+/* Series s spans [o[s], o[s+1]) of n samples; 0, or -1 with ValueError set. */
+static int check_offsets(const int64_t *o, Py_ssize_t s_count, Py_ssize_t n) {
+    for (Py_ssize_t s = 0; s < s_count; s++) {
+        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the step ends never decrease (window walks may then resume where they stopped). */
+static int is_monotonic(const int64_t *e, Py_ssize_t steps) {
+    for (Py_ssize_t k = 1; k < steps; k++)
+        if (e[k] < e[k - 1]) return 0;
+    return 1;
+}
+
 /* Windows are valid when 0 <= lo <= hi <= n for every entry. */
 static int check_windows(const int64_t *lo, const int64_t *hi, Py_ssize_t m, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < m; i++) {
@@ -97,15 +115,8 @@ PyObject *py_pq_window_bounds(PyObject *self, PyObject *args) {
         goto done;
     const int64_t *t = (const int64_t *)ts.buf, *o = (const int64_t *)off.buf;
     const int64_t *e = (const int64_t *)ends.buf;
-    for (Py_ssize_t s = 0; s < s_count; s++) {
-        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of range");
-            goto done;
-        }
-    }
-    int monotonic = 1;
-    for (Py_ssize_t k = 1; k < steps; k++)
-        if (e[k] < e[k - 1]) monotonic = 0;
+    if (check_offsets(o, s_count, n) < 0) goto done;
+    int monotonic = is_monotonic(e, steps);
     bounds_job job = {t, o, e, steps, (int64_t)range_ms, monotonic, (int64_t *)lo.buf,
                       (int64_t *)hi.buf};
     Py_BEGIN_ALLOW_THREADS;
@@ -283,15 +294,8 @@ PyObject *py_pq_series_rate(PyObject *self, PyObject *args) {
     if (need(&out, s_count * steps * 8, "out") < 0 || need(&ok, s_count * steps, "ok") < 0)
         goto done;
     const int64_t *o = (const int64_t *)off.buf, *e = (const int64_t *)ends.buf;
-    for (Py_ssize_t s = 0; s < s_count; s++) {
-        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of range");
-            goto done;
-        }
-    }
-    int monotonic = 1;
-    for (Py_ssize_t k = 1; k < steps; k++)
-        if (e[k] < e[k - 1]) monotonic = 0;
+    if (check_offsets(o, s_count, n) < 0) goto done;
+    int monotonic = is_monotonic(e, steps);
     rate_job job = {(const int64_t *)ts.buf, NULL, NULL, e, o, (const double *)vals.buf, steps,
                     (int64_t)range_ms, is_counter, is_rate, monotonic, (double *)out.buf,
                     (unsigned char *)ok.buf};
@@ -567,15 +571,8 @@ PyObject *py_pq_instant_values(PyObject *self, PyObject *args) {
         need(&present, s_count * steps, "present") < 0)
         goto done;
     const int64_t *o = (const int64_t *)off.buf, *e = (const int64_t *)ends.buf;
-    for (Py_ssize_t s = 0; s < s_count; s++) {
-        if (o[s] < 0 || o[s] > o[s + 1] || o[s + 1] > n) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of range");
-            goto done;
-        }
-    }
-    int monotonic = 1;
-    for (Py_ssize_t k = 1; k < steps; k++)
-        if (e[k] < e[k - 1]) monotonic = 0;
+    if (check_offsets(o, s_count, n) < 0) goto done;
+    int monotonic = is_monotonic(e, steps);
     instant_job job = {(const int64_t *)ts.buf, o, e, (const double *)vals.buf, steps,
                        (int64_t)lookback, monotonic, (double *)v_out.buf, (int64_t *)t_out.buf,
                        (unsigned char *)present.buf};

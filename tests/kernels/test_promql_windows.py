@@ -188,3 +188,19 @@ def test_instant_values_by_hand() -> None:
     # series 1: nothing before 100s; 100s at 120s; 200s is 300s old at 500s
     assert present[1].tolist() == [False, False, True, False]
     assert v[1, 2] == 4.0 and t[1, 2] == 100_000
+
+
+@needs_native
+@pytest.mark.parametrize("offsets", [[0, 5, 3], [-1, 2], [0, 9]])
+def test_native_refuses_offsets_outside_the_samples(offsets: list[int]) -> None:
+    assert NATIVE is not None
+    ts = np.arange(4, dtype=np.int64) * 1000
+    vals = np.ones(4)
+    off = np.array(offsets, np.int64)
+    ends = np.array([3000], np.int64)
+    with pytest.raises(ValueError, match="offsets out of range"):
+        NATIVE.series_rate(ts, vals, off, ends, 5000, True, True)
+    with pytest.raises(ValueError, match="offsets out of range"):
+        NATIVE.instant_values(ts, vals, off, ends, 5000)
+    with pytest.raises(ValueError, match="offsets out of range"):
+        NATIVE.window_bounds(ts, off, ends, 5000)
