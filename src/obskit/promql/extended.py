@@ -167,14 +167,30 @@ def _correction(s: _Samples, left: F64, right: F64, lo: I64, hi: I64, inside: Bo
         prev[1:] = s.vals[:-1]
     pair = np.where(s.vals < prev, prev, 0.0)
     pair[s.offsets[:-1][s.offsets[:-1] < len(pair)]] = 0.0
-    csum = np.concatenate(([0.0], np.cumsum(pair)))
-    inner = csum[hi] - csum[np.minimum(lo + 1, hi)]
+    inner = _window_sums(pair, np.minimum(lo + 1, hi), hi)
     _, v_lo = s.at(lo)
     _, v_last = s.at(hi - 1)
     edge_left = np.where(v_lo < left, left, 0.0)
     edge_right = np.where(right < v_last, v_last, 0.0)
     only = np.where(right < left, left, 0.0)
     out: F64 = np.where(inside, edge_left + inner + edge_right, only)
+    return out
+
+
+def _window_sums(x: F64, a: I64, b: I64) -> F64:
+    """``x[a:b].sum()`` for every window, each summed on its own (a difference of running sums
+    would depend on the samples before the window: one ±Inf there makes every later window NaN,
+    and the rounding would change with the query's start)."""
+    out = np.zeros(a.shape, np.float64)
+    nonempty = b > a
+    if not nonempty.any() or not len(x):
+        return out
+    bounds = np.stack([a[nonempty], b[nonempty]], axis=1).ravel()
+    # reduceat sums padded[bounds[k]:bounds[k + 1]]: the even k are the windows (the zero pad
+    # makes an end at len(x) a valid index)
+    padded = np.concatenate((x, [0.0]))
+    sums = np.add.reduceat(padded, bounds)[::2]
+    out[nonempty] = sums
     return out
 
 
