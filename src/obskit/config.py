@@ -9,7 +9,8 @@ YAML layout (Prometheus' ``global``/``scrape_configs`` beside obskit's own secti
     listen: 127.0.0.1:9201
     storage: {retention: 15d, retention_bytes: 0, fsync: interval, page_cache_bytes: 1073741824}
     ingest: {max_body_bytes: 67108864}
-    query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20}
+    query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20,
+            results_cache_bytes: 134217728, results_cache_settle: 5m}
     global: {scrape_interval: 1m, scrape_timeout: 10s}
     scrape_configs: [...]
 """
@@ -77,6 +78,10 @@ class QuerySettings(BaseModel):
     timeout: Duration = "2m"  # a request's ``timeout`` parameter can only shorten it
     max_samples: int = Field(50_000_000, gt=0)  # samples loaded at once (~16 B each)
     max_concurrency: int = Field(20, gt=0)  # queries evaluated at once; others wait
+    # Range-query results kept per step for reuse (0: off); only steps older than
+    # ``results_cache_settle`` are kept (VictoriaMetrics' -search.cacheTimestampOffset).
+    results_cache_bytes: int = Field(128 << 20, ge=0)
+    results_cache_settle: Duration = "5m"
 
 
 class Settings(BaseSettings):

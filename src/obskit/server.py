@@ -201,12 +201,19 @@ def build_app(settings: Settings) -> FastAPI:
         from obskit.api import metadata as metadata_api
         from obskit.api import query as query_api
         from obskit.api.promhttp import QueryServices
-        from obskit.promql import Engine
+        from obskit.promql import Engine, ResultsCache
 
         app.include_router(query_api.router)
         app.include_router(metadata_api.router)
+        cache = None
+        if settings.query.results_cache_bytes:
+            cache = ResultsCache(
+                settings.query.results_cache_bytes,
+                settle_ms=parse_duration_ms(settings.query.results_cache_settle),
+            )
+            db.add_change_listener(cache.invalidate_from)
         app.state.query = QueryServices(
-            engine=Engine(db, engine_options(settings)),
+            engine=Engine(db, engine_options(settings), results_cache=cache),
             querier=db,
             timeout_s=parse_duration_ms(settings.query.timeout) / 1000,
             limiter=anyio.CapacityLimiter(settings.query.max_concurrency),

@@ -68,6 +68,7 @@ class QueryEngine(Protocol):
         *,
         timeout_s: float | None = None,
         lookback_delta_ms: int | None = None,
+        use_cache: bool = True,
     ) -> QueryResult: ...
 
 

@@ -126,6 +126,8 @@ async def _range_query(request: Request) -> Response:
     timeout_s = _timeout_s(form, svc.timeout_s)
     lookback_ms = _lookback_delta_ms(form)
     query = form.get("query")
+    # VictoriaMetrics' nocache=1: evaluate every step, neither reading nor filling the cache
+    use_cache = form.get("nocache") not in ("1", "true")
 
     def body() -> bytes:
         result = svc.engine.range_query(
@@ -135,6 +137,7 @@ async def _range_query(request: Request) -> Response:
             step_ms,
             timeout_s=timeout_s,
             lookback_delta_ms=lookback_ms,
+            use_cache=use_cache,
         )
         return query_body(result.value, result.warnings, result.infos)
 

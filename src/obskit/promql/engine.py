@@ -38,6 +38,7 @@ from obskit.promql.binary import (
     vector_binop,
     vector_scalar_binop,
 )
+from obskit.promql.cache import CacheKey, ResultsCache, StepResult, cacheable
 from obskit.promql.format import format_float
 from obskit.promql.info import evaluate_info
 from obskit.promql.rewrite import MODIFIER_FUNCTIONS, rewrite
@@ -96,10 +97,15 @@ class EngineOptions:
 def parse(query: str, step_ms: int = 0, range_ms: int = 0) -> Any:
     """Parse PromQL; ``ParseError`` (400 bad_data) with a Prometheus-style ``line:col`` prefix.
     ``step_ms``/``range_ms`` are what ``step()``/``range()`` mean in duration expressions."""
+    return _parse_text(query, step_ms, range_ms)[1]
+
+
+def _parse_text(query: str, step_ms: int = 0, range_ms: int = 0) -> tuple[str, Any]:
+    """``parse``, and the text the parser read (``query`` with duration expressions folded)."""
     rewritten = rewrite(query, step_ms, range_ms)
     message = _parse_failure(rewritten.text)
     if message is None:
-        return pp.parse(rewritten.text)
+        return rewritten.text, pp.parse(rewritten.text)
     offset = rewritten.original_offset(_error_offset(rewritten.text, message))
     line = query.count("\n", 0, offset) + 1
     col = offset - (query.rfind("\n", 0, offset) + 1) + 1
@@ -157,9 +163,15 @@ class Engine:
     ``QueryTimeoutError`` past the deadline.
     """
 
-    def __init__(self, querier: Querier, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        querier: Querier,
+        options: EngineOptions | None = None,
+        results_cache: ResultsCache | None = None,
+    ) -> None:
         self.querier = querier
         self.options = options or EngineOptions()
+        self.results_cache = results_cache
 
     def instant_query(
         self,
@@ -202,46 +214,28 @@ class Engine:
         *,
         timeout_s: float | None = None,
         lookback_delta_ms: int | None = None,
+        use_cache: bool = True,
     ) -> QueryResult:
-        """Evaluate ``query`` at start, start+step, ... <= end; always a Matrix."""
+        """Evaluate ``query`` at start, start+step, ... <= end; always a Matrix. With a
+        ``results_cache`` (and ``use_cache``), steps cached by earlier queries are reused."""
         if step_ms <= 0:
             raise ParseError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
             raise ParseError("end timestamp must not be before start time")
-        expr = parse(query, step_ms, end_ms - start_ms)
+        text, expr = _parse_text(query, step_ms, end_ms - start_ms)
         ev = self._evaluator(start_ms, end_ms, step_ms, timeout_s, lookback_delta_ms, query, True)
-        with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
-            value = ev.eval(expr)
         times = ev.times
-        ann = {"warnings": ev.warnings, "infos": ev.infos}
-        if isinstance(value, StepString):
-            raise ParseError(
-                'invalid expression type "string" for range query, must be Scalar or instant Vector'
-            )
-        if isinstance(value, RangeInput):
-            raise ParseError(
-                'invalid expression type "range vector" for range query, must '
-                "be Scalar or instant Vector"
-            )
-        if isinstance(value, StepScalar):
-            return QueryResult(Matrix([Series((), times.copy(), value.values.copy())]), **ann)
-        merged = merge_duplicates(value, value.effective_labels())
-        counts = merged.present.sum(axis=1)
-        full = (counts == len(times)).tolist()
-        # Series with a point at every step share one read-only copy of the step times (and
-        # are rows of the value matrix): no per-series mask indexing for the common case.
-        shared_times = times.copy()
-        shared_times.flags.writeable = False
-        series = []
-        for i in np.flatnonzero(counts).tolist():
-            lab = merged.labels[i]
-            if full[i]:
-                series.append(Series(lab, shared_times, merged.values[i]))
-            else:
-                p = merged.present[i]
-                series.append(Series(lab, times[p], merged.values[i][p]))
-        series.sort(key=lambda s: s.labels)
-        return QueryResult(Matrix(series), **ann)
+
+        def evaluate(part: I64) -> StepResult:
+            return _step_result(expr, ev if len(part) == len(times) else ev.sub(part))
+
+        cache = self.results_cache
+        if cache is None or not use_cache or not cacheable(expr):
+            result = evaluate(times)
+        else:
+            key = CacheKey(text, step_ms, start_ms % step_ms, ev.lookback_ms)
+            result = cache.run(key, times, evaluate)
+        return QueryResult(result.to_matrix(times), result.warnings, result.infos)
 
     def _evaluator(
         self,
@@ -269,6 +263,27 @@ class Engine:
             is_range,
             step_ms if is_range else 0,
         )
+
+
+def _step_result(expr: Any, ev: _Evaluator) -> StepResult:
+    """``expr`` evaluated at ``ev.times`` as a range query's value (errors for strings and range
+    vectors, as Prometheus)."""
+    with np.errstate(all="ignore"):  # IEEE results (Inf, NaN) are PromQL's semantics
+        value = ev.eval(expr)
+    if isinstance(value, StepString):
+        raise ParseError(
+            'invalid expression type "string" for range query, must be Scalar or instant Vector'
+        )
+    if isinstance(value, RangeInput):
+        raise ParseError(
+            'invalid expression type "range vector" for range query, must '
+            "be Scalar or instant Vector"
+        )
+    if isinstance(value, StepScalar):
+        present = np.ones((1, len(ev.times)), np.bool_)
+        return StepResult([()], value.values[None, :].copy(), present, ev.warnings, ev.infos)
+    merged = merge_duplicates(value, value.effective_labels())
+    return StepResult(merged.labels, merged.values, merged.present, ev.warnings, ev.infos)
 
 
 def _node_probes(node: Any) -> list[str]:

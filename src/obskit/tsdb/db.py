@@ -122,6 +122,7 @@ class DB:
         self._maint_lock = threading.Lock()  # one flush / compaction / retention at a time
         self._state_lock = threading.Lock()  # atomic swaps of (blocks, flushing, head parts)
         self._closed = False
+        self._change_listeners: list[Callable[[int], None]] = []
         # Set by append when the head is full: a background maintainer waits on it (besides
         # its timer) so a fast ingest is flushed promptly, not once per timer period.
         self.maintenance_due = threading.Event()
@@ -310,11 +311,23 @@ class DB:
             self._newest_ms = max(self._newest_ms, part.maxt_ms)
             self._appended_total += len(ids)
         self.metrics.appended.inc(len(ids))
+        self._changed(part.mint_ms)
         if self.options.maintenance_in_append:
             self.maintain()
         elif self._head_full():
             self.maintenance_due.set()
         return AppendResult(len(ids), rejected)
+
+    def add_change_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(ts_ms)`` whenever what a query reads may have changed for timestamps
+        from ``ts_ms`` on: after appended samples became visible (their oldest timestamp), and
+        after retention removed blocks (the smallest int64). Called in the writer's thread,
+        after the change, so keep it short (a results cache drops its affected steps)."""
+        self._change_listeners.append(listener)
+
+    def _changed(self, from_ms: int) -> None:
+        for listener in self._change_listeners:
+            listener(from_ms)
 
     def maintain(self) -> bool:
         """Flush (then compact and apply retention) if the head is too big or spans too long;
@@ -734,6 +747,7 @@ class DB:
                 return []
             with self._state_lock:
                 self._blocks = tuple(b for b in self._blocks if b.seq not in doomed)
+            self._changed(_MIN_TS)
             for block in blocks:
                 if block.seq in doomed:
                     logger.info("retention: deleting block %s", block.path)
