@@ -135,6 +135,36 @@ class _QueryApiLoader:
         await self.app(scope, receive, send)
 
 
+class _ResultsCacheCollector:
+    """The query results cache's counts, read when ``/metrics`` is scraped."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        st = self._cache.stats
+        p = "obskit_query_results_cache_"
+        yield CounterMetricFamily(p + "hits", "Range queries that reused cached steps.", st.hits)
+        yield CounterMetricFamily(
+            p + "misses", "Cacheable range queries evaluated whole.", st.misses
+        )
+        yield CounterMetricFamily(
+            p + "steps_cached", "Steps answered from the cache.", st.steps_cached
+        )
+        yield CounterMetricFamily(
+            p + "steps_evaluated", "Steps of cacheable queries evaluated.", st.steps_evaluated
+        )
+        yield CounterMetricFamily(
+            p + "invalidations",
+            "Writes into cached time ranges (cached steps dropped).",
+            st.invalidations,
+        )
+        yield GaugeMetricFamily(p + "entries", "Cached queries.", st.entries)
+        yield GaugeMetricFamily(p + "bytes", "Bytes of cached results.", st.bytes)
+
+
 def _scrape_manager(settings: Settings, db: tsdb.DB, registry: CollectorRegistry) -> Any:
     if not settings.scrape_configs:
         return None
@@ -212,6 +242,7 @@ def build_app(settings: Settings) -> FastAPI:
                 settle_ms=parse_duration_ms(settings.query.results_cache_settle),
             )
             db.add_change_listener(cache.invalidate_from)
+            registry.register(_ResultsCacheCollector(cache))
         app.state.query = QueryServices(
             engine=Engine(db, engine_options(settings), results_cache=cache),
             querier=db,

@@ -87,6 +87,17 @@ def test_range_query_steps(client: Client, engine: FakeEngine, step: str, step_m
     )
 
 
+@pytest.mark.parametrize(("nocache", "use_cache"), [(None, True), ("1", False), ("0", True)])
+def test_nocache_reaches_the_engine(
+    client: Client, engine: FakeEngine, nocache: str | None, use_cache: bool
+) -> None:
+    params = {"query": "up", "start": "1700000000", "end": "1700003600", "step": "60"}
+    if nocache is not None:
+        params["nocache"] = nocache
+    assert client.get("/api/v1/query_range", params=params).status_code == 200
+    assert engine.calls[-1]["use_cache"] is use_cache
+
+
 def test_timeout_and_lookback_delta_reach_the_engine(client: Client, engine: FakeEngine) -> None:
     client.get("/api/v1/query", params={"query": "1", "timeout": "2m", "lookback_delta": "1m"})
     assert engine.calls[-1]["timeout_s"] == 120.0  # capped by the configured 120 s
