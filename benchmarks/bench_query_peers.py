@@ -22,6 +22,11 @@ Evaluation times are shifted off the 15 s scrape grid by ``--query-offset-ms`` (
 sample then sits on a window's left edge, where Prometheus 2.42 (closed windows) and 3.x /
 obskit (left-open) differ.
 
+Result caches: obskit (``query.results_cache_bytes``) and VictoriaMetrics (its rollup result
+cache) both reuse the settled steps (older than 5 min) of earlier identical queries, so repeats 2..5
+mostly read cached steps and the median shows that; Prometheus has no such cache. ``--nocache-too``
+runs the queries a second time with ``nocache=1`` (both caches off) and reports both tables.
+
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small          # ~2 min
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size medium  # 15+ min (48 loaded)
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small --targets obskit,prometheus
@@ -266,7 +271,12 @@ def equal_summary(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_queries(
-    servers: list[Server], ds: Any, H: Any, args: argparse.Namespace, queries: list[tuple[str, str]]
+    servers: list[Server],
+    ds: Any,
+    H: Any,
+    args: argparse.Namespace,
+    queries: list[tuple[str, str]],
+    extra_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     RP = H.run_peers
     wait = ds.last_ms / 1000 + 35 - time.time()  # VictoriaMetrics hides the last 30 s
@@ -302,6 +312,7 @@ def run_queries(
                 if e["error"]:
                     continue
                 params = dict(query=promql, start=start, end=end, step=STEP_S, **s.t.query_params)
+                params.update(extra_params or {})
                 profiling = args.profile and s.t.name == "obskit"
                 if profiling:
                     open(prof_marker, "w").close()
@@ -601,6 +612,11 @@ def main() -> int:
     )
     ap.add_argument("--tmp-root", default=None)
     ap.add_argument("--keep-data", action="store_true")
+    ap.add_argument(
+        "--nocache-too",
+        action="store_true",
+        help="then run the queries again with nocache=1 (result caches off) and report both",
+    )
     ap.add_argument("--json", help="also write all raw results to this JSON file")
     ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="profile N slowest")
     ap.add_argument("--cprofile-top", type=int, default=18)
@@ -667,6 +683,11 @@ def main() -> int:
             flush=True,
         )
         q = run_queries(servers, ds, H, args, queries)
+        q_nocache = None
+        if args.nocache_too:
+            # VictoriaMetrics' and obskit's result caches off (Prometheus has none, ignores it)
+            print("queries again with nocache=1", flush=True)
+            q_nocache = run_queries(servers, ds, H, args, queries, {"nocache": "1"})
         if args.cprofile and "obskit" in names:
             s = servers[names.index("obskit")]
             shutdown(s, H, args, remove=False)  # the store's lock: one opener at a time
@@ -697,6 +718,16 @@ def main() -> int:
     print()
     text, summary = report(q, names)
     print(text)
+    summary_nocache = None
+    if q_nocache is not None:
+        print()
+        print(
+            "### The same queries with nocache=1 (obskit's results cache and VictoriaMetrics' "
+            "rollup result cache off; every step evaluated)"
+        )
+        print()
+        text, summary_nocache = report(q_nocache, names)
+        print(text)
     if cprof:
         print()
         print(cprof)
@@ -723,6 +754,8 @@ def main() -> int:
                     servers={s.t.name: s.res for s in servers},
                     queries=q,
                     summary=summary,
+                    queries_nocache=q_nocache,
+                    summary_nocache=summary_nocache,
                 ),
                 f,
                 indent=1,
