@@ -224,3 +224,101 @@ def test_size_bound_evicts_least_recently_used() -> None:
     for q in ("a", "b", "c"):
         cache.run(CacheKey(q, 10, 0, 1), times, lambda t: _step_result(["x"], [t * 1.0]))
     assert cache.stats.entries == 2 and cache.stats.bytes <= cache.max_bytes
+
+
+def test_concurrent_backfills_and_cached_queries_end_in_a_full_evaluations_answer(
+    tmp_path: Path,
+) -> None:
+    """A smoke test of the locking: writers append samples into the cached range while readers
+    run the cached query; once all stop, the cached answer must be the full evaluation's. (Later
+    writes usually truncate a stale entry again, so this rarely catches a missing generation
+    check; the next test pins that race down.)"""
+    import threading
+
+    db = tsdb.open(tmp_path / "db")
+    try:
+        labels = [make_labels("m", i=str(i)) for i in range(4)]
+        ts = np.arange(0, 7_200_000, 15_000, dtype=np.int64)
+        for lab in labels:
+            db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
+        cache = ResultsCache(1 << 30, settle_ms=0, clock_ms=lambda: FAR_FUTURE_MS)
+        db.add_change_listener(cache.invalidate_from)
+        cached, plain = Engine(db, OPTS, results_cache=cache), Engine(db, OPTS)
+        query = ("sum(m) + count(m)", 0, 7_200_000, 60_000)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def write(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                while not stop.is_set():
+                    # into the last 20 minutes, so later writes do not wipe out every cached step
+                    t = int(rng.integers(400, 480)) * 15_000 + int(rng.integers(1, 15_000))
+                    lab = labels[int(rng.integers(0, len(labels)))]
+                    db.append(
+                        SampleBatch([lab], np.zeros(1, np.int64), np.array([t]), np.array([5.0]))
+                    )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    cached.range_query(*query)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+        threads += [threading.Thread(target=read) for _ in range(2)]
+        for th in threads:
+            th.start()
+        stop.wait(1.5)
+        stop.set()
+        for th in threads:
+            th.join()
+        assert not errors
+        assert cache.stats.hits > 0 and cache.stats.invalidations > 0
+        assert _same(cached.range_query(*query), plain.range_query(*query)) is None
+    finally:
+        db.close()
+
+
+class _WritesWhileReading:
+    """A querier that appends a backfilled sample right after its first select: the write lands
+    while the query is being evaluated, after the store was read."""
+
+    def __init__(self, db: tsdb.DB, batch: SampleBatch) -> None:
+        self.db, self.batch = db, batch
+
+    def select_flat(self, *args: object) -> object:
+        out = self.db.select_flat(*args)  # type: ignore[arg-type]
+        if self.batch is not None:
+            batch, self.batch = self.batch, None  # type: ignore[assignment]
+            self.db.append(batch)
+        return out
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_backfill_landing_during_a_cached_query_is_not_hidden(tmp_path: Path) -> None:
+    db = tsdb.open(tmp_path / "db")
+    try:
+        lab = make_labels("m")
+        ts = np.arange(0, 3_600_000, 15_000, dtype=np.int64)
+        db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
+        late = SampleBatch(
+            [make_labels("m", x="late")],
+            np.zeros(1, np.int64),
+            np.array([1_800_000]),
+            np.array([2.0]),
+        )
+        cache = ResultsCache(1 << 30, settle_ms=0, clock_ms=lambda: FAR_FUTURE_MS)
+        db.add_change_listener(cache.invalidate_from)
+        racing = Engine(_WritesWhileReading(db, late), OPTS, results_cache=cache)  # type: ignore[arg-type]
+        query = ("sum(m)", 0, 3_600_000, 60_000)
+        racing.range_query(*query)  # read before the write: must not be stored
+        got = Engine(db, OPTS, results_cache=cache).range_query(*query)
+        assert _same(got, Engine(db, OPTS).range_query(*query)) is None
+    finally:
+        db.close()
