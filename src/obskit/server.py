@@ -117,21 +117,33 @@ class _QueryApiLoader:
     request for an ``/api/v1/`` path they may serve (once the store is open). Importing them
     (the engine, promql-parser, the query API's response encoders) costs ~5 MiB of RSS and
     startup time that a server used only for ingest never needs; the first query pays ~0.1 s.
-    It runs on the event loop, so no other request runs while the routes are added."""
+    It runs on the event loop, so no other request runs while the routes are added. Once
+    loaded, it calls the query endpoints Grafana polls (``query_api.DIRECT_ROUTES``) itself,
+    ahead of the router's matching and dependency resolution."""
 
-    def __init__(self, app: Any, load: Callable[[], bool]) -> None:
+    def __init__(self, app: Any, load: Callable[[], dict[str, Any] | None]) -> None:
         self.app = app
-        self._load: Callable[[], bool] | None = load
+        self._load: Callable[[], dict[str, Any] | None] | None = load
+        self._direct: dict[str, Any] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (
-            self._load is not None
-            and scope["type"] == "http"
-            and scope["path"].startswith(_QUERY_API_PREFIX)
-            and scope["path"] not in _NOT_QUERY_API
-            and self._load()
-        ):
-            self._load = None
+        if scope["type"] == "http":
+            path = scope["path"]
+            if (
+                self._load is not None
+                and path.startswith(_QUERY_API_PREFIX)
+                and path not in _NOT_QUERY_API
+            ):
+                direct = self._load()
+                if direct is not None:
+                    self._load, self._direct = None, direct
+            endpoint = self._direct.get(path)
+            if endpoint is not None and scope["method"] in ("GET", "POST"):
+                from starlette.requests import Request
+
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -224,10 +236,10 @@ def build_app(settings: Settings) -> FastAPI:
             db.close()
             logger.info("store closed")
 
-    def load_query_api() -> bool:
+    def load_query_api() -> dict[str, Any] | None:
         db: tsdb.DB | None = getattr(app.state, "store", None)
         if db is None:  # not started (uvicorn serves nothing before the lifespan has run)
-            return False
+            return None
         from obskit.api import metadata as metadata_api
         from obskit.api import query as query_api
         from obskit.api.promhttp import QueryServices
@@ -249,7 +261,7 @@ def build_app(settings: Settings) -> FastAPI:
             timeout_s=parse_duration_ms(settings.query.timeout) / 1000,
             limiter=anyio.CapacityLimiter(settings.query.max_concurrency),
         )
-        return True
+        return query_api.DIRECT_ROUTES
 
     app = FastAPI(title="obskit", version=__version__, lifespan=lifespan, docs_url=None)
     app.add_exception_handler(ObskitError, handle_obskit_error)

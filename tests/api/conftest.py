@@ -61,6 +61,9 @@ class FakeEngine:
         self.calls.append(call)
         return self.answer(call)
 
+    def cached_range_query(self, *args: Any, **kw: Any) -> QueryResult | None:
+        return None  # nothing cached: every range query reaches range_query
+
     def range_query(
         self, query: str, start_ms: int, end_ms: int, step_ms: int, **kw: Any
     ) -> QueryResult:

@@ -322,3 +322,29 @@ def test_a_backfill_landing_during_a_cached_query_is_not_hidden(tmp_path: Path) 
         assert _same(got, Engine(db, OPTS).range_query(*query)) is None
     finally:
         db.close()
+
+
+def test_cached_range_query_answers_only_wholly_cached_small_results(tmp_path: Path) -> None:
+    db = tsdb.open(tmp_path / "db")
+    try:
+        labels = [make_labels("m", i=str(i)) for i in range(3)]
+        ts = np.arange(0, 3_600_000, 15_000, dtype=np.int64)
+        for lab in labels:
+            db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
+        cache = ResultsCache(1 << 30, settle_ms=0, clock_ms=lambda: FAR_FUTURE_MS)
+        engine = Engine(db, OPTS, results_cache=cache)
+        q = ("m * 2", 600_000, 3_000_000, 60_000)
+        assert engine.cached_range_query(*q) is None  # nothing cached yet
+        full = engine.range_query(*q)
+        got = engine.cached_range_query(*q)
+        assert got is not None and _same(got, full) is None
+        inner = ("m * 2", 1_200_000, 2_400_000, 60_000)  # a window inside the cached steps
+        got = engine.cached_range_query(*inner)
+        assert got is not None and _same(got, Engine(db, OPTS).range_query(*inner)) is None
+        assert engine.cached_range_query("m * 2", 0, 3_000_000, 60_000) is None  # step 0 uncached
+        assert engine.cached_range_query(*q, max_points=3 * 41 - 1) is None  # 123 points
+        assert engine.cached_range_query(*q, max_points=3 * 41) is not None
+        assert engine.cached_range_query("m *", 600_000, 3_000_000, 60_000) is None  # bad query
+        assert engine.cached_range_query("m @ 100", 600_000, 3_000_000, 60_000) is None
+    finally:
+        db.close()

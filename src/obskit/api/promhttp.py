@@ -28,6 +28,7 @@ __all__ = [
     "QueryEngine",
     "QueryServices",
     "SeriesQuerier",
+    "answer",
     "prom_endpoint",
     "query_services",
     "read_form",
@@ -70,6 +71,17 @@ class QueryEngine(Protocol):
         lookback_delta_ms: int | None = None,
         use_cache: bool = True,
     ) -> QueryResult: ...
+
+    def cached_range_query(
+        self,
+        query: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        lookback_delta_ms: int | None = None,
+        max_points: int = 100_000,
+    ) -> QueryResult | None: ...
 
 
 class SeriesQuerier(Querier, Protocol):
@@ -121,15 +133,24 @@ async def respond(request: Request, svc: QueryServices, make_body: Callable[[], 
     """Build the body with ``make_body`` (and gzip it when the client accepts it) in a worker
     thread; answer it as JSON."""
     gzip = "gzip" in request.headers.get("accept-encoding", "")
+    body, gzipped = await run(svc, lambda: _maybe_gzip(make_body(), gzip))
+    return _json_response(body, gzipped)
 
-    def work() -> tuple[bytes, bool]:
-        body = make_body()
-        if gzip and len(body) >= _GZIP_MIN_BYTES:
-            compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-            return compressor.compress(body) + compressor.flush(), True
-        return body, False
 
-    body, gzipped = await run(svc, work)
+def answer(request: Request, body: bytes) -> Response:
+    """``respond`` for a body already built (small: gzipped here, on the caller's thread)."""
+    gzip = "gzip" in request.headers.get("accept-encoding", "")
+    return _json_response(*_maybe_gzip(body, gzip))
+
+
+def _maybe_gzip(body: bytes, gzip: bool) -> tuple[bytes, bool]:
+    if gzip and len(body) >= _GZIP_MIN_BYTES:
+        compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return compressor.compress(body) + compressor.flush(), True
+    return body, False
+
+
+def _json_response(body: bytes, gzipped: bool) -> Response:
     headers = {"Vary": "Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"

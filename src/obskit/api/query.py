@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from obskit import __version__
-from obskit.api.promhttp import prom_endpoint, query_services, read_form, respond
+from obskit.api.promhttp import answer, prom_endpoint, query_services, read_form, respond
 from obskit.api.promjson import query_body, success_body
 from obskit.api.promparams import (
     MAX_TIME_MS,
@@ -32,12 +32,15 @@ from obskit.api.promparams import (
     time_param,
 )
 
-__all__ = ["MAX_POINTS_PER_SERIES", "router"]
+__all__ = ["DIRECT_ROUTES", "MAX_POINTS_PER_SERIES", "router"]
 
 router = APIRouter()
 
 # Prometheus' fixed cap on a range query's resolution: 60 s steps over a week, 1 h over a year.
 MAX_POINTS_PER_SERIES = 11_000
+# A range query answered wholly from the results cache with at most this many points is written
+# on the event loop (~0.5 MB of JSON at most: about a millisecond).
+_INLINE_POINTS = 20_000
 
 _BUILD_INFO = orjson.dumps(
     {
@@ -128,6 +131,18 @@ async def _range_query(request: Request) -> Response:
     query = form.get("query")
     # VictoriaMetrics' nocache=1: evaluate every step, neither reading nor filling the cache
     use_cache = form.get("nocache") not in ("1", "true")
+    if use_cache:
+        # every step cached and the answer small: no evaluation, so no worker thread either
+        cached = svc.engine.cached_range_query(
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+            lookback_delta_ms=lookback_ms,
+            max_points=_INLINE_POINTS,
+        )
+        if cached is not None:
+            return answer(request, query_body(cached.value, cached.warnings, cached.infos))
 
     def body() -> bytes:
         result = svc.engine.range_query(
@@ -168,6 +183,13 @@ async def _build_info(request: Request) -> Response:
     """Prometheus' shape, without ``features``: Grafana then treats obskit as Prometheus."""
     return await respond(request, query_services(request), lambda: success_body(_BUILD_INFO))
 
+
+# The two endpoints Grafana calls on every panel refresh, for a caller that dispatches them
+# itself (obskit.server does, ahead of the router: ~0.3 ms less per request).
+DIRECT_ROUTES = {
+    "/api/v1/query": prom_endpoint(_instant_query),
+    "/api/v1/query_range": prom_endpoint(_range_query),
+}
 
 for _path, _handler, _methods in [
     ("/api/v1/query", _instant_query, ["GET", "POST"]),

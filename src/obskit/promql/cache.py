@@ -265,6 +265,26 @@ class ResultsCache:
                         self._put(key, _Entry(int(times[0]), step, stored))
         return result
 
+    def peek(self, key: CacheKey, times: I64, max_points: int) -> StepResult | None:
+        """The result at ``times`` when the cache holds every one of its steps and it has at
+        most ``max_points`` points (no evaluation: cheap enough for an event loop), else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not len(times):
+            return None
+        first = (entry.first_ms - int(times[0])) // key.step_ms
+        if first > 0 or first + entry.result.steps < len(times):
+            return None
+        present = entry.result.present[:, -first : -first + len(times)]
+        if int(np.count_nonzero(present)) > max_points:
+            return None
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+            self.stats.hits += 1
+            self.stats.steps_cached += len(times)
+        return _columns(entry.result, -first, -first + len(times))
+
     # -- internals (hold the lock) ----------------------------------------------------------------
 
     def _put(self, key: CacheKey, entry: _Entry) -> None:

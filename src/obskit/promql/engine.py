@@ -237,6 +237,38 @@ class Engine:
             result = cache.run(key, times, evaluate)
         return QueryResult(result.to_matrix(times), result.warnings, result.infos)
 
+    def cached_range_query(
+        self,
+        query: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        lookback_delta_ms: int | None = None,
+        max_points: int = 100_000,
+    ) -> QueryResult | None:
+        """``range_query``'s answer when the results cache holds every step of it and it has at
+        most ``max_points`` points, else None (nothing is evaluated, so a server can answer it
+        without handing the request to a worker thread). Bad queries are None too:
+        ``range_query`` reports them."""
+        cache = self.results_cache
+        if cache is None or step_ms <= 0 or end_ms < start_ms:
+            return None
+        n = (end_ms - start_ms) // step_ms + 1
+        try:
+            text, expr = _parse_text(query, step_ms, end_ms - start_ms)
+        except ParseError:
+            return None
+        if not cacheable(expr):
+            return None
+        lookback = lookback_delta_ms or self.options.lookback_delta_ms
+        key = CacheKey(text, step_ms, start_ms % step_ms, lookback)
+        times = start_ms + np.arange(n, dtype=np.int64) * step_ms
+        result = cache.peek(key, times, max_points)
+        if result is None:
+            return None
+        return QueryResult(result.to_matrix(times), result.warnings, result.infos)
+
     def _evaluator(
         self,
         start_ms: int,
