@@ -51,6 +51,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -326,6 +327,13 @@ class BlockWriter:
             self._chunks.close()
 
 
+def _narrow(column: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``column`` (non-negative) as uint32 when its values fit, else as it is."""
+    if not len(column) or int(column.max()) <= 0xFFFFFFFF:
+        return column.astype(np.uint32)
+    return column
+
+
 def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
     uniq, counts = np.unique(ids, return_counts=True)
     return dict(sorted(zip(encoding.codec_names(uniq), counts.tolist(), strict=True)))
@@ -375,44 +383,68 @@ class Block:
         body = encoding.decode_page(memoryview(raw)[_INDEX_HEAD.size : _INDEX_HEAD.size + blen])
         if len(body) != 40 * n + 12 * p:
             raise bad(f"body of {len(body)} bytes does not hold {n} series and {p} pages")
+        # The columns are read-only views of the decoded body in their on-disk types (40 B per
+        # series): a block's index stays in memory as long as the block is open, and a fast
+        # backfill keeps dozens of flushed blocks open while they wait for compaction (as
+        # int64 copies with the two offset columns they took 72 B per series; docs/benchmarks.md
+        # "Peak RSS work, session 4"). Readers widen the rows they use (``runs``, ``read_into``).
         pos = 0
 
-        def take(dtype: str, count: int) -> npt.NDArray[np.int64]:
+        def take(dtype: str, count: int) -> npt.NDArray[Any]:
             nonlocal pos
-            arr = np.frombuffer(body, dtype, count, pos).astype(np.int64)
+            arr = np.frombuffer(body, dtype, count, pos)
             pos += np.dtype(dtype).itemsize * count
             return arr
 
-        self.series_ids = take("<i8", n)
-        self.series_mint = take("<i8", n)
-        self.series_maxt = take("<i8", n)
-        self.counts = take("<u4", n)
-        self.pages = take("<u4", n)
-        self.ts_lens = take("<u4", n)
-        self.val_lens = take("<u4", n)
-        self.page_offsets = take("<u8", p)
-        self.page_lens = take("<u4", p)
+        self.series_ids: npt.NDArray[np.int64] = take("<i8", n)
+        self.series_mint: npt.NDArray[np.int64] = take("<i8", n)
+        self.series_maxt: npt.NDArray[np.int64] = take("<i8", n)
+        self.counts: npt.NDArray[np.uint32] = take("<u4", n)
+        self.pages: npt.NDArray[np.uint32] = take("<u4", n)
+        self.ts_lens: npt.NDArray[np.uint32] = take("<u4", n)
+        self.val_lens: npt.NDArray[np.uint32] = take("<u4", n)
+        self.page_offsets: npt.NDArray[np.uint64] = take("<u8", p)
+        self.page_lens: npt.NDArray[np.uint32] = take("<u4", p)
+        pages = self.pages.astype(np.int64)
         if n and (
             np.any(np.diff(self.series_ids) <= 0)
-            or int(self.pages.max()) >= p
-            or np.any(np.diff(self.pages) < 0)
+            or int(pages[-1]) >= p
+            or np.any(np.diff(pages) < 0)
         ):
             raise bad("series table out of order")
         # Offset of each series' ts and value columns inside its decoded page.
-        first_of_page = np.searchsorted(self.pages, self.pages, side="left")
+        first_of_page = np.searchsorted(pages, pages, side="left")
+        ts_lens = self.ts_lens.astype(np.int64)
+        val_lens = self.val_lens.astype(np.int64)
         if format_version == 1:
-            pair = self.ts_lens + self.val_lens
+            pair = ts_lens + val_lens
             csum = np.cumsum(pair) - pair
-            self.ts_offs = csum - csum[first_of_page] if n else csum
-            self.val_offs = self.ts_offs + self.ts_lens
+            ts_offs = csum - csum[first_of_page] if n else csum
+            val_offs = ts_offs + ts_lens
         else:  # all ts columns of the page, then all its value columns
-            ts_cum = np.cumsum(self.ts_lens) - self.ts_lens
-            val_cum = np.cumsum(self.val_lens) - self.val_lens
-            self.ts_offs = ts_cum - ts_cum[first_of_page] if n else ts_cum
+            ts_cum = np.cumsum(ts_lens) - ts_lens
+            val_cum = np.cumsum(val_lens) - val_lens
+            ts_offs = ts_cum - ts_cum[first_of_page] if n else ts_cum
             page_ts = np.zeros(p + 1, np.int64)
-            np.add.at(page_ts, self.pages + 1, self.ts_lens)
+            np.add.at(page_ts, pages + 1, ts_lens)
             within = val_cum - val_cum[first_of_page] if n else val_cum
-            self.val_offs = page_ts[self.pages + 1] + within
+            val_offs = page_ts[pages + 1] + within
+        self.ts_offs = _narrow(ts_offs)
+        self.val_offs = _narrow(val_offs)
+
+    def runs(
+        self, rows: npt.NDArray[np.int64]
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
+        """(series id, sample count, first ms, last ms) of the series at ``rows``, as int64
+        (what ``obskit.tsdb.pieces.plan_layout`` takes)."""
+        return (
+            self.series_ids[rows].astype(np.int64),
+            self.counts[rows].astype(np.int64),
+            self.series_mint[rows].astype(np.int64),
+            self.series_maxt[rows].astype(np.int64),
+        )
 
     @property
     def seq(self) -> int:
@@ -474,11 +506,11 @@ class Block:
         """The series at ``rows`` (ascending) with samples in [mint, maxt], as flat runs."""
         if not len(rows):
             return Pieces.empty()
-        counts = self.counts[rows]
+        counts = self.counts[rows].astype(np.int64)
         total = int(counts.sum())
         out = (np.empty(total, np.int64), np.empty(total, np.float64))
         self.read_into(rows, out, np.cumsum(counts) - counts, cached, pool)
-        pieces = Pieces(self.series_ids[rows], counts, *out)
+        pieces = Pieces(self.series_ids[rows].astype(np.int64), counts, *out)
         if self.covers(mint_ms, maxt_ms):
             return pieces
         return clip_pieces(pieces, mint_ms, maxt_ms)
@@ -509,14 +541,11 @@ class Block:
             return
         places = np.ascontiguousarray(out_offsets, dtype=np.int64)
         # The index columns of all rows at once; each page takes contiguous slices of them.
-        index = (
-            self.ts_offs[rows],
-            self.ts_lens[rows],
-            self.val_offs[rows],
-            self.val_lens[rows],
-            self.counts[rows],
+        index = tuple(
+            column[rows].astype(np.int64)
+            for column in (self.ts_offs, self.ts_lens, self.val_offs, self.val_lens, self.counts)
         )
-        pages = self.pages[rows]
+        pages = self.pages[rows].astype(np.int64)
         bounds = [0, *(np.flatnonzero(np.diff(pages)) + 1).tolist(), len(rows)]
         tasks = [
             functools.partial(

@@ -450,15 +450,7 @@ class DB:
             merged = merge_pieces(others)
             return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
         layout = plan_layout(
-            [
-                (
-                    blocks[i].series_ids[rows[i]],
-                    blocks[i].counts[rows[i]],
-                    blocks[i].series_mint[rows[i]],
-                    blocks[i].series_maxt[rows[i]],
-                )
-                for i in whole
-            ]
+            [blocks[i].runs(rows[i]) for i in whole]
             + [
                 (p.sids, p.counts, p.ts[p.starts()], p.ts[p.starts() + p.counts - 1])
                 for p in others
@@ -836,12 +828,7 @@ def _read_blocks(blocks: list[Block], ids: npt.NDArray[np.int64]) -> Pieces:
     Runs that do not overlap in time (the usual case) decode straight into their final place,
     so a step holds its samples once; overlapping runs are decoded, then merged."""
     rows = [b.rows_for(ids, _MIN_TS, _MAX_TS) for b in blocks]
-    layout = plan_layout(
-        [
-            (b.series_ids[r], b.counts[r], b.series_mint[r], b.series_maxt[r])
-            for b, r in zip(blocks, rows, strict=True)
-        ]
-    )
+    layout = plan_layout([b.runs(r) for b, r in zip(blocks, rows, strict=True)])
     if layout is None:
         return merge_pieces(
             [b.read(r, _MIN_TS, _MAX_TS, cached=False) for b, r in zip(blocks, rows, strict=True)]
