@@ -244,6 +244,24 @@ def test_closed_store_refuses_work(tmp_path: Path, opts: tsdb.Options) -> None:
         db.select([], *ALL)
 
 
+def test_series_share_label_pairs_created_and_after_reopen(tmp_path: Path) -> None:
+    def series(i: int) -> tuple[tuple[str, str], ...]:
+        # fresh strings per series, as a remote-write decoder makes them
+        return make_labels("".join(["u", "p"]), job="".join(["no", "de"]), i=str(i))
+
+    with tsdb.open(tmp_path) as db:
+        refs = db.series_refs([series(0), series(1)]).tolist()
+        assert db.series_refs([series(1), series(0)]).tolist() == refs[::-1]
+        a, b = db.index.labels(refs[0]), db.index.labels(refs[1])
+        assert a[0] is b[0] and a[2] is b[2] and a[1] is not b[1]  # __name__, i, job
+        assert next(ls for ls in db._ids if ls == a) is a  # the registry holds the shared copy
+    with tsdb.open(tmp_path) as db:
+        a, b = db.index.labels(refs[0]), db.index.labels(refs[1])
+        assert a == series(0) and a[0] is b[0] and a[2] is b[2]
+        assert next(ls for ls in db._ids if ls == a) is a
+        assert db.series_refs([series(0), series(1)]).tolist() == refs
+
+
 @pytest.mark.parametrize("bound", ["samples", "bytes"])
 def test_head_is_flushed_automatically_and_wal_truncated(tmp_path: Path, bound: str) -> None:
     limit = {"head_max_samples": 10_000} if bound == "samples" else {"head_max_bytes": 240_000}

@@ -104,6 +104,19 @@ def test_labels_len_and_bad_ids() -> None:
         index.add_many(0, [make_labels("x")])
 
 
+def test_stored_label_sets_share_their_pairs() -> None:
+    index = LabelIndex()
+    # separate but equal pair objects, as a decoder builds them for each series
+    a = (("__name__", "up"), ("job", "".join(["no", "de"])))
+    b = (("__name__", "".join(["u", "p"])), ("job", "".join(["nod", "e"])))
+    stored = index.add_many(0, [a, b])
+    assert stored == [a, b] and [index.labels(0), index.labels(1)] == [a, b]
+    assert index.labels(0) is stored[0] and index.labels(1) is stored[1]
+    assert all(p is q for p, q in zip(stored[0], stored[1], strict=True))
+    c = index.add(2, (("__name__", "up"), ("job", "api")))
+    assert c[0] is stored[0][0] and c[1] is not stored[0][1]
+
+
 def test_gaps_in_ids_never_match() -> None:
     index = LabelIndex()
     index.add(0, make_labels("a"))

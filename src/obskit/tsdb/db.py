@@ -207,8 +207,8 @@ class DB:
                 logger.error("series log: series %d lost, its samples are unreachable", len(labels))
                 labels.append((("__name__", _LOST_SERIES_NAME), ("id", str(len(labels)))))
             labels.extend(batch)
-        self.index.add_many(0, labels)
-        self._ids = {ls: i for i, ls in enumerate(labels)}
+        stored = self.index.add_many(0, labels)
+        self._ids = {ls: i for i, ls in enumerate(stored)}
 
     def _replay_wal(self) -> None:
         parts = []
@@ -265,8 +265,9 @@ class DB:
                         raise StorageError("cannot create series: the store holds 2^32 series")
                     created = list(new)
                     self._series_log.append(RECORD_SERIES, encode_series(first, created))
-                    self.index.add_many(first, created)
-                    ids.update(new)
+                    # the index's copies share their label pairs: keep those, not ``created``
+                    stored = self.index.add_many(first, created)
+                    ids.update(zip(stored, new.values(), strict=True))
         return out
 
     def append(self, batch: SampleBatch) -> AppendResult:

@@ -128,6 +128,11 @@ class LabelIndex:
         # Labels by series id; None for ids that were never added (gaps).
         self._series: list[Labels | None] = []
         self._postings: dict[Pair, list[int]] = {}
+        # Every distinct (name, value) pair once: stored label sets are tuples of these shared
+        # pairs, so a value repeated across series (job, instance, __name__ ...) is held once.
+        # A node_exporter-like series then takes ~0.15 KiB instead of ~1.3 KiB (its own tuple
+        # and string per label); the dict costs ~50 B per distinct pair.
+        self._pairs: dict[Pair, Pair] = {}
         # name → value → the same list objects as in _postings, for scans over a label's values.
         self._values: dict[str, dict[str, list[int]]] = {}
         # Cached arrays: (list they were built from, array of its first len(array) items).
@@ -141,32 +146,25 @@ class LabelIndex:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    def add(self, series_id: int, labels: Labels) -> None:
-        """Index one series; ``series_id`` must be above every id added before."""
-        with self._lock:
-            series = self._series
-            if series_id != len(series):
-                self._check_next(series_id)
-            sid = int(series_id)
-            postings = self._postings
-            for pair in labels:
-                lst = postings.get(pair)
-                if lst is None:
-                    self._new_pair(pair, sid)
-                else:
-                    lst.append(sid)
-            # Last: a reader that counts this series (its snapshot limit) finds its postings.
-            series.append(labels)
+    def add(self, series_id: int, labels: Labels) -> Labels:
+        """Index one series; ``series_id`` must be above every id added before. Returns the
+        label set as stored (equal to ``labels``, made of the index's shared pairs): keep that
+        one rather than ``labels``."""
+        return self.add_many(series_id, [labels])[0]
 
-    def add_many(self, first_id: int, labels: Sequence[Labels]) -> None:
-        """Index series ``first_id``, ``first_id + 1``, ... with these label sets."""
+    def add_many(self, first_id: int, labels: Sequence[Labels]) -> list[Labels]:
+        """Index series ``first_id``, ``first_id + 1``, ... with these label sets; returns them
+        as stored (see ``add``)."""
         with self._lock:
             series = self._series
             if first_id != len(series):
                 self._check_next(first_id)
             sid = int(first_id)
             postings = self._postings
+            shared = self._pairs
+            stored: list[Labels] = []
             for ls in labels:
+                ls = tuple([shared.setdefault(pair, pair) for pair in ls])
                 for pair in ls:
                     lst = postings.get(pair)
                     if lst is None:
@@ -175,7 +173,9 @@ class LabelIndex:
                         lst.append(sid)
                 # Last: a reader that counts this series (its snapshot limit) finds its postings.
                 series.append(ls)
+                stored.append(ls)
                 sid += 1
+            return stored
 
     def _check_next(self, series_id: int) -> None:
         """Accept an id above the next free one (marking the gap dead); refuse one below it."""
@@ -244,6 +244,7 @@ class LabelIndex:
             self._postings[pair] = self._values[name][value] = kept
             return
         del self._postings[pair]
+        self._pairs.pop(pair, None)
         by_value = self._values[name]
         del by_value[value]
         if not by_value:
