@@ -327,11 +327,11 @@ class BlockWriter:
             self._chunks.close()
 
 
-def _narrow(column: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    """``column`` (non-negative) as uint32 when its values fit, else as it is."""
-    if not len(column) or int(column.max()) <= 0xFFFFFFFF:
-        return column.astype(np.uint32)
-    return column
+def _narrow(table: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``table`` (non-negative) as uint32 when all its values fit, else as it is."""
+    if not table.size or int(table.max()) <= 0xFFFFFFFF:
+        return table.astype(np.uint32)
+    return table
 
 
 def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
@@ -383,40 +383,36 @@ class Block:
         body = encoding.decode_page(memoryview(raw)[_INDEX_HEAD.size : _INDEX_HEAD.size + blen])
         if len(body) != 40 * n + 12 * p:
             raise bad(f"body of {len(body)} bytes does not hold {n} series and {p} pages")
-        # The columns are read-only views of the decoded body in their on-disk types (40 B per
-        # series): a block's index stays in memory as long as the block is open, and a fast
-        # backfill keeps dozens of flushed blocks open while they wait for compaction (as
-        # int64 copies with the two offset columns they took 72 B per series; docs/benchmarks.md
-        # "Peak RSS work, session 4"). Readers widen the rows they use (``runs``, ``read_into``).
+        # A block's series table stays in memory while the block is open, and a fast backfill
+        # keeps dozens of flushed blocks open while they wait for compaction: it is kept in
+        # 36 B per series (was 72 as int64; docs/benchmarks.md "Peak RSS work, session 4"). Ids,
+        # times (as offsets from the block's first sample) and column offsets are uint32 when
+        # they fit, and readers widen the rows they use to int64.
         pos = 0
 
-        def take(dtype: str, count: int) -> npt.NDArray[Any]:
+        def take(dtype: str, count: int) -> npt.NDArray[np.int64]:
             nonlocal pos
-            arr = np.frombuffer(body, dtype, count, pos)
+            arr = np.frombuffer(body, dtype, count, pos).astype(np.int64)
             pos += np.dtype(dtype).itemsize * count
             return arr
 
-        self.series_ids: npt.NDArray[np.int64] = take("<i8", n)
-        self.series_mint: npt.NDArray[np.int64] = take("<i8", n)
-        self.series_maxt: npt.NDArray[np.int64] = take("<i8", n)
-        self.counts: npt.NDArray[np.uint32] = take("<u4", n)
-        self.pages: npt.NDArray[np.uint32] = take("<u4", n)
-        self.ts_lens: npt.NDArray[np.uint32] = take("<u4", n)
-        self.val_lens: npt.NDArray[np.uint32] = take("<u4", n)
-        self.page_offsets: npt.NDArray[np.uint64] = take("<u8", p)
-        self.page_lens: npt.NDArray[np.uint32] = take("<u4", p)
-        pages = self.pages.astype(np.int64)
+        ids = take("<i8", n)
+        mint = take("<i8", n)
+        maxt = take("<i8", n)
+        counts, pages, ts_lens, val_lens = (take("<u4", n) for _ in range(4))
+        self.page_offsets = take("<u8", p)
+        self.page_lens = take("<u4", p)
         if n and (
-            np.any(np.diff(self.series_ids) <= 0)
+            np.any(np.diff(ids) <= 0)
+            or int(ids[0]) < 0
             or int(pages[-1]) >= p
             or np.any(np.diff(pages) < 0)
+            or np.any(maxt < mint)
         ):
             raise bad("series table out of order")
         # Offset of each series' ts and value columns inside its decoded page.
         first_of_page = np.searchsorted(pages, pages, side="left")
-        ts_lens = self.ts_lens.astype(np.int64)
-        val_lens = self.val_lens.astype(np.int64)
-        if format_version == 1:
+        if format_version == 1:  # ts column, value column, next series ...
             pair = ts_lens + val_lens
             csum = np.cumsum(pair) - pair
             ts_offs = csum - csum[first_of_page] if n else csum
@@ -429,8 +425,39 @@ class Block:
             np.add.at(page_ts, pages + 1, ts_lens)
             within = val_cum - val_cum[first_of_page] if n else val_cum
             val_offs = page_ts[pages + 1] + within
-        self.ts_offs = _narrow(ts_offs)
-        self.val_offs = _narrow(val_offs)
+        self._time_base = int(mint.min()) if n else 0
+        # One table, so a reader widens the columns of its rows in one step: rows 0-4 are the
+        # arguments of encoding.decode_columns_into, rows 4-7 what ``runs`` returns.
+        table = _narrow(
+            np.stack(
+                [
+                    ts_offs,
+                    ts_lens,
+                    val_offs,
+                    val_lens,
+                    counts,
+                    ids,
+                    mint - self._time_base,
+                    maxt - self._time_base,
+                    pages,
+                ]
+            )
+        )
+        self._table = table
+        self.ts_offs, self.ts_lens, self.val_offs, self.val_lens, self.counts = table[:5]
+        self.series_ids, self._mint_offs, self._maxt_offs, self.pages = table[5:]
+
+    @property
+    def series_mint(self) -> npt.NDArray[np.int64]:
+        """First sample time of each series (int64, built on each call)."""
+        mint: npt.NDArray[np.int64] = self._mint_offs.astype(np.int64) + self._time_base
+        return mint
+
+    @property
+    def series_maxt(self) -> npt.NDArray[np.int64]:
+        """Last sample time of each series (int64, built on each call)."""
+        maxt: npt.NDArray[np.int64] = self._maxt_offs.astype(np.int64) + self._time_base
+        return maxt
 
     def runs(
         self, rows: npt.NDArray[np.int64]
@@ -439,12 +466,30 @@ class Block:
     ]:
         """(series id, sample count, first ms, last ms) of the series at ``rows``, as int64
         (what ``obskit.tsdb.pieces.plan_layout`` takes)."""
-        return (
-            self.series_ids[rows].astype(np.int64),
-            self.counts[rows].astype(np.int64),
-            self.series_mint[rows].astype(np.int64),
-            self.series_maxt[rows].astype(np.int64),
-        )
+        runs = self._table[4:8].take(rows, axis=1).astype(np.int64)
+        runs[2:] += self._time_base
+        return runs[1], runs[0], runs[2], runs[3]  # table order is counts, ids
+
+    def ids_in_range(self, mint_ms: int, maxt_ms: int) -> npt.NDArray[np.int64]:
+        """Ids (sorted, int64) of the series with samples in [mint, maxt]."""
+        if self.meta.maxt_ms < mint_ms or self.meta.mint_ms > maxt_ms:
+            return np.empty(0, np.int64)
+        lo, hi = mint_ms - self._time_base, maxt_ms - self._time_base
+        mint, maxt = self._table[6:8].astype(np.int64)
+        ids: npt.NDArray[np.int64] = self.series_ids[(maxt >= lo) & (mint <= hi)].astype(np.int64)
+        return ids
+
+    def _in_range(
+        self, rows: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int
+    ) -> npt.NDArray[np.int64]:
+        """Those of ``rows`` whose series have samples in [mint, maxt] (the block's range
+        overlaps it): a bound that every series meets is not compared."""
+        lo, hi = mint_ms - self._time_base, maxt_ms - self._time_base
+        if lo > 0:
+            rows = rows[self._maxt_offs[rows].astype(np.int64) >= lo]
+        if hi < self.meta.maxt_ms - self._time_base:
+            rows = rows[self._mint_offs[rows].astype(np.int64) <= hi]
+        return rows
 
     @property
     def seq(self) -> int:
@@ -483,13 +528,15 @@ class Block:
         """Rows of the series table for ``ids`` (sorted) with samples in [mint, maxt]."""
         if self.meta.maxt_ms < mint_ms or self.meta.mint_ms > maxt_ms or not len(ids):
             return np.empty(0, np.int64)
+        if self.series_ids.dtype == np.uint32:  # searched as uint32, not widened
+            if int(ids[0]) < 0 or int(ids[-1]) > 0xFFFFFFFF:  # (sorted)
+                ids = ids[(ids >= 0) & (ids <= 0xFFFFFFFF)]
+            ids = ids.astype(np.uint32)
         pos = np.searchsorted(self.series_ids, ids)
         inside = pos < len(self.series_ids)
         pos, ids = pos[inside], ids[inside]
-        rows = pos[self.series_ids[pos] == ids]
-        keep = (self.series_maxt[rows] >= mint_ms) & (self.series_mint[rows] <= maxt_ms)
-        out: npt.NDArray[np.int64] = rows[keep].astype(np.int64)
-        return out
+        rows = pos[self.series_ids[pos] == ids].astype(np.int64)
+        return self._in_range(rows, mint_ms, maxt_ms)
 
     def covers(self, mint_ms: int, maxt_ms: int) -> bool:
         """Whether every sample of the block lies in [mint, maxt] (reads need no clipping)."""
@@ -541,10 +588,8 @@ class Block:
             return
         places = np.ascontiguousarray(out_offsets, dtype=np.int64)
         # The index columns of all rows at once; each page takes contiguous slices of them.
-        index = tuple(
-            column[rows].astype(np.int64)
-            for column in (self.ts_offs, self.ts_lens, self.val_offs, self.val_lens, self.counts)
-        )
+        # ts_offs, ts_lens, val_offs, val_lens, counts: each row of the widened table contiguous
+        index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
         pages = self.pages[rows].astype(np.int64)
         bounds = [0, *(np.flatnonzero(np.diff(pages)) + 1).tolist(), len(rows)]
         tasks = [

@@ -479,10 +479,7 @@ class DB:
         lo = _MIN_TS if mint_ms is None else mint_ms
         hi = _MAX_TS if maxt_ms is None else maxt_ms
         blocks, parts = self._snapshot()
-        pieces = []
-        for block in blocks:
-            keep = (block.series_maxt >= lo) & (block.series_mint <= hi)
-            pieces.append(block.series_ids[keep])
+        pieces = [block.ids_in_range(lo, hi) for block in blocks]
         pieces += [part.ids[(part.ts >= lo) & (part.ts <= hi)] for part in parts]
         if not pieces:
             return np.empty(0, np.int64)
@@ -684,7 +681,7 @@ class DB:
         seq, final, tmp = self._new_block_dir()
         writer = BlockWriter(tmp, format_version=self.options.block_format)
         try:
-            all_ids = np.unique(np.concatenate([b.series_ids for b in sources]))
+            all_ids = np.unique(np.concatenate([b.series_ids for b in sources])).astype(np.int64)
             counts = np.zeros(len(all_ids), np.int64)
             for b in sources:
                 counts[np.searchsorted(all_ids, b.series_ids)] += b.counts
