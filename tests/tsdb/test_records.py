@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -49,3 +51,19 @@ def test_truncated_payloads_raise() -> None:
     for cut in range(len(raw)):
         with pytest.raises(RecordError):
             decode_series(raw[:cut])
+
+
+def test_encode_series_holds_little_more_than_its_output() -> None:
+    sets = [
+        (("__name__", "m"), *((f"label_{k}", f"value {i % 97} {k}") for k in range(10)))
+        for i in range(3000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        raw = encode_series(0, sets)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert decode_series(raw) == (0, sets)
+    assert peak < 3 * len(raw)  # a piece list made it ~6x

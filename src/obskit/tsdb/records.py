@@ -47,6 +47,7 @@ RECORD_SAMPLES = 1
 RECORD_SERIES = 2
 RECORD_SERIES_SNAPSHOT = 3
 
+_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _SERIES_HEAD = struct.Struct("<QI")
 
@@ -83,15 +84,17 @@ def decode_samples(
 
 
 def encode_series(first_id: int, labels: Sequence[Labels]) -> bytes:
-    parts = [_SERIES_HEAD.pack(first_id, len(labels))]
+    # Appended to one buffer: a list of the pieces (4 small bytes objects per label) made the
+    # series snapshot of 9,700 node_exporter-like series a ~40 MiB transient.
+    out = bytearray(_SERIES_HEAD.pack(first_id, len(labels)))
     for ls in labels:
-        parts.append(struct.pack("<H", len(ls)))
+        out += _U16.pack(len(ls))
         for name, value in ls:
             for text in (name, value):
                 raw = text.encode("utf-8")
-                parts.append(_U32.pack(len(raw)))
-                parts.append(raw)
-    return b"".join(parts)
+                out += _U32.pack(len(raw))
+                out += raw
+    return bytes(out)
 
 
 def decode_series(buf: bytes | memoryview) -> tuple[int, list[Labels]]:
