@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from obskit.model import SampleBatch
+
 T0_MS = 1_709_247_600_000  # 2024-02-29T23:00:00Z
 SCRAPE_MS = 15_000
 SPAN_MS = 90 * 60_000
@@ -190,3 +192,14 @@ def dataset(seed: int) -> list[SeriesData]:
     # which decides ties in topk/bottomk/limitk; a store that keeps no creation order can only
     # match it when that order is the label order
     return sorted(out, key=lambda s: sorted(s.labels.items()))
+
+
+def sample_batch(seed: int) -> SampleBatch:
+    """``dataset(seed)`` as one batch for ``Appender.append``."""
+    data = dataset(seed)
+    return SampleBatch(
+        [s.labels for s in data],
+        np.repeat(np.arange(len(data)), [len(s.timestamps_ms) for s in data]),
+        np.concatenate([s.timestamps_ms for s in data]),
+        np.concatenate([s.values for s in data]),
+    )

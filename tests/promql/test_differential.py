@@ -13,16 +13,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import obskit.tsdb as tsdb
 from obskit.errors import QueryError
-from obskit.model import SampleBatch
 from obskit.promql import Engine, EngineOptions, QueryResult
 
 from .compare import diff, from_obskit, from_reference
-from .data import dataset
+from .data import dataset, sample_batch
 from .known_failures import KNOWN_FAILURES
 from .queries import Case, cases
 from .reference import BUILD_TIMEOUT_S, ReferenceUnavailable, RefQuery, RefSeries, evaluate
@@ -78,15 +76,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Engi
     for seed in SEEDS:
         db = tsdb.open(Path(tmp_path_factory.mktemp(f"promql-diff-{seed}")))
         dbs.append(db)
-        data = dataset(seed)
-        db.append(
-            SampleBatch(
-                [s.labels for s in data],
-                np.repeat(np.arange(len(data)), [len(s.timestamps_ms) for s in data]),
-                np.concatenate([s.timestamps_ms for s in data]),
-                np.concatenate([s.values for s in data]),
-            )
-        )
+        db.append(sample_batch(seed))
         out[seed] = Engine(db, EngineOptions(lookback_delta_ms=300_000, max_samples=MAX_SAMPLES))
     yield out
     for db in dbs:

@@ -19,11 +19,11 @@ import pytest
 import obskit.tsdb as tsdb
 from obskit.errors import QueryError
 from obskit.model import SampleBatch
-from obskit.model.labels import make_labels
+from obskit.model.labels import Labels, make_labels
 from obskit.promql import Engine, EngineOptions, Matrix, QueryResult, ResultsCache
 from obskit.promql.cache import CacheKey, StepResult, cacheable, stitch
 
-from .data import dataset
+from .data import dataset, sample_batch
 from .queries import cases
 
 SEEDS = (1, 2, 3)
@@ -32,16 +32,17 @@ FAR_FUTURE_MS = 1 << 62  # every step is settled
 
 
 def _append(db: tsdb.DB, seed: int) -> list[int]:
-    data = dataset(seed)
-    db.append(
-        SampleBatch(
-            [s.labels for s in data],
-            np.repeat(np.arange(len(data)), [len(s.timestamps_ms) for s in data]),
-            np.concatenate([s.timestamps_ms for s in data]),
-            np.concatenate([s.values for s in data]),
-        )
-    )
-    return sorted({int(t) for s in data for t in s.timestamps_ms})
+    db.append(sample_batch(seed))
+    return sorted({int(t) for s in dataset(seed) for t in s.timestamps_ms})
+
+
+def _store(path: Path, labels: list[Labels], end_ms: int) -> tsdb.DB:
+    """A store holding ``labels`` with value 1 every 15 s in [0, end_ms)."""
+    db = tsdb.open(path)
+    ts = np.arange(0, end_ms, 15_000, dtype=np.int64)
+    for lab in labels:
+        db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
+    return db
 
 
 @pytest.fixture(scope="module")
@@ -235,12 +236,9 @@ def test_concurrent_backfills_and_cached_queries_end_in_a_full_evaluations_answe
     check; the next test pins that race down.)"""
     import threading
 
-    db = tsdb.open(tmp_path / "db")
+    labels = [make_labels("m", i=str(i)) for i in range(4)]
+    db = _store(tmp_path / "db", labels, 7_200_000)
     try:
-        labels = [make_labels("m", i=str(i)) for i in range(4)]
-        ts = np.arange(0, 7_200_000, 15_000, dtype=np.int64)
-        for lab in labels:
-            db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
         cache = ResultsCache(1 << 30, settle_ms=0, clock_ms=lambda: FAR_FUTURE_MS)
         db.add_change_listener(cache.invalidate_from)
         cached, plain = Engine(db, OPTS, results_cache=cache), Engine(db, OPTS)
@@ -302,11 +300,8 @@ class _WritesWhileReading:
 
 
 def test_a_backfill_landing_during_a_cached_query_is_not_hidden(tmp_path: Path) -> None:
-    db = tsdb.open(tmp_path / "db")
+    db = _store(tmp_path / "db", [make_labels("m")], 3_600_000)
     try:
-        lab = make_labels("m")
-        ts = np.arange(0, 3_600_000, 15_000, dtype=np.int64)
-        db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
         late = SampleBatch(
             [make_labels("m", x="late")],
             np.zeros(1, np.int64),
@@ -325,12 +320,8 @@ def test_a_backfill_landing_during_a_cached_query_is_not_hidden(tmp_path: Path) 
 
 
 def test_cached_range_query_answers_only_wholly_cached_small_results(tmp_path: Path) -> None:
-    db = tsdb.open(tmp_path / "db")
+    db = _store(tmp_path / "db", [make_labels("m", i=str(i)) for i in range(3)], 3_600_000)
     try:
-        labels = [make_labels("m", i=str(i)) for i in range(3)]
-        ts = np.arange(0, 3_600_000, 15_000, dtype=np.int64)
-        for lab in labels:
-            db.append(SampleBatch([lab], np.zeros(len(ts), np.int64), ts, np.ones(len(ts))))
         cache = ResultsCache(1 << 30, settle_ms=0, clock_ms=lambda: FAR_FUTURE_MS)
         engine = Engine(db, OPTS, results_cache=cache)
         q = ("m * 2", 600_000, 3_000_000, 60_000)
