@@ -22,10 +22,10 @@ Evaluation times are shifted off the 15 s scrape grid by ``--query-offset-ms`` (
 sample then sits on a window's left edge, where Prometheus 2.42 (closed windows) and 3.x /
 obskit (left-open) differ.
 
-Result caches: obskit (``query.results_cache_bytes``) and VictoriaMetrics (its rollup result
-cache) both reuse the settled steps (older than 5 min) of earlier identical queries, so repeats 2..5
-mostly read cached steps and the median shows that; Prometheus has no such cache. ``--nocache-too``
-runs the queries a second time with ``nocache=1`` (both caches off) and reports both tables.
+Result caches are off on both sides by default: the harness starts VictoriaMetrics with
+``-search.disableCache`` and obskit gets ``OBSKIT_QUERY__RESULTS_CACHE_BYTES=0``, so the repeats
+measure evaluation, not cache hits. ``--result-caches`` turns both on (obskit's results cache and
+VictoriaMetrics' rollup result cache reuse the settled steps of identical earlier queries).
 
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size small          # ~2 min
     PYTHONPATH=src python benchmarks/bench_query_peers.py --size medium  # 15+ min (48 loaded)
@@ -91,9 +91,13 @@ class Server:
     perf: subprocess.Popen[bytes] | None = None
 
 
-def server_env() -> dict[str, str]:
-    """The environment obskit's server starts with: this tree's ``src`` first on the path."""
+def server_env(result_caches: bool = False) -> dict[str, str]:
+    """The environment obskit's server starts with: this tree's ``src`` first on the path, and
+    its results cache off unless ``result_caches`` (the harness runs VictoriaMetrics with
+    ``-search.disableCache``, so that the timed repeats are not cache hits)."""
     env = dict(os.environ)
+    if not result_caches:
+        env["OBSKIT_QUERY__RESULTS_CACHE_BYTES"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(
         [str(SRC), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
@@ -271,12 +275,7 @@ def equal_summary(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_queries(
-    servers: list[Server],
-    ds: Any,
-    H: Any,
-    args: argparse.Namespace,
-    queries: list[tuple[str, str]],
-    extra_params: dict[str, str] | None = None,
+    servers: list[Server], ds: Any, H: Any, args: argparse.Namespace, queries: list[tuple[str, str]]
 ) -> dict[str, Any]:
     RP = H.run_peers
     wait = ds.last_ms / 1000 + 35 - time.time()  # VictoriaMetrics hides the last 30 s
@@ -312,7 +311,6 @@ def run_queries(
                 if e["error"]:
                     continue
                 params = dict(query=promql, start=start, end=end, step=STEP_S, **s.t.query_params)
-                params.update(extra_params or {})
                 profiling = args.profile and s.t.name == "obskit"
                 if profiling:
                     open(prof_marker, "w").close()
@@ -613,9 +611,10 @@ def main() -> int:
     ap.add_argument("--tmp-root", default=None)
     ap.add_argument("--keep-data", action="store_true")
     ap.add_argument(
-        "--nocache-too",
+        "--result-caches",
         action="store_true",
-        help="then run the queries again with nocache=1 (result caches off) and report both",
+        help="keep obskit's results cache and VictoriaMetrics' rollup result cache on (both off "
+        "by default, as the harness runs VictoriaMetrics: the repeats would be cache hits)",
     )
     ap.add_argument("--json", help="also write all raw results to this JSON file")
     ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="profile N slowest")
@@ -638,18 +637,26 @@ def main() -> int:
     if args.only:
         want = args.only.split(",")
         queries = [q for q in queries if q[0] in want]
-    env = server_env()
+    env = server_env(args.result_caches)
     obskit_path = check_obskit_tree(env)
     if args.profile:
         prof_out = os.path.join(tempfile.mkdtemp(prefix="obskit-query-prof-"), "profile.json")
         os.environ["OBSKIT_BENCH_PROFILE_OUT"] = env["OBSKIT_BENCH_PROFILE_OUT"] = prof_out
     obskit_t = replace(
         BI.make_obskit_target(targets, args.profile),
-        notes="defaults; flush = POST /api/v1/admin/flush (head -> blocks, then compact)",
+        notes="defaults; flush = POST /api/v1/admin/flush (head -> blocks, then compact)"
+        + ("" if args.result_caches else "; results cache off (query.results_cache_bytes=0)"),
     )
+    vm_t = targets.VICTORIAMETRICS
+    if args.result_caches:  # VictoriaMetrics with its rollup result cache (its default)
+        vm_t = replace(
+            vm_t,
+            start_cmd=[a for a in vm_t.start_cmd if a != "-search.disableCache"],
+            notes="defaults except listen addr, retention 100y (rollup result cache on)",
+        )
     table_ = {
         "obskit": obskit_t,
-        "victoriametrics": targets.VICTORIAMETRICS,
+        "victoriametrics": vm_t,
         "prometheus": targets.PROMETHEUS,
     }
     names = [n for n in args.targets.split(",") if n]
@@ -683,11 +690,6 @@ def main() -> int:
             flush=True,
         )
         q = run_queries(servers, ds, H, args, queries)
-        q_nocache = None
-        if args.nocache_too:
-            # VictoriaMetrics' and obskit's result caches off (Prometheus has none, ignores it)
-            print("queries again with nocache=1", flush=True)
-            q_nocache = run_queries(servers, ds, H, args, queries, {"nocache": "1"})
         if args.cprofile and "obskit" in names:
             s = servers[names.index("obskit")]
             shutdown(s, H, args, remove=False)  # the store's lock: one opener at a time
@@ -718,16 +720,6 @@ def main() -> int:
     print()
     text, summary = report(q, names)
     print(text)
-    summary_nocache = None
-    if q_nocache is not None:
-        print()
-        print(
-            "### The same queries with nocache=1 (obskit's results cache and VictoriaMetrics' "
-            "rollup result cache off; every step evaluated)"
-        )
-        print()
-        text, summary_nocache = report(q_nocache, names)
-        print(text)
     if cprof:
         print()
         print(cprof)
@@ -754,8 +746,6 @@ def main() -> int:
                     servers={s.t.name: s.res for s in servers},
                     queries=q,
                     summary=summary,
-                    queries_nocache=q_nocache,
-                    summary_nocache=summary_nocache,
                 ),
                 f,
                 indent=1,
