@@ -78,6 +78,7 @@ static inline void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t di
 
 /* Batch codecs (decode_columns.c, encode_columns.c), registered by obskit_native.c. */
 PyObject *py_decode_columns(PyObject *self, PyObject *args);
+PyObject *py_decode_pages_columns(PyObject *self, PyObject *args);
 PyObject *py_encode_columns(PyObject *self, PyObject *args);
 PyObject *py_sort_samples(PyObject *self, PyObject *args);
 PyObject *py_tokenize_exposition(PyObject *self, PyObject *args); /* text_parse.c */

@@ -174,7 +174,7 @@ static int decode_decimal(cursor *c, uint64_t n, int order, uint64_t *out) {
     cursor g = {gaps, exc_bits};
     pos = UINT64_MAX;
     for (uint64_t j = 0; j < n_exc; j++) {
-        uint64_t gap;
+        uint64_t gap = 0;
         rd_uvarint(&g, &gap); /* read successfully above */
         pos += gap + 1;
         out[pos] = load_u64(exc_bits + 8 * j);
@@ -296,5 +296,139 @@ done:
     PyBuffer_Release(&ts_out);
     PyBuffer_Release(&val_out);
     if (offs.obj != NULL) PyBuffer_Release(&offs);
+    return ret;
+}
+
+/* decode_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, ts_out, val_out,
+ * out_offsets): decode_columns for several pages in one call, page p holding the columns
+ * [starts[p], starts[p+1]) of the index arrays, each column i placed at out_offsets[i] of the
+ * outputs. Pages are decoded on a few threads when the job is big (each writes its own places).
+ * Returns (code, column, part) for the first damaged column in index order, as decode_columns. */
+#include "promql_kernels.h"
+
+typedef struct {
+    const unsigned char **page;
+    const Py_ssize_t *page_len;
+    const int64_t *starts, *ts_off, *ts_len, *val_off, *val_len, *counts, *out_at;
+    uint64_t *ts, *vals;
+    uint64_t room;
+    int *code;          /* per page */
+    Py_ssize_t *column; /* per page: the failing column */
+    int *part;          /* per page */
+} pages_job;
+
+static void decode_page_range(void *arg, Py_ssize_t p0, Py_ssize_t p1) {
+    const pages_job *j = (const pages_job *)arg;
+    for (Py_ssize_t p = p0; p < p1; p++) {
+        int code = OK, part = 0;
+        Py_ssize_t column = j->starts[p];
+        for (; column < j->starts[p + 1]; column++) {
+            const int64_t n = j->counts[column];
+            const uint64_t at = (uint64_t)j->out_at[column];
+            if (n < 0 || at > j->room || (uint64_t)n > j->room - at) {
+                code = -1;
+                break;
+            }
+            cursor c;
+            part = 0;
+            code = in_page(j->ts_off[column], j->ts_len[column], j->page_len[p], &c, j->page[p]);
+            if (!code) code = decode_ts(&c, (uint64_t)n, j->ts + at);
+            if (code) break;
+            part = 1;
+            code = in_page(j->val_off[column], j->val_len[column], j->page_len[p], &c, j->page[p]);
+            if (!code) code = decode_vals(&c, (uint64_t)n, j->vals + at);
+            if (code) break;
+        }
+        j->code[p] = code;
+        j->column[p] = column;
+        j->part[p] = part;
+    }
+}
+
+/* Below this many samples one thread decodes every page (waking threads costs ~50-100 us). */
+#define PAGES_MIN_PARALLEL_SAMPLES (1 << 18)
+
+PyObject *py_decode_pages_columns(PyObject *self, PyObject *args) {
+    PyObject *pages_obj;
+    Py_buffer st, idx[5], ts_out, val_out, offs;
+    if (!PyArg_ParseTuple(args, "Oy*y*y*y*y*y*w*w*y*", &pages_obj, &st, &idx[0], &idx[1],
+                          &idx[2], &idx[3], &idx[4], &ts_out, &val_out, &offs))
+        return NULL;
+    PyObject *ret = NULL, *seq = NULL;
+    Py_buffer *bufs = NULL;
+    Py_ssize_t got = 0, n_pages = 0;
+    const unsigned char **page = NULL;
+    Py_ssize_t *page_len = NULL, *column = NULL;
+    int *code = NULL, *part = NULL;
+    seq = PySequence_Fast(pages_obj, "decode_pages_columns: pages must be a sequence");
+    if (seq == NULL) goto done;
+    n_pages = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t k = idx[0].len / 8;
+    int bad = st.len != (n_pages + 1) * 8 || ts_out.len != val_out.len || ts_out.len % 8 != 0 ||
+              offs.len != k * 8;
+    for (int j = 0; j < 5; j++) bad |= idx[j].len != k * 8;
+    const int64_t *starts = st.buf;
+    if (!bad) {
+        bad = starts[0] != 0 || starts[n_pages] != k;
+        for (Py_ssize_t p = 0; p < n_pages && !bad; p++) bad = starts[p + 1] < starts[p];
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments to decode_pages_columns");
+        goto done;
+    }
+    Py_ssize_t m = n_pages > 0 ? n_pages : 1;
+    bufs = PyMem_Calloc((size_t)m, sizeof(Py_buffer));
+    page = PyMem_Calloc((size_t)m, sizeof(*page));
+    page_len = PyMem_Calloc((size_t)m, sizeof(*page_len));
+    column = PyMem_Calloc((size_t)m, sizeof(*column));
+    code = PyMem_Calloc((size_t)m, sizeof(*code));
+    part = PyMem_Calloc((size_t)m, sizeof(*part));
+    if (!bufs || !page || !page_len || !column || !code || !part) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n_pages; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &bufs[got], PyBUF_SIMPLE) < 0)
+            goto done;
+        page[got] = bufs[got].buf;
+        page_len[got] = bufs[got].len;
+    }
+    const int64_t *counts = idx[4].buf;
+    int64_t samples = 0;
+    for (Py_ssize_t i = 0; i < k; i++) samples += counts[i] > 0 ? counts[i] : 0;
+    pages_job job = {page, page_len, starts, idx[0].buf, idx[1].buf, idx[2].buf, idx[3].buf,
+                     counts, offs.buf, ts_out.buf, val_out.buf, (uint64_t)ts_out.len / 8,
+                     code, column, part};
+    Py_BEGIN_ALLOW_THREADS;
+    if (samples >= PAGES_MIN_PARALLEL_SAMPLES)
+        pq_parallel(decode_page_range, &job, n_pages, 2);
+    else
+        decode_page_range(&job, 0, n_pages);
+    Py_END_ALLOW_THREADS;
+    Py_ssize_t bad_page = -1;
+    for (Py_ssize_t p = 0; p < n_pages && bad_page < 0; p++)
+        if (code[p]) bad_page = p;
+    if (bad_page >= 0 && code[bad_page] < 0) {
+        PyErr_SetString(PyExc_ValueError, "decode_pages_columns: counts do not fit the outputs");
+        goto done;
+    }
+    if (bad_page < 0)
+        ret = Py_BuildValue("(inn)", 0, (Py_ssize_t)-1, (Py_ssize_t)0);
+    else
+        ret = Py_BuildValue("(inn)", code[bad_page], column[bad_page], (Py_ssize_t)part[bad_page]);
+done:
+    for (Py_ssize_t p = 0; p < got; p++) PyBuffer_Release(&bufs[p]);
+    PyMem_Free(bufs);
+    PyMem_Free(page);
+    PyMem_Free(page_len);
+    PyMem_Free(column);
+    PyMem_Free(code);
+    PyMem_Free(part);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&st);
+    for (int j = 0; j < 5; j++) PyBuffer_Release(&idx[j]);
+    PyBuffer_Release(&ts_out);
+    PyBuffer_Release(&val_out);
+    PyBuffer_Release(&offs);
     return ret;
 }

@@ -250,6 +250,9 @@ static PyMethodDef methods[] = {
     {"decimal_scale", py_decimal_scale, METH_VARARGS,
      "decimal_scale(values, exp, out) -> mismatches; out = round(values * 10**exp)"},
     {"decode_xor", py_decode_xor, METH_VARARGS, "decode_xor(planes, n, lo, hi, first, out)"},
+    {"decode_pages_columns", py_decode_pages_columns, METH_VARARGS,
+     "decode_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, ts_out, "
+     "val_out, out_offsets)"},
     {"decode_columns", py_decode_columns, METH_VARARGS,
      "decode_columns(page, ts_off, ts_len, val_off, val_len, counts, ts_out, val_out)"
      " -> (code, column, part)"},

@@ -15,6 +15,7 @@ from obskit.encoding.columns import (
     codec_names,
     decode_columns,
     decode_columns_into,
+    decode_pages_into,
     encode_columns,
 )
 from obskit.encoding.pages import (
@@ -39,6 +40,7 @@ __all__ = [
     "decode_columns",
     "decode_columns_into",
     "decode_page",
+    "decode_pages_into",
     "decode_timestamps",
     "decode_values",
     "encode_columns",

@@ -10,6 +10,7 @@ parsing, codec choice and all sample loops in one C call per batch.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,13 @@ from obskit.encoding.timestamps import decode_timestamps, encode_timestamps
 from obskit.encoding.values import decode_values, encode_values, smallest_compressed
 from obskit.errors import CorruptDataError
 
-__all__ = ["codec_names", "decode_columns", "decode_columns_into", "encode_columns"]
+__all__ = [
+    "codec_names",
+    "decode_columns",
+    "decode_columns_into",
+    "decode_pages_into",
+    "encode_columns",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -138,6 +145,34 @@ def decode_columns_into(
         _decode_native(page, index, out, out_offsets)
     else:
         _decode_numpy(page, index, out, out_offsets)
+
+
+def decode_pages_into(
+    pages: Sequence[bytes | memoryview],
+    starts: I64,
+    index: tuple[I64, ...],
+    out: tuple[I64, F64],
+    out_offsets: I64,
+) -> None:
+    """``decode_columns_into`` for the columns of several pages at once: page ``p`` holds the
+    columns ``[starts[p], starts[p + 1])`` of ``index`` (same guarantees from the caller).
+    ``CorruptDataError.column`` then indexes ``index`` as a whole."""
+    if kernels.BACKEND == "native":
+        ts_out, val_out = out
+        damage, column, part = kernels.decode_pages_columns_native(
+            pages, starts, index, ts_out, val_out, out_offsets
+        )
+        if damage:
+            raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[damage]}")
+        return
+    for p, page in enumerate(pages):
+        a, b = int(starts[p]), int(starts[p + 1])
+        try:
+            _decode_numpy(page, tuple(c[a:b] for c in index), out, out_offsets[a:b])
+        except CorruptDataError as exc:
+            if exc.column is None:
+                raise
+            raise _column_error(a + exc.column, str(exc).split(": ", 1)[-1]) from None
 
 
 def _decode_native(

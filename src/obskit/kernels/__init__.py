@@ -205,6 +205,25 @@ def _native_decode_xor(
     return out
 
 
+def decode_pages_columns_native(
+    pages: Sequence[bytes | memoryview],
+    starts: npt.NDArray[np.int64],
+    index: tuple[npt.NDArray[np.int64], ...],
+    ts_out: npt.NDArray[np.int64],
+    val_out: npt.NDArray[np.float64],
+    out_offsets: npt.NDArray[np.int64],
+) -> tuple[int, int, int]:
+    """``decode_columns_native`` over several pages in one call (on a few threads when big):
+    page ``p`` holds the columns ``[starts[p], starts[p + 1])`` of ``index``; column ``i`` goes
+    to ``[out_offsets[i], +counts[i])``. ``column`` in the result indexes ``index``."""
+    if _native is None:
+        raise AssertionError("BUG: decode_pages_columns_native without the native backend")
+    result: tuple[int, int, int] = _native.decode_pages_columns(
+        pages, starts, *index, ts_out, val_out, out_offsets
+    )
+    return result
+
+
 def decode_columns_native(
     page: bytes | memoryview,
     index: tuple[npt.NDArray[np.int64], ...],

@@ -591,46 +591,46 @@ class Block:
         # ts_offs, ts_lens, val_offs, val_lens, counts: each row of the widened table contiguous
         index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
         pages = self.pages[rows].astype(np.int64)
-        bounds = [0, *(np.flatnonzero(np.diff(pages)) + 1).tolist(), len(rows)]
-        tasks = [
-            functools.partial(
-                self._decode_page_columns,
-                int(pages[a]),
-                rows[a:b],
-                tuple(column[a:b] for column in index),
-                places[a:b],
-                out,
-                cached,
-            )
-            for a, b in itertools.pairwise(bounds)
-        ]
-        if pool is None:
-            for task in tasks:
-                task()
-        else:
-            pool.run(tasks, samples=int(index[4].sum()))
-
-    def _decode_page_columns(
-        self,
-        page_no: int,
-        rows: npt.NDArray[np.int64],
-        index: tuple[npt.NDArray[np.int64], ...],
-        places: npt.NDArray[np.int64],
-        out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
-        cached: bool,
-    ) -> None:
-        """Decode the columns ``index`` of ``rows`` (all in page ``page_no``) into ``places``
-        of ``out`` (arguments built by ``read_into``, so not checked again)."""
-        page = self._page(page_no, cached)
+        starts = np.flatnonzero(np.diff(pages)) + 1
+        starts = np.concatenate(([0], starts, [len(rows)])).astype(np.int64)
+        page_nos = pages[starts[:-1]].tolist()
+        data = self._pages(page_nos, cached, pool, int(index[4].sum()))
         try:
-            encoding.decode_columns_into(page, index, out, places)
+            encoding.decode_pages_into(data, starts, index, out, places)
         except CorruptDataError as exc:
             col = exc.column
             sid = "?" if col is None else str(int(self.series_ids[rows[col]]))
+            page_no = "?" if col is None else str(int(pages[col]))
             raise CorruptDataError(
                 f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
                 self._chunks_path,
             ) from None
+
+    def _pages(
+        self, page_nos: list[int], cached: bool, pool: ReadPool | None, samples: int
+    ) -> list[bytes]:
+        """Pages ``page_nos`` decoded: from the page cache when it holds them, the others read
+        and decoded (on ``pool``'s threads when they are many)."""
+        cache = self._page_cache if cached else None
+        seq = self.meta.seq
+        data: list[bytes | None] = (
+            [cache.get(seq, p) for p in page_nos] if cache is not None else [None] * len(page_nos)
+        )
+        missing = [i for i, d in enumerate(data) if d is None]
+        if missing:
+
+            def load(i: int) -> None:
+                page = data[i] = self._read_page(page_nos[i])
+                if cache is not None:
+                    cache.put(seq, page_nos[i], page)
+
+            tasks = [functools.partial(load, i) for i in missing]
+            if pool is None:
+                for task in tasks:
+                    task()
+            else:
+                pool.run(tasks, samples=samples * len(missing) // len(page_nos))
+        return data  # type: ignore[return-value]  # every None was replaced
 
     def drop_mapped_pages(self) -> None:
         """Unmap the chunk pages read so far from this process (they stay in the OS page
