@@ -22,6 +22,7 @@ from obskit.encoding import (
     codec_names,
     decode_columns,
     decode_columns_into,
+    decode_pages_into,
     encode_columns,
     encode_timestamps,
     encode_values,
@@ -256,3 +257,47 @@ def test_decode_columns_into_equals_the_checked_call() -> None:
     with pytest.raises(CorruptDataError) as info:
         decode_columns_into(bytes(damaged), tuple(index), got, places)
     assert info.value.column == 0
+
+
+def _big_page(n: int, seed: int) -> tuple[bytes, tuple[np.ndarray, ...]]:
+    rng = np.random.default_rng(seed)
+    series = [
+        (15_000 * np.arange(n, dtype=np.int64), np.round(np.cumsum(rng.random(n)), 2)),
+        (15_000 * np.arange(n, dtype=np.int64) + rng.integers(0, 9, n), rng.normal(size=n)),
+    ]
+    ts, vs, starts, ends = flatten(series)
+    data, ts_lens, val_lens, _ = encode_columns(ts, vs, starts, ends)
+    ts_offs, val_offs = layout(ts_lens, val_lens)
+    return data, (ts_offs, ts_lens, val_offs, val_lens, ends - starts)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+@pytest.mark.parametrize("big", [False, True])  # big: over 256 Ki samples, decoded on threads
+def test_decode_pages_into_equals_page_by_page(
+    backend: str, big: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "native" and not NATIVE:
+        pytest.skip("native kernels not built")
+    monkeypatch.setattr(kernels, "BACKEND", backend)
+    pages = [_big_page(80_000, s) if big else sample_page() for s in range(4)]
+    index = tuple(np.concatenate([p[1][j] for p in pages]).astype(np.int64) for j in range(5))
+    starts = np.cumsum([0] + [len(p[1][4]) for p in pages]).astype(np.int64)
+    counts = index[4]
+    # columns placed in reverse order, with gaps
+    places = (np.cumsum(counts[::-1] + 2)[::-1] - counts - 2).astype(np.int64)
+    room = int((places + counts).max()) + 3
+    want = np.zeros(room, np.int64), np.zeros(room, np.float64)
+    for p, (page, _) in enumerate(pages):
+        a, b = int(starts[p]), int(starts[p + 1])
+        decode_columns_into(page, tuple(c[a:b] for c in index), want, places[a:b])
+    got = np.zeros(room, np.int64), np.zeros(room, np.float64)
+    decode_pages_into([p[0] for p in pages], starts, index, got, places)
+    assert (got[0] == want[0]).all() and (got[1].view(np.uint64) == want[1].view(np.uint64)).all()
+    # damage in the third page's second column: reported as that column of the whole index
+    damaged = bytearray(pages[2][0])
+    damaged[int(pages[2][1][2][1])] = 0x7F  # an unknown value codec
+    data = [p[0] for p in pages]
+    data[2] = bytes(damaged)
+    with pytest.raises(CorruptDataError) as info:
+        decode_pages_into(data, starts, index, got, places)
+    assert info.value.column == int(starts[2]) + 1
