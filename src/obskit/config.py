@@ -10,7 +10,8 @@ YAML layout (Prometheus' ``global``/``scrape_configs`` beside obskit's own secti
     storage: {retention: 15d, retention_bytes: 0, fsync: interval, page_cache_bytes: 1073741824}
     ingest: {max_body_bytes: 67108864}
     query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20,
-            results_cache_bytes: 134217728, results_cache_settle: 5m}
+            results_cache_bytes: 134217728, results_cache_settle: 5m,
+            buffer_pool_bytes: 268435456}
     global: {scrape_interval: 1m, scrape_timeout: 10s}
     scrape_configs: [...]
 """
@@ -82,6 +83,9 @@ class QuerySettings(BaseModel):
     # ``results_cache_settle`` are kept (VictoriaMetrics' -search.cacheTimestampOffset).
     results_cache_bytes: int = Field(128 << 20, ge=0)
     results_cache_settle: Duration = "5m"
+    # Memory kept for the big temporary arrays of queries (select and kernel outputs), so that
+    # queries reuse it instead of faulting fresh pages in (0: off); see obskit.kernels.buffers.
+    buffer_pool_bytes: int = Field(256 << 20, ge=0)
 
 
 class Settings(BaseSettings):

@@ -243,7 +243,10 @@ def build_app(settings: Settings) -> FastAPI:
         from obskit.api import metadata as metadata_api
         from obskit.api import query as query_api
         from obskit.api.promhttp import QueryServices
+        from obskit.kernels import buffers
         from obskit.promql import Engine, ResultsCache
+
+        buffers.configure(settings.query.buffer_pool_bytes)
 
         app.include_router(query_api.router)
         app.include_router(metadata_api.router)

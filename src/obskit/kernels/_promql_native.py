@@ -11,6 +11,8 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
+from obskit.kernels import buffers
+
 __all__ = ["NativeWindows"]
 
 F64 = npt.NDArray[np.float64]
@@ -26,8 +28,8 @@ class NativeWindows:
 
     def window_bounds(self, ts: I64, offsets: I64, ends: I64, range_ms: int) -> tuple[I64, I64]:
         shape = (len(offsets) - 1, len(ends))
-        lo = np.empty(shape, np.int64)
-        hi = np.empty(shape, np.int64)
+        lo = buffers.empty(shape, np.int64)
+        hi = buffers.empty(shape, np.int64)
         self.native.pq_window_bounds(
             np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(offsets, np.int64),
@@ -49,8 +51,8 @@ class NativeWindows:
         is_counter: bool,
         is_rate: bool,
     ) -> tuple[F64, Bool]:
-        out = np.empty(lo.shape, np.float64)
-        ok = np.empty(lo.shape, np.bool_)
+        out = buffers.empty(lo.shape, np.float64)
+        ok = buffers.empty(lo.shape, np.bool_)
         self.native.pq_rate(
             np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(vals, np.float64),
@@ -76,8 +78,8 @@ class NativeWindows:
         is_rate: bool,
     ) -> tuple[F64, Bool]:
         shape = (len(offsets) - 1, len(ends))
-        out = np.empty(shape, np.float64)
-        ok = np.empty(shape, np.bool_)
+        out = buffers.empty(shape, np.float64)
+        ok = buffers.empty(shape, np.bool_)
         self.native.pq_series_rate(
             np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(vals, np.float64),
@@ -95,9 +97,9 @@ class NativeWindows:
         self, ts: I64, vals: F64, offsets: I64, ends: I64, lookback_ms: int
     ) -> tuple[F64, I64, Bool]:
         shape = (len(offsets) - 1, len(ends))
-        v_out = np.empty(shape, np.float64)
-        t_out = np.empty(shape, np.int64)
-        present = np.empty(shape, np.bool_)
+        v_out = buffers.empty(shape, np.float64)
+        t_out = buffers.empty(shape, np.int64)
+        present = buffers.empty(shape, np.bool_)
         self.native.pq_instant_values(
             np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(vals, np.float64),
@@ -111,7 +113,7 @@ class NativeWindows:
         return v_out, t_out, present
 
     def window_stat(self, kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
-        out = np.empty(lo.shape, np.float64)
+        out = buffers.empty(lo.shape, np.float64)
         q = np.empty(0) if param is None else np.ascontiguousarray(param, np.float64)
         self.native.pq_window_stat(
             int(kind),

@@ -36,6 +36,7 @@ from obskit.disk.files import fsync_dir, remove_tmp_leftovers
 from obskit.disk.lock import DirLock
 from obskit.disk.wal import WAL, FsyncPolicy
 from obskit.errors import CorruptDataError, InvalidBatchError, StorageError
+from obskit.kernels import buffers
 from obskit.model.batch import AppendResult, SampleBatch, check_sample_columns
 from obskit.model.labels import Labels, LabelsLike, validate_labels
 from obskit.model.matchers import Matcher
@@ -466,7 +467,8 @@ class DB:
             return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
         sids, counts, places = layout
         total = int(counts.sum())
-        out = (np.empty(total, np.int64), np.empty(total, np.float64))
+        # pooled: a big select's columns reuse memory a finished query let go (no page faults)
+        out = (buffers.empty(total, np.int64), buffers.empty(total, np.float64))
         for k, i in enumerate(whole):
             blocks[i].read_into(rows[i], out, places[k], pool=pool)
         for k, p in enumerate(others, start=len(whole)):
