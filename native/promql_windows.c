@@ -577,7 +577,7 @@ PyObject *py_pq_instant_values(PyObject *self, PyObject *args) {
                        (int64_t)lookback, monotonic, (double *)v_out.buf, (int64_t *)t_out.buf,
                        (unsigned char *)present.buf};
     Py_BEGIN_ALLOW_THREADS;
-    instant_rows(&job, 0, s_count);
+    pq_parallel(instant_rows, &job, s_count, WINDOWS_MIN_PER_THREAD / (steps ? steps : 1) + 1);
     Py_END_ALLOW_THREADS;
     ret = Py_NewRef(Py_None);
 done:
