@@ -73,7 +73,7 @@ def validate_labels(labels: LabelsLike) -> Labels:
         _check_utf8(value, f"value of label {name!r}", pairs)
         if name == "":
             raise InvalidSeriesError(f"invalid series {format_labels(pairs)}: empty label name")
-    pairs = [(k, v) for k, v in pairs if v != ""]
+    pairs = [pair for pair in pairs if pair[1] != ""]  # the caller's tuples, not new ones
     pairs.sort()
     for i in range(1, len(pairs)):
         if pairs[i][0] == pairs[i - 1][0]:
