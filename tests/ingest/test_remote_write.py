@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from obskit import kernels
 from obskit.errors import IngestError, InvalidSeriesError, PayloadTooLargeError
+from obskit.ingest import remote_write
 from obskit.ingest.remote_write import RemoteWriteDecoder, WriteLimits, WriteResult
 from obskit.kernels import _remote_write
 from obskit.model.batch import AppendResult
@@ -305,6 +306,34 @@ def test_series_and_sample_limits(backend: str) -> None:
         RemoteWriteDecoder(FakeAppender(), WriteLimits(max_series_per_request=3)).write(body)
     with pytest.raises(PayloadTooLargeError, match="12 samples"):
         RemoteWriteDecoder(FakeAppender(), WriteLimits(max_samples_per_request=11)).write(body)
+
+
+def test_new_series_share_their_decoded_label_pairs(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def request(first: int) -> bytes:
+        series = [
+            TimeSeries(
+                [(b"__name__", b"up"), (b"job", b"node"), (b"i", str(i).encode())],
+                [Sample(1, 0)],
+            )
+            for i in range(first, first + 3)
+        ]
+        return compress(encode_request(series))
+
+    app = FakeAppender()
+    decoder = RemoteWriteDecoder(app)
+    decoder.write(request(0))
+    decoder.write(request(3))  # a later request: pairs decoded by the first are reused
+    name, job = app.labels[0][0], app.labels[0][2]  # sorted: __name__, i, job
+    assert [ls[0] is name and ls[2] is job for ls in app.labels] == [True] * 6
+    assert len({id(ls[1]) for ls in app.labels}) == 6
+    # the cache is bounded: once full it starts again, and decoding stays correct
+    monkeypatch.setattr(remote_write, "PAIR_CACHE_SIZE", 2)
+    decoder.write(request(6))
+    assert len(decoder._pairs) <= 2
+    assert [validate_labels(ls) for ls in app.labels[6:]] == app.labels[6:]
+    assert [dict(ls)["i"] for ls in app.labels] == [str(i) for i in range(9)]
 
 
 def test_small_cache_rotates_and_stays_correct(backend: str) -> None:

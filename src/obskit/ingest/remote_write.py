@@ -46,6 +46,9 @@ MAX_ERRORS = 10
 # Prometheus sends <= 2,000 samples (~400 KB decompressed) per request by default.
 BUFFER_POOL_SIZE = 4
 BUFFER_POOL_MAX_BYTES = 4 << 20
+# Decoded label pairs kept by a decoder (cleared when full): the distinct pairs of a burst of
+# new series; ~0.3 KiB each.
+PAIR_CACHE_SIZE = 1 << 16
 # Key-byte budget of the ref cache per entry: a node_exporter series' label list encodes to
 # ~150-250 bytes; with this budget 1 M cached series hold at most 256 MiB of keys.
 CACHE_BYTES_PER_ENTRY = 256
@@ -183,8 +186,14 @@ def _capacity_for(counts: WriteRequestCounts, limits: WriteLimits) -> WriteReque
     return WriteRequestCounts(series, samples, labels, 0)
 
 
-def _series_labels(view: memoryview, rows: list[list[int]], limits: WriteLimits) -> Labels | str:
-    """The validated label set of one series from its label rows, or why it is rejected."""
+def _series_labels(
+    view: memoryview,
+    rows: list[list[int]],
+    limits: WriteLimits,
+    known: dict[tuple[bytes, bytes], tuple[str, str]],
+) -> Labels | str:
+    """The validated label set of one series from its label rows, or why it is rejected.
+    ``known`` caches decoded (name, value) pairs (see ``RemoteWriteDecoder._pairs``)."""
     pairs: list[tuple[str, str]] = []
     for name_off, name_len, value_off, value_len in rows:
         if name_len > limits.max_label_name_bytes:
@@ -196,12 +205,20 @@ def _series_labels(view: memoryview, rows: list[list[int]], limits: WriteLimits)
                 f"label value of {value_len} bytes, over the limit of "
                 f"{limits.max_label_value_bytes}"
             )
-        try:
-            name = str(view[name_off : name_off + name_len], "utf-8")
-            value = str(view[value_off : value_off + value_len], "utf-8")
-        except UnicodeDecodeError:
-            return "invalid series: label name or value is not valid UTF-8"
-        pairs.append((name, value))
+        raw = (
+            bytes(view[name_off : name_off + name_len]),
+            bytes(view[value_off : value_off + value_len]),
+        )
+        pair = known.get(raw)
+        if pair is None:
+            try:
+                pair = (str(raw[0], "utf-8"), str(raw[1], "utf-8"))
+            except UnicodeDecodeError:
+                return "invalid series: label name or value is not valid UTF-8"
+            if len(known) >= PAIR_CACHE_SIZE:
+                known.clear()
+            known[raw] = pair
+        pairs.append(pair)
     try:
         labels = validate_labels(pairs)
     except InvalidSeriesError as exc:
@@ -227,6 +244,13 @@ class RemoteWriteDecoder:
         self._lock = threading.Lock()
         self._buffers = _BufferPool(BUFFER_POOL_SIZE, BUFFER_POOL_MAX_BYTES)
         self._capacity: WriteRequestCounts | None = None  # see _columns
+        # Decoded (name, value) pairs by their bytes, for the series that miss the ref cache:
+        # a burst of new series (a sender's first requests) otherwise makes two strs and a
+        # tuple per label of each (~6 MiB per 5,000 node_exporter series) next to the few
+        # long-lived objects the store keeps of them, which leaves Python's allocator arenas
+        # fragmented (~10 MiB resident after 9,700 series; docs/benchmarks.md "Peak RSS work,
+        # session 4"). The store shares these tuples (LabelIndex keeps the first it sees).
+        self._pairs: dict[tuple[bytes, bytes], tuple[str, str]] = {}
 
     @property
     def cached_series(self) -> int:
@@ -314,7 +338,7 @@ class RemoteWriteDecoder:
             slot = slot_of_key.get(key, -1) if cacheable else -1
             if slot < 0:
                 rows = cols.labels[starts[i] : starts[i + 1]].tolist()
-                labels = _series_labels(view, rows, self._limits)
+                labels = _series_labels(view, rows, self._limits, self._pairs)
                 if isinstance(labels, str):
                     slot_of.append(-1)
                     if len(errors) < MAX_ERRORS:
