@@ -32,6 +32,8 @@ def group_keys(
 ) -> tuple[npt.NDArray[np.intp], list[Labels]]:
     """Group number of every series and the output label set of every group. ``labels`` are
     the raw label sets: ``by (__name__)`` still sees a name that is only marked for removal."""
+    if not grouping and not without and len(labels):  # one group of all: sum(x), count(up)
+        return np.zeros(len(labels), np.intp), [()]
     names = set(grouping)
     if without:
         names |= NAME_LABELS
