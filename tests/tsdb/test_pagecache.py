@@ -39,6 +39,20 @@ def test_lru_evicts_least_recently_used_within_bytes() -> None:
     assert (st.hits, st.misses) == (4, 1)
 
 
+def test_get_many_counts_and_refreshes_like_get() -> None:
+    size = len(entry(1000)) + 256
+    cache = PageCache(3 * size)
+    cache.add_block(1)
+    for page in range(3):
+        cache.put(1, page, entry(1000))
+    got = cache.get_many(1, [0, 5, 1])
+    assert [g is not None for g in got] == [True, False, True]
+    cache.put(1, 3, entry(1000))  # evicts 2: 0 and 1 were just used
+    assert cache.get(1, 2) is None and cache.get(1, 0) is not None
+    st = cache.stats()
+    assert (st.hits, st.misses) == (3, 2)
+
+
 def test_drop_block_forgets_its_pages_and_refuses_new_ones() -> None:
     cache = PageCache(1 << 20)
     cache.add_block(1)

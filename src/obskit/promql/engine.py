@@ -522,7 +522,7 @@ class _Evaluator:
         if len(ts) == 0:
             return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
         v_at, t_at, present = kernels.pq_instant_values(ts, vals, offsets, ends, lookback)
-        keep = present.any(axis=1)
+        keep = np.asarray(present.any(axis=1), np.bool_)
         if keep.all():  # the usual case: no copies
             return StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)), t_at
         vec = StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)).take(keep)

@@ -614,7 +614,7 @@ class Block:
         cache = self._page_cache if cached else None
         seq = self.meta.seq
         data: list[bytes | None] = (
-            [cache.get(seq, p) for p in page_nos] if cache is not None else [None] * len(page_nos)
+            cache.get_many(seq, page_nos) if cache is not None else [None] * len(page_nos)
         )
         missing = [i for i, d in enumerate(data) if d is None]
         if missing:

@@ -73,6 +73,22 @@ class PageCache:
             self._hits += 1
             return data
 
+    def get_many(self, seq: int, pages: list[int]) -> list[bytes | None]:
+        """``get`` of several pages of block ``seq`` under one lock."""
+        out: list[bytes | None] = []
+        with self._lock:
+            cached = self._pages
+            for page in pages:
+                key = (seq, page)
+                data = cached.get(key)
+                if data is not None:
+                    cached.move_to_end(key)
+                out.append(data)
+            hits = len(out) - out.count(None)
+            self._hits += hits
+            self._misses += len(out) - hits
+        return out
+
     def put(self, seq: int, page: int, data: bytes) -> None:
         """Cache ``data`` as page ``page`` of block ``seq``, evicting the least recently used
         pages beyond the bound; ignored for a block not (or no longer) registered, or a page
