@@ -11,7 +11,7 @@ YAML layout (Prometheus' ``global``/``scrape_configs`` beside obskit's own secti
     ingest: {max_body_bytes: 67108864}
     query: {lookback_delta: 5m, timeout: 2m, max_samples: 50000000, max_concurrency: 20,
             results_cache_bytes: 134217728, results_cache_settle: 5m,
-            buffer_pool_bytes: 268435456}
+            buffer_pool_bytes: 536870912}
     global: {scrape_interval: 1m, scrape_timeout: 10s}
     scrape_configs: [...]
 """
@@ -85,7 +85,7 @@ class QuerySettings(BaseModel):
     results_cache_settle: Duration = "5m"
     # Memory kept for the big temporary arrays of queries (select and kernel outputs), so that
     # queries reuse it instead of faulting fresh pages in (0: off); see obskit.kernels.buffers.
-    buffer_pool_bytes: int = Field(256 << 20, ge=0)
+    buffer_pool_bytes: int = Field(512 << 20, ge=0)
 
 
 class Settings(BaseSettings):

@@ -18,7 +18,7 @@ def fresh_pool() -> Iterator[None]:
     buffers.configure(64 << 20)
     yield
     buffers.configure(0)
-    buffers.configure(256 << 20)
+    buffers.configure(512 << 20)
 
 
 def test_small_arrays_are_plain() -> None:

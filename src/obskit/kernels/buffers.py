@@ -25,7 +25,7 @@ _GRAIN = 1 << 20  # buffer sizes are multiples of this (a little headroom for th
 
 _lock = threading.Lock()
 _buffers: list[npt.NDArray[np.uint8]] = []
-_max_bytes = 256 << 20
+_max_bytes = 512 << 20
 
 
 def configure(max_bytes: int) -> None:
