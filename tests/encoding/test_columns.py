@@ -21,7 +21,6 @@ from obskit.encoding import (
     codec_name,
     codec_names,
     decode_columns,
-    decode_columns_into,
     decode_pages_into,
     encode_columns,
     encode_timestamps,
@@ -242,7 +241,7 @@ def test_out_offsets_place_columns_anywhere_on_both_backends() -> None:
         decode_columns(page, *index, out=out_arrays(room), out_offsets=places + room)
 
 
-def test_decode_columns_into_equals_the_checked_call() -> None:
+def test_decode_pages_into_one_page_equals_the_checked_call() -> None:
     page, index = sample_page()
     counts = index[4]
     places = (np.cumsum(counts[::-1] + 2)[::-1] - counts - 2).astype(np.int64)
@@ -250,12 +249,14 @@ def test_decode_columns_into_equals_the_checked_call() -> None:
     want = np.zeros(room, np.int64), np.zeros(room, np.float64)
     decode_columns(page, *index, out=want, out_offsets=places)
     got = np.zeros(room, np.int64), np.zeros(room, np.float64)
-    decode_columns_into(page, tuple(np.ascontiguousarray(a, np.int64) for a in index), got, places)
+    index = tuple(np.ascontiguousarray(a, np.int64) for a in index)
+    one = np.array([0, len(counts)], np.int64)
+    decode_pages_into([page], one, index, got, places)
     assert (got[0] == want[0]).all() and (got[1].view(np.uint64) == want[1].view(np.uint64)).all()
     damaged = bytearray(page)
     damaged[int(index[2][0])] = 0x7F  # an unknown value codec in column 0
     with pytest.raises(CorruptDataError) as info:
-        decode_columns_into(bytes(damaged), tuple(index), got, places)
+        decode_pages_into([bytes(damaged)], one, index, got, places)
     assert info.value.column == 0
 
 
@@ -289,7 +290,7 @@ def test_decode_pages_into_equals_page_by_page(
     want = np.zeros(room, np.int64), np.zeros(room, np.float64)
     for p, (page, _) in enumerate(pages):
         a, b = int(starts[p]), int(starts[p + 1])
-        decode_columns_into(page, tuple(c[a:b] for c in index), want, places[a:b])
+        decode_columns(page, *(c[a:b] for c in index), out=want, out_offsets=places[a:b])
     got = np.zeros(room, np.int64), np.zeros(room, np.float64)
     decode_pages_into([p[0] for p in pages], starts, index, got, places)
     assert (got[0] == want[0]).all() and (got[1].view(np.uint64) == want[1].view(np.uint64)).all()

@@ -14,7 +14,6 @@ from obskit.encoding.codecs import Codec, codec_name
 from obskit.encoding.columns import (
     codec_names,
     decode_columns,
-    decode_columns_into,
     decode_pages_into,
     encode_columns,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "codec_name",
     "codec_names",
     "decode_columns",
-    "decode_columns_into",
     "decode_page",
     "decode_pages_into",
     "decode_timestamps",

@@ -24,7 +24,6 @@ from obskit.errors import CorruptDataError
 __all__ = [
     "codec_names",
     "decode_columns",
-    "decode_columns_into",
     "decode_pages_into",
     "encode_columns",
 ]
@@ -127,26 +126,6 @@ def decode_columns(
     return _decode_numpy(page, index, out, offsets)
 
 
-def decode_columns_into(
-    page: bytes | memoryview,
-    index: tuple[I64, ...],
-    out: tuple[I64, F64],
-    out_offsets: I64,
-) -> None:
-    """``decode_columns(page, *index, out=out, out_offsets=out_offsets)`` without checking its
-    arguments again, for a caller that built them itself (a block decoding the pages of its own
-    index: the checks cost more than the decoding of a page's few columns). The caller
-    guarantees: ``index`` (ts_offsets, ts_lengths, val_offsets, val_lengths, counts) and
-    ``out_offsets`` are contiguous int64 arrays of one length, counts >= 0, ``out`` is two
-    contiguous int64 / float64 arrays of one length. The page's bytes are still checked column
-    by column (damage raises ``CorruptDataError`` as ``decode_columns`` does), and the native
-    decoder refuses columns placed outside ``out`` (``ValueError``)."""
-    if kernels.BACKEND == "native":
-        _decode_native(page, index, out, out_offsets)
-    else:
-        _decode_numpy(page, index, out, out_offsets)
-
-
 def decode_pages_into(
     pages: Sequence[bytes | memoryview],
     starts: I64,
@@ -154,9 +133,14 @@ def decode_pages_into(
     out: tuple[I64, F64],
     out_offsets: I64,
 ) -> None:
-    """``decode_columns_into`` for the columns of several pages at once: page ``p`` holds the
-    columns ``[starts[p], starts[p + 1])`` of ``index`` (same guarantees from the caller).
-    ``CorruptDataError.column`` then indexes ``index`` as a whole."""
+    """Decode the columns of several pages, column ``i`` into ``[out_offsets[i], +counts[i])``
+    of ``out``: page ``p`` holds the columns ``[starts[p], starts[p + 1])`` of ``index`` =
+    (ts_offsets, ts_lengths, val_offsets, val_lengths, counts). For a caller that built these
+    itself (a block decoding the pages of its own index), so they are not checked again: index
+    arrays and ``out_offsets`` contiguous int64 of one length, counts >= 0, ``out`` two
+    contiguous int64 / float64 arrays of one length. The pages' bytes are still checked column
+    by column: damage raises ``CorruptDataError`` whose ``column`` indexes ``index``, and the
+    native decoder refuses columns placed outside ``out`` (``ValueError``)."""
     if kernels.BACKEND == "native":
         ts_out, val_out = out
         damage, column, part = kernels.decode_pages_columns_native(

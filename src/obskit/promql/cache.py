@@ -21,6 +21,7 @@ after ``ts`` (a backfill or a late remote-write sample), or everything when data
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import OrderedDict
@@ -167,7 +168,7 @@ class CacheStats:
     steps_cached: int = 0  # steps served from the cache
     steps_evaluated: int = 0  # steps evaluated by the engine (cacheable queries only)
     invalidations: int = 0  # writes that dropped cached steps
-    entries: int = 0
+    entries: int = 0  # (filled in by ResultsCache.stats)
     bytes: int = 0
 
 
@@ -191,7 +192,13 @@ class ResultsCache:
         # The latest step any entry holds or any running query may store: writes of samples
         # after it cannot touch the cache (the writers' fast path, read without the lock).
         self._watermark_ms = -(1 << 63)
-        self.stats = CacheStats()
+        self._counts = CacheStats()  # the counters; entries and bytes come from the entries
+
+    @property
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters, the number of cached queries and their bytes."""
+        with self._lock:
+            return dataclasses.replace(self._counts, entries=len(self._entries), bytes=self._bytes)
 
     # -- invalidation (store writers) -----------------------------------------------------------
 
@@ -202,7 +209,7 @@ class ResultsCache:
             return
         with self._lock:
             self._generation += 1
-            self.stats.invalidations += 1
+            self._counts.invalidations += 1
             for key, entry in list(self._entries.items()):
                 if entry.last_ms < min_ts_ms:
                     continue
@@ -219,7 +226,6 @@ class ResultsCache:
             self._generation += 1
             self._entries.clear()
             self._bytes = 0
-            self._sync_stats()
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -248,14 +254,14 @@ class ResultsCache:
                 pieces.append((hi, evaluate(times[hi:])))
             result = stitch(sorted(pieces, key=lambda p: p[0]), n)
             with self._lock:
-                self.stats.hits += 1
-                self.stats.steps_cached += hi - lo
-                self.stats.steps_evaluated += n - (hi - lo)
+                self._counts.hits += 1
+                self._counts.steps_cached += hi - lo
+                self._counts.steps_evaluated += n - (hi - lo)
         else:
             result = evaluate(times)
             with self._lock:
-                self.stats.misses += 1
-                self.stats.steps_evaluated += n
+                self._counts.misses += 1
+                self._counts.steps_evaluated += n
         if settled and self.max_bytes > 0:
             stored = _head(result, settled)
             if stored.nbytes() <= self.max_bytes:
@@ -281,8 +287,8 @@ class ResultsCache:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
-            self.stats.hits += 1
-            self.stats.steps_cached += len(times)
+            self._counts.hits += 1
+            self._counts.steps_cached += len(times)
         return _columns(entry.result, -first, -first + len(times))
 
     # -- internals (hold the lock) ----------------------------------------------------------------
@@ -293,17 +299,11 @@ class ResultsCache:
         while self._bytes > self.max_bytes and self._entries:
             _, old = self._entries.popitem(last=False)
             self._bytes -= old.result.nbytes()
-        self._sync_stats()
 
     def _drop(self, key: CacheKey) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= old.result.nbytes()
-        self._sync_stats()
-
-    def _sync_stats(self) -> None:
-        self.stats.entries = len(self._entries)
-        self.stats.bytes = self._bytes
 
 
 def _columns(result: StepResult, a: int, b: int) -> StepResult:

@@ -233,8 +233,7 @@ class Engine:
         if cache is None or not use_cache or not cacheable(expr):
             result = evaluate(times)
         else:
-            key = CacheKey(text, step_ms, start_ms % step_ms, ev.lookback_ms)
-            result = cache.run(key, times, evaluate)
+            result = cache.run(_cache_key(text, start_ms, step_ms, ev.lookback_ms), times, evaluate)
         return QueryResult(result.to_matrix(times), result.warnings, result.infos)
 
     def cached_range_query(
@@ -254,7 +253,6 @@ class Engine:
         cache = self.results_cache
         if cache is None or step_ms <= 0 or end_ms < start_ms:
             return None
-        n = (end_ms - start_ms) // step_ms + 1
         try:
             text, expr = _parse_text(query, step_ms, end_ms - start_ms)
         except ParseError:
@@ -262,9 +260,8 @@ class Engine:
         if not cacheable(expr):
             return None
         lookback = lookback_delta_ms or self.options.lookback_delta_ms
-        key = CacheKey(text, step_ms, start_ms % step_ms, lookback)
-        times = start_ms + np.arange(n, dtype=np.int64) * step_ms
-        result = cache.peek(key, times, max_points)
+        times = _step_times(start_ms, end_ms, step_ms)
+        result = cache.peek(_cache_key(text, start_ms, step_ms, lookback), times, max_points)
         if result is None:
             return None
         return QueryResult(result.to_matrix(times), result.warnings, result.infos)
@@ -281,8 +278,7 @@ class Engine:
     ) -> _Evaluator:
         opts = self.options
         timeout = opts.timeout_s if timeout_s is None else min(timeout_s, opts.timeout_s)
-        n = (end_ms - start_ms) // step_ms + 1
-        times = start_ms + np.arange(n, dtype=np.int64) * step_ms
+        times = _step_times(start_ms, end_ms, step_ms)
         return _Evaluator(
             self.querier,
             opts,
@@ -295,6 +291,19 @@ class Engine:
             is_range,
             step_ms if is_range else 0,
         )
+
+
+def _step_times(start_ms: int, end_ms: int, step_ms: int) -> I64:
+    """start, start + step, ... <= end."""
+    n = (end_ms - start_ms) // step_ms + 1
+    out: I64 = start_ms + np.arange(n, dtype=np.int64) * step_ms
+    return out
+
+
+def _cache_key(text: str, start_ms: int, step_ms: int, lookback_ms: int) -> CacheKey:
+    """Range queries whose steps are interchangeable: same (rewritten) text, step, step phase
+    and lookback."""
+    return CacheKey(text, step_ms, start_ms % step_ms, lookback_ms)
 
 
 def _step_result(expr: Any, ev: _Evaluator) -> StepResult:

@@ -427,7 +427,7 @@ class Block:
             val_offs = page_ts[pages + 1] + within
         self._time_base = int(mint.min()) if n else 0
         # One table, so a reader widens the columns of its rows in one step: rows 0-4 are the
-        # arguments of encoding.decode_columns_into, rows 4-7 what ``runs`` returns.
+        # index arguments of encoding.decode_pages_into, rows 4-7 what ``runs`` returns.
         table = _narrow(
             np.stack(
                 [
@@ -494,17 +494,6 @@ class Block:
     @property
     def seq(self) -> int:
         return self.meta.seq
-
-    def _page(self, page: int, cached: bool) -> bytes:
-        """Page ``page`` decoded, from the page cache when it holds it (and then cached)."""
-        cache = self._page_cache if cached else None
-        if cache is None:
-            return self._read_page(page)
-        data = cache.get(self.meta.seq, page)
-        if data is None:
-            data = self._read_page(page)
-            cache.put(self.meta.seq, page, data)
-        return data
 
     def _read_page(self, page: int) -> bytes:
         assert self._mm is not None
