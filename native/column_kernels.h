@@ -79,6 +79,8 @@ static inline void integrate(uint64_t *out, Py_ssize_t n, int order, uint64_t di
 /* Batch codecs (decode_columns.c, encode_columns.c), registered by obskit_native.c. */
 PyObject *py_decode_columns(PyObject *self, PyObject *args);
 PyObject *py_decode_pages_columns(PyObject *self, PyObject *args);
+PyObject *py_sample_pages_columns(PyObject *self, PyObject *args);
+PyObject *py_sample_columns(PyObject *self, PyObject *args);
 PyObject *py_encode_columns(PyObject *self, PyObject *args);
 PyObject *py_sort_samples(PyObject *self, PyObject *args);
 PyObject *py_tokenize_exposition(PyObject *self, PyObject *args); /* text_parse.c */
@@ -88,6 +90,7 @@ PyObject *py_pq_window_bounds(PyObject *self, PyObject *args); /* promql_windows
 PyObject *py_pq_rate(PyObject *self, PyObject *args);
 PyObject *py_pq_series_rate(PyObject *self, PyObject *args);
 PyObject *py_pq_instant_values(PyObject *self, PyObject *args);
+PyObject *py_pq_instant_finish(PyObject *self, PyObject *args);
 PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 PyObject *py_pq_group_reduce(PyObject *self, PyObject *args); /* promql_agg.c */
 PyObject *py_json_points(PyObject *self, PyObject *args); /* json_points.c */

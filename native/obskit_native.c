@@ -253,6 +253,11 @@ static PyMethodDef methods[] = {
     {"decode_pages_columns", py_decode_pages_columns, METH_VARARGS,
      "decode_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, ts_out, "
      "val_out, out_offsets)"},
+    {"sample_pages_columns", py_sample_pages_columns, METH_VARARGS,
+     "sample_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, rows, ends, "
+     "lookback_ms, v_out, t_out) -> (code, column, part)"},
+    {"sample_columns", py_sample_columns, METH_VARARGS,
+     "sample_columns(ts, vals, offsets, rows, ends, lookback_ms, v_out, t_out)"},
     {"decode_columns", py_decode_columns, METH_VARARGS,
      "decode_columns(page, ts_off, ts_len, val_off, val_len, counts, ts_out, val_out)"
      " -> (code, column, part)"},
@@ -306,6 +311,8 @@ static PyMethodDef methods[] = {
      "pq_series_rate(ts, values, offsets, ends, range_ms, is_counter, is_rate, out, ok)"},
     {"pq_instant_values", py_pq_instant_values, METH_VARARGS,
      "pq_instant_values(ts, values, offsets, ends, lookback_ms, v_out, t_out, present_out)"},
+    {"pq_instant_finish", py_pq_instant_finish, METH_VARARGS,
+     "pq_instant_finish(v, t, ends, lookback_ms, present_out, keep_out) -> points"},
     {"pq_window_stat", py_pq_window_stat, METH_VARARGS,
      "pq_window_stat(kind, values, lo, hi, param, out): Kahan sum, avg, stdvar, stddev,"
      " quantile, mad per window"},

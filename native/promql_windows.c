@@ -590,3 +590,50 @@ done:
     PyBuffer_Release(&present);
     return ret;
 }
+
+/* instant_finish(v, t, ends, lookback_ms, present_out, keep_out) -> points: the last step of an
+ * instant selector read by sample_pages_columns / sample_columns: present[s, k] when t[s, k] >
+ * ends[k] - lookback and v[s, k] is not a staleness marker; v is set to 0 where it is not (so no
+ * unwritten memory is ever read); keep[s] when row s has a point; returns how many points. */
+PyObject *py_pq_instant_finish(PyObject *self, PyObject *args) {
+    Py_buffer v, t, ends, present, keep;
+    long long lookback;
+    if (!PyArg_ParseTuple(args, "w*y*y*Lw*w*", &v, &t, &ends, &lookback, &present, &keep))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t steps = ends.len / 8, rows = steps ? t.len / 8 / steps : 0;
+    if (ends.len % 8 || t.len % 8 || (steps && t.len != rows * steps * 8) ||
+        (!steps && t.len != 0)) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes for instant_finish");
+        goto done;
+    }
+    if (need(&v, rows * steps * 8, "v") < 0 || need(&present, rows * steps, "present") < 0 ||
+        need(&keep, rows, "keep") < 0)
+        goto done;
+    const int64_t *tt = t.buf, *e = ends.buf;
+    uint64_t *vv = v.buf;
+    unsigned char *pr = present.buf, *kp = keep.buf;
+    long long points = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t s = 0; s < rows; s++) {
+        const Py_ssize_t r = s * steps;
+        long long row_points = 0;
+        for (Py_ssize_t k = 0; k < steps; k++) {
+            const int p = tt[r + k] > e[k] - lookback && vv[r + k] != STALE_NAN_BITS;
+            pr[r + k] = (unsigned char)p;
+            if (!p) vv[r + k] = 0; /* +0.0 */
+            row_points += p;
+        }
+        kp[s] = row_points > 0;
+        points += row_points;
+    }
+    Py_END_ALLOW_THREADS;
+    ret = PyLong_FromLongLong(points);
+done:
+    PyBuffer_Release(&v);
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&present);
+    PyBuffer_Release(&keep);
+    return ret;
+}

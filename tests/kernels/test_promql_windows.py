@@ -105,6 +105,57 @@ def test_native_matches_numpy(
         )
 
 
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(series_windows(), st.integers(1, 4))
+def test_instant_sampling_matches_numpy_and_instant_values(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], sources: int
+) -> None:
+    """Sampling the series split into several sources (offered in order) gives what
+    instant_values gives on the whole series, natively and in numpy."""
+    assert NATIVE is not None
+    ts, vals, offsets, ends, rng = case
+    ends = np.sort(ends)
+    vals = vals.copy()
+    vals[::4] = np.uint64(_promql.STALE_NAN_BITS).view(np.float64)
+    n_rows = len(offsets) - 1
+    outs = []
+    for impl in (_promql, NATIVE):
+        t = np.full((n_rows, len(ends)), np.iinfo(np.int64).min, np.int64)
+        v = np.full((n_rows, len(ends)), 7.0)
+        for part in range(sources):  # source `part` holds every sources-th sample of a series
+            pieces_t, pieces_v, offs = [], [], [0]
+            for s in range(n_rows):
+                a, b = int(offsets[s]), int(offsets[s + 1])
+                pieces_t.append(ts[a:b][part::sources])
+                pieces_v.append(vals[a:b][part::sources])
+                offs.append(offs[-1] + len(pieces_t[-1]))
+            impl.sample_columns(
+                np.concatenate(pieces_t) if n_rows else np.empty(0, np.int64),
+                np.concatenate(pieces_v) if n_rows else np.empty(0),
+                np.asarray(offs, np.int64),
+                np.arange(n_rows, dtype=np.int64)[::-1].copy(),  # rows in another order
+                ends,
+                rng,
+                v,
+                t,
+            )
+        outs.append((t.copy(), v.copy(), *impl.instant_finish(v, t, ends, rng), v))
+    (t0, v0, p0, k0, n0, f0), (t1, v1, p1, k1, n1, f1) = outs
+    _same(t0, t1)
+    assert v0.tobytes() == v1.tobytes()
+    _same(p0, p1)
+    _same(k0, k1)
+    assert n0 == n1
+    assert f0.tobytes() == f1.tobytes()
+    if len(ts):
+        want_v, want_t, want_p = _promql.instant_values(ts, vals, offsets, ends, rng)
+        got_p = p0[::-1]
+        _same(want_p, got_p)
+        assert np.where(want_p, want_v, 0).tobytes() == f0[::-1].tobytes()
+        _same(np.where(want_p, want_t, 0), np.where(got_p, t0[::-1], 0))
+
+
 def _kahan(xs: list[float]) -> float:
     s = c = 0.0
     for x in xs:

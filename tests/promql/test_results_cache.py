@@ -249,7 +249,7 @@ def test_concurrent_backfills_and_cached_queries_end_in_a_full_evaluations_answe
         def write(seed: int) -> None:
             rng = np.random.default_rng(seed)
             try:
-                while not stop.is_set():
+                while not stop.wait(0.002):  # pauses: some queries finish between writes
                     # into the last 20 minutes, so later writes do not wipe out every cached step
                     t = int(rng.integers(400, 480)) * 15_000 + int(rng.integers(1, 15_000))
                     lab = labels[int(rng.integers(0, len(labels)))]
@@ -288,12 +288,17 @@ class _WritesWhileReading:
     def __init__(self, db: tsdb.DB, batch: SampleBatch) -> None:
         self.db, self.batch = db, batch
 
-    def select_flat(self, *args: object) -> object:
-        out = self.db.select_flat(*args)  # type: ignore[arg-type]
+    def _after_read(self, out: object) -> object:
         if self.batch is not None:
             batch, self.batch = self.batch, None  # type: ignore[assignment]
             self.db.append(batch)
         return out
+
+    def select_flat(self, *args: object) -> object:
+        return self._after_read(self.db.select_flat(*args))  # type: ignore[arg-type]
+
+    def select_instant(self, *args: object) -> object:
+        return self._after_read(self.db.select_instant(*args))  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.db, name)

@@ -16,6 +16,7 @@ from obskit.encoding.columns import (
     decode_columns,
     decode_pages_into,
     encode_columns,
+    sample_pages_into,
 )
 from obskit.encoding.pages import (
     DEFAULT_ZSTD_LEVEL,
@@ -47,4 +48,5 @@ __all__ = [
     "encode_value_page",
     "encode_values",
     "raw_column_lengths",
+    "sample_pages_into",
 ]

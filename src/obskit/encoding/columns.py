@@ -26,6 +26,7 @@ __all__ = [
     "decode_columns",
     "decode_pages_into",
     "encode_columns",
+    "sample_pages_into",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -157,6 +158,44 @@ def decode_pages_into(
             if exc.column is None:
                 raise
             raise _column_error(a + exc.column, str(exc).split(": ", 1)[-1]) from None
+
+
+def sample_pages_into(
+    pages: Sequence[bytes | memoryview],
+    starts: I64,
+    index: tuple[I64, ...],
+    rows: I64,
+    ends: I64,
+    lookback_ms: int,
+    out: tuple[F64, I64],
+) -> None:
+    """The columns of ``decode_pages_into`` read for an instant selector: column ``i`` holds
+    the samples of output row ``rows[i]`` (distinct), and for each step ``k`` of ``ends``
+    (ascending) its last sample with ts <= ends[k] replaces ``out = (v_out, t_out)[row, k]``
+    when its ts is >= the one there (see ``kernels.pq_sample_columns``). Natively the columns
+    decode into a small scratch per thread, so only the ``rows x len(ends)`` outputs are
+    written. Damage raises ``CorruptDataError`` as ``decode_pages_into`` does."""
+    v_out, t_out = out
+    if kernels.BACKEND == "native":
+        damage, column, part = kernels.sample_pages_columns_native(
+            pages, starts, index, rows, ends, lookback_ms, v_out, t_out
+        )
+        if damage:
+            raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[damage]}")
+        return
+    for p, page in enumerate(pages):
+        a, b = int(starts[p]), int(starts[p + 1])
+        counts = index[4][a:b]
+        offsets = np.zeros(b - a + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        cols = (np.empty(int(offsets[-1]), np.int64), np.empty(int(offsets[-1]), np.float64))
+        try:
+            _decode_numpy(page, tuple(c[a:b] for c in index), cols, offsets[:-1])
+        except CorruptDataError as exc:
+            if exc.column is None:
+                raise
+            raise _column_error(a + exc.column, str(exc).split(": ", 1)[-1]) from None
+        kernels.pq_sample_columns(*cols, offsets, rows[a:b], ends, lookback_ms, v_out, t_out)
 
 
 def _decode_native(

@@ -11,9 +11,10 @@ This is the only module that imports ``obskit._native``. The backend is chosen o
 namesake in ``kernels/_numpy.py``; the native twins fill arrays allocated here. Bad sizes raise
 ``ValueError``; ``obskit.encoding`` validates headers first and converts what slips through.
 
-Two batch kernels exist only natively (``decode_columns_native``, ``encode_columns_native``): they
-run whole codecs over many columns in one call, so their numpy reference is the per-column codec
-loop in ``obskit.encoding.columns``, which calls them only when ``BACKEND == "native"``. The same
+Three batch kernels exist only natively (``decode_columns_native``, ``encode_columns_native``,
+``sample_pages_columns_native``): they run whole codecs over many columns in one call, so their
+numpy reference is the per-column codec loop in ``obskit.encoding.columns`` (followed by
+``pq_sample_columns`` for the last), which calls them only when ``BACKEND == "native"``. The same
 holds for the version 2 value pages: ``rans_encode_lanes`` and ``decode_value_page`` (C in
 ``native/value_pages.c``) have their numpy reference in ``obskit.encoding.rans`` and
 ``obskit.encoding.valuepages``, ``analyse_value_page`` (C in ``native/value_pages_enc.c``) its
@@ -74,14 +75,17 @@ __all__ = [
     "new_ref_cache",
     "pack_planes",
     "pq_group_reduce",
+    "pq_instant_finish",
     "pq_instant_values",
     "pq_quantile_rows",
+    "pq_sample_columns",
     "pq_series_rate",
     "pq_window_bounds",
     "pq_window_rate",
     "pq_window_stat",
     "rans_encode_lanes",
     "rans_lane_symbols",
+    "sample_pages_columns_native",
     "snappy_decompress_into",
     "snappy_length",
     "sort_samples",
@@ -220,6 +224,29 @@ def decode_pages_columns_native(
         raise AssertionError("BUG: decode_pages_columns_native without the native backend")
     result: tuple[int, int, int] = _native.decode_pages_columns(
         pages, starts, *index, ts_out, val_out, out_offsets
+    )
+    return result
+
+
+def sample_pages_columns_native(
+    pages: Sequence[bytes | memoryview],
+    starts: npt.NDArray[np.int64],
+    index: tuple[npt.NDArray[np.int64], ...],
+    rows: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    lookback_ms: int,
+    v_out: npt.NDArray[np.float64],
+    t_out: npt.NDArray[np.int64],
+) -> tuple[int, int, int]:
+    """The pages of ``decode_pages_columns_native`` read for an instant selector: column ``i``
+    (sorted samples of output row ``rows[i]``, rows distinct) offers, for each step ``k`` of
+    ``ends`` (ascending), its last sample with ts <= ends[k]; it replaces ``(t_out, v_out)[row,
+    k]`` (``rows x len(ends)``, C order) when its ts is >= the one there. Only the outputs are
+    written, so no column of samples is materialized. Returns ``(damage, column, part)``."""
+    if _native is None:
+        raise AssertionError("BUG: sample_pages_columns_native without the native backend")
+    result: tuple[int, int, int] = _native.sample_pages_columns(
+        pages, starts, *index, rows, ends, int(lookback_ms), v_out, t_out
     )
     return result
 
@@ -447,6 +474,8 @@ if PROMQL_NATIVE is None:
     pq_group_reduce = _promql.group_reduce
     pq_series_rate = _promql.series_rate
     pq_instant_values = _promql.instant_values
+    pq_sample_columns = _promql.sample_columns
+    pq_instant_finish = _promql.instant_finish
 else:
     pq_window_bounds = PROMQL_NATIVE.window_bounds
     pq_window_rate = PROMQL_NATIVE.window_rate
@@ -454,6 +483,8 @@ else:
     pq_group_reduce = PROMQL_NATIVE.group_reduce
     pq_series_rate = PROMQL_NATIVE.series_rate
     pq_instant_values = PROMQL_NATIVE.instant_values
+    pq_sample_columns = PROMQL_NATIVE.sample_columns
+    pq_instant_finish = PROMQL_NATIVE.instant_finish
 PQ_GROUP_KINDS = _promql.GROUP_KINDS
 PQ_STAT_KINDS = _promql.STAT_KINDS
 pq_quantile_rows = _promql.quantile_rows

@@ -15,9 +15,11 @@ __all__ = [
     "GROUP_KINDS",
     "STAT_KINDS",
     "group_reduce",
+    "instant_finish",
     "instant_values",
     "kahan_inc",
     "quantile_rows",
+    "sample_columns",
     "series_rate",
     "window_bounds",
     "window_rate",
@@ -65,6 +67,53 @@ def instant_values(
     stale = v_at.view(np.uint64) == np.uint64(STALE_NAN_BITS)
     present: Bool = has & (t_at > ends[None, :] - lookback_ms) & ~stale
     return v_at, t_at, present
+
+
+def instant_finish(v: F64, t: I64, ends: I64, lookback_ms: int) -> tuple[Bool, Bool, int]:
+    """The last step of an instant selector read by ``sample_columns``: ``present[s, k]`` when
+    ``t[s, k] > ends[k] - lookback`` and ``v[s, k]`` is not a staleness marker; ``v`` is set
+    to 0 where it is not (in place); ``keep[s]`` when row s has a point; and the point count."""
+    present: Bool = t > ends[None, :] - lookback_ms
+    present &= v.view(np.uint64) != np.uint64(STALE_NAN_BITS)
+    v[~present] = 0.0
+    keep: Bool = np.asarray(present.any(axis=1), np.bool_)
+    return present, keep, int(np.count_nonzero(present))
+
+
+def sample_columns(
+    ts: I64,
+    vals: F64,
+    offsets: I64,
+    rows: I64,
+    ends: I64,
+    lookback_ms: int,
+    v_out: F64,
+    t_out: I64,
+) -> None:
+    """Offer the sorted runs ``s`` (``[offsets[s], offsets[s + 1])`` of ``ts``/``vals``) to the
+    rows ``rows[s]`` (distinct) of ``t_out``/``v_out`` (``rows x len(ends)``, ends ascending):
+    for each step k the run's last sample with ts <= ends[k] replaces the one there when its ts
+    is >= t_out[row, k]. Only steps the run can hold the instant sample of are offered to
+    (first ts <= ends[k] < last ts + lookback), as in native/decode_columns.c."""
+    if len(offsets) <= 1 or not len(ends):
+        return
+    first, stop = offsets[:-1, None], offsets[1:, None]
+    _lo, hi = window_bounds(ts, offsets, ends, lookback_ms)
+    idx = hi - 1
+    has = (idx >= first) & (stop > first)
+    last_t = ts[np.maximum(stop - 1, 0)] if len(ts) else np.zeros_like(first)
+    e = ends[None, :]
+    gap = e.astype(np.uint64) - last_t.astype(np.uint64)  # e - last without overflow when e >= last
+    visit = has & ((e < last_t) | (gap < np.uint64(lookback_ms)))
+    idx = np.where(visit, idx, 0)
+    cand_t = ts[idx] if len(ts) else np.zeros(idx.shape, np.int64)
+    cand_v = vals[idx] if len(vals) else np.zeros(idx.shape, np.float64)
+    t_rows, v_rows = t_out[rows], v_out[rows]
+    win = visit & (cand_t >= t_rows)
+    t_rows[win] = cand_t[win]
+    v_rows[win] = cand_v[win]
+    t_out[rows] = t_rows
+    v_out[rows] = v_rows
 
 
 def window_rate(

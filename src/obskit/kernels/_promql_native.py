@@ -112,6 +112,41 @@ class NativeWindows:
         )
         return v_out, t_out, present
 
+    def instant_finish(self, v: F64, t: I64, ends: I64, lookback_ms: int) -> tuple[Bool, Bool, int]:
+        present = buffers.empty(t.shape, np.bool_)
+        keep = np.empty(t.shape[0], np.bool_)
+        points: int = self.native.pq_instant_finish(
+            v,
+            np.ascontiguousarray(t, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(lookback_ms),
+            present,
+            keep,
+        )
+        return present, keep, points
+
+    def sample_columns(
+        self,
+        ts: I64,
+        vals: F64,
+        offsets: I64,
+        rows: I64,
+        ends: I64,
+        lookback_ms: int,
+        v_out: F64,
+        t_out: I64,
+    ) -> None:
+        self.native.sample_columns(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(vals, np.float64),
+            np.ascontiguousarray(offsets, np.int64),
+            np.ascontiguousarray(rows, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            int(lookback_ms),
+            v_out,
+            t_out,
+        )
+
     def window_stat(self, kind: int, vals: F64, lo: I64, hi: I64, param: F64 | None = None) -> F64:
         out = buffers.empty(lo.shape, np.float64)
         q = np.empty(0) if param is None else np.ascontiguousarray(param, np.float64)

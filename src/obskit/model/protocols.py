@@ -14,7 +14,7 @@ import numpy.typing as npt
 from obskit.model.batch import AppendResult, SampleBatch
 from obskit.model.labels import LabelsLike
 from obskit.model.matchers import Matcher
-from obskit.model.series import Series, SeriesColumns
+from obskit.model.series import Series, SeriesColumns, StepSamples
 
 __all__ = ["Appender", "Querier", "RefAppender"]
 
@@ -57,6 +57,15 @@ class Querier(Protocol):
     def select_flat(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> SeriesColumns:
         """What ``select`` returns, as flat columns (``SeriesColumns.from_series(select(...))``
         in a querier without a faster way): engines read this, with no object per series."""
+        ...
+
+    def select_instant(
+        self, matchers: Sequence[Matcher], ends_ms: npt.NDArray[np.int64], lookback_ms: int
+    ) -> StepSamples:
+        """The samples an instant selector picks at each of ``ends_ms`` (ascending) for the
+        matching series, sorted by labels; series without samples in ``(ends_ms[0] -
+        lookback_ms, ends_ms[-1]]`` are left out (``select_flat`` then
+        ``kernels.pq_sample_columns`` in a querier without a faster way)."""
         ...
 
     def label_names(

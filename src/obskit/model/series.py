@@ -1,5 +1,6 @@
-"""Series: one label set with its samples as numpy columns, as returned by a select; and
-``SeriesColumns``, many series as one pair of flat columns (what engines evaluate over)."""
+"""Series: one label set with its samples as numpy columns, as returned by a select;
+``SeriesColumns``, many series as one pair of flat columns (what engines evaluate over); and
+``StepSamples``, the samples an instant selector picks at each step."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy.typing as npt
 
 from obskit.model.labels import Labels
 
-__all__ = ["Series", "SeriesColumns"]
+__all__ = ["Series", "SeriesColumns", "StepSamples"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,20 @@ class SeriesColumns:
             Series(labels, self.timestamps_ms[a:b], self.values[a:b])
             for labels, (a, b) in zip(self.labels, pairwise(bounds), strict=True)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class StepSamples:
+    """An instant selector's read at steps ``ends`` with a lookback: series ``i`` is
+    ``labels[i]``; where ``timestamps_ms[i, k] > ends[k] - lookback``, ``(timestamps_ms,
+    values)[i, k]`` is its last sample with timestamp <= ``ends[k]`` (staleness markers
+    included), and elsewhere the series has no sample in that window (the timestamp there is
+    <= ``ends[k] - lookback``, ``INT64_MIN`` when no sample at all is <= ``ends[k]``, and the
+    value is unspecified)."""
+
+    labels: list[Labels]
+    values: npt.NDArray[np.float64]
+    timestamps_ms: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.labels)

@@ -524,18 +524,25 @@ class _Evaluator:
         """The vector and, per series and step, the timestamp of the chosen sample."""
         ends = self._ends(vs.at, vs.offset)
         lookback = self.lookback_ms
-        labels, ts, vals, offsets = self._load(vs, int(ends.min()) - lookback + 1, int(ends.max()))
-        n_series = len(labels)
-        if n_series == 0:
+        picked = self.querier.select_instant(self._matchers(vs), ends, lookback)
+        if len(picked) > self.options.max_series:
+            raise QueryLimitError(
+                f"query selects {len(picked)} series, more than the limit of "
+                f"{self.options.max_series}"
+            )
+        if len(picked) == 0:
             return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
-        if len(ts) == 0:
-            return StepVector.empty(self.n), np.zeros((0, self.n), np.int64)
-        v_at, t_at, present = kernels.pq_instant_values(ts, vals, offsets, ends, lookback)
-        keep = np.asarray(present.any(axis=1), np.bool_)
+        t_at, v_at = picked.timestamps_ms, picked.values
+        present, keep, points = kernels.pq_instant_finish(v_at, t_at, ends, lookback)
+        self.samples += points
+        if self.samples > self.options.max_samples:
+            raise QueryLimitError(
+                "query processing would load too many samples into memory in query execution"
+            )
+        vec = StepVector(picked.labels, v_at, present, np.zeros(len(picked), np.bool_))
         if keep.all():  # the usual case: no copies
-            return StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)), t_at
-        vec = StepVector(labels, v_at, present, np.zeros(n_series, np.bool_)).take(keep)
-        return vec, t_at[keep]
+            return vec, t_at
+        return vec.take(keep), t_at[keep]
 
     def range_selector(self, ms: Any) -> RangeInput:
         vs = ms.vector_selector

@@ -587,13 +587,53 @@ class Block:
         try:
             encoding.decode_pages_into(data, starts, index, out, places)
         except CorruptDataError as exc:
-            col = exc.column
-            sid = "?" if col is None else str(int(self.series_ids[rows[col]]))
-            page_no = "?" if col is None else str(int(pages[col]))
-            raise CorruptDataError(
-                f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
-                self._chunks_path,
-            ) from None
+            raise self._column_damage(exc, rows, pages) from None
+
+    def _column_damage(
+        self,
+        exc: CorruptDataError,
+        rows: npt.NDArray[np.int64],
+        pages: npt.NDArray[np.int64],
+    ) -> CorruptDataError:
+        col = exc.column
+        sid = "?" if col is None else str(int(self.series_ids[rows[col]]))
+        page_no = "?" if col is None else str(int(pages[col]))
+        return CorruptDataError(
+            f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
+            self._chunks_path,
+        )
+
+    def sample_into(
+        self,
+        rows: npt.NDArray[np.int64],
+        out_rows: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+        lookback_ms: int,
+        out: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]],
+        pool: ReadPool | None = None,
+    ) -> None:
+        """An instant selector's read of the series at ``rows`` (ascending): series ``rows[i]``
+        offers its samples to row ``out_rows[i]`` (distinct) of ``out = (v_out, t_out)`` as
+        ``encoding.sample_pages_into`` says, without materializing the samples."""
+        if not len(rows):
+            return
+        index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
+        pages = self.pages[rows].astype(np.int64)
+        starts = np.flatnonzero(np.diff(pages)) + 1
+        starts = np.concatenate(([0], starts, [len(rows)])).astype(np.int64)
+        data = self._pages(pages[starts[:-1]].tolist(), True, pool, int(index[4].sum()))
+        try:
+            encoding.sample_pages_into(
+                data,
+                starts,
+                index,
+                np.ascontiguousarray(out_rows, np.int64),
+                ends,
+                lookback_ms,
+                out,
+            )
+        except CorruptDataError as exc:
+            raise self._column_damage(exc, rows, pages) from None
 
     def _pages(
         self, page_nos: list[int], cached: bool, pool: ReadPool | None, samples: int
