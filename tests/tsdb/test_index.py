@@ -117,6 +117,30 @@ def test_stored_label_sets_share_their_pairs() -> None:
     assert c[0] is stored[0][0] and c[1] is not stored[0][1]
 
 
+def test_label_order_sorts_by_labels_and_is_remembered() -> None:
+    index = LabelIndex()
+    # creation order differs from label order ("10" < "2"; job b before a for odd ids)
+    index.add_many(0, [make_labels("m", i=str(i), job="ab"[i % 2]) for i in range(12)])
+    ids = _ids(1, 2, 3, 10, 11)
+    order = index.label_order(ids)
+    want = sorted(index.labels(i) for i in ids.tolist())
+    assert order.labels == [index.labels(i) for i in ids.tolist()]
+    assert order.sorted_labels == want
+    assert [order.sorted_labels[r] for r in order.ranks.tolist()] == order.labels
+    assert not order.in_order
+    assert index.label_order(ids.copy()) is order  # remembered by the ids, not the array
+    assert index.label_order(_ids(0, 2, 4)).in_order
+    assert index.label_order(_ids()).sorted_labels == []
+    index.remove(_ids(2))  # a removed series keeps its labels: remembered orders stay right
+    assert index.label_order(ids) is order
+    for k in range(index_module._ORDER_ENTRIES + 5):  # bounded
+        index.add(12 + k, make_labels("n", k=str(k)))
+        index.label_order(_ids(12 + k))
+    assert len(index._orders) == index_module._ORDER_ENTRIES
+    assert index.label_order(ids) is not order  # evicted: built again, equal
+    assert index.label_order(ids).sorted_labels == want
+
+
 def test_gaps_in_ids_never_match() -> None:
     index = LabelIndex()
     index.add(0, make_labels("a"))

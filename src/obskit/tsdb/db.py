@@ -422,10 +422,8 @@ class DB:
         live = np.unique(
             np.concatenate([np.empty(0, np.int64), *block_sids, *(p.sids for p in pieces)])
         )
-        labels = [self.index.labels(sid) for sid in live.tolist()]
-        by_labels = sorted(range(len(live)), key=labels.__getitem__)
-        ranks = np.empty(len(live), np.int64)
-        ranks[by_labels] = np.arange(len(live))
+        order = self.index.label_order(live)
+        ranks = order.ranks
         shape = (len(live), len(ends))
         t_out = buffers.empty(shape, np.int64)
         t_out.fill(np.iinfo(np.int64).min)
@@ -443,19 +441,17 @@ class DB:
                 kernels.pq_sample_columns(
                     p.ts, p.values, offsets, out_rows, ends, lookback_ms, v_out, t_out
                 )
-        return StepSamples([labels[i] for i in by_labels], v_out, t_out)
+        return StepSamples(list(order.sorted_labels), v_out, t_out)
 
     def select_flat(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> SeriesColumns:
         """``select`` as one pair of flat columns and per-series offsets (what the PromQL engine
         reads): the blocks decode every series straight into its place in label order."""
         self._check_open()
         ids = self.index.select(matchers)
-        labels = [self.index.labels(sid) for sid in ids.tolist()]
-        by_labels = sorted(range(len(ids)), key=labels.__getitem__)
+        order = self.index.label_order(ids)
+        labels, ranks = order.labels, order.ranks
         rank = None
-        if any(i != r for i, r in enumerate(by_labels)):
-            ranks = np.empty(len(ids), np.int64)
-            ranks[by_labels] = np.arange(len(ids))
+        if not order.in_order:
 
             def rank(sids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
                 out: npt.NDArray[np.int64] = ranks[np.searchsorted(ids, sids)]

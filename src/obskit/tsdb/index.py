@@ -29,7 +29,7 @@ from obskit.errors import InvalidBatchError
 from obskit.model.labels import Labels
 from obskit.model.matchers import Matcher
 
-__all__ = ["LabelCardinality", "LabelIndex"]
+__all__ = ["LabelCardinality", "LabelIndex", "LabelOrder"]
 
 IdArray = npt.NDArray[np.int64]
 Pair = tuple[str, str]
@@ -60,8 +60,26 @@ _IDS_PER_VALUE_SCAN = 4
 # label_names with many ids reads this many series first; their names need no postings test.
 _NAMES_SAMPLE = 256
 
+# label_order keeps the order of this many recent id sets (a dashboard's selectors, refreshed),
+# each of at most _ORDER_MAX_IDS ids (a bigger set costs more to hash than to sort again).
+_ORDER_ENTRIES = 256
+_ORDER_MAX_IDS = 200_000
+
 _EMPTY: IdArray = np.empty(0, dtype=np.int64)
 _EMPTY.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class LabelOrder:
+    """Series ``ids`` (ascending) in label order: ``labels[i]`` is the label set of ``ids[i]``,
+    ``ranks[i]`` its position in label order, ``in_order`` whether that is ``ids``' own
+    order, and ``sorted_labels`` the label sets in label order. Shared between callers: do not
+    change."""
+
+    labels: list[Labels]
+    ranks: IdArray
+    in_order: bool
+    sorted_labels: list[Labels]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +161,9 @@ class LabelIndex:
         self._dead: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self._dead_count = 0
         self._removals = 0  # bumped by remove(): caches built from older lists are not stored
+        # ids.tobytes() -> LabelOrder, most recent last. A series' labels never change and ids
+        # are never reused, so an entry stays right for as long as it is kept.
+        self._orders: dict[bytes, LabelOrder] = {}
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -269,6 +290,35 @@ class LabelIndex:
         if ls is None:
             raise KeyError(f"no series with id {sid}")
         return ls
+
+    def label_order(self, ids: IdArray) -> LabelOrder:
+        """The label sets of ``ids`` (ascending, all added) and their order by labels, as a
+        select returns series; remembered for recent id sets, so a refreshed dashboard's
+        selectors neither look up nor sort their label sets again."""
+        key = ids.tobytes() if len(ids) <= _ORDER_MAX_IDS else None
+        if key is not None:
+            with self._lock:
+                found = self._orders.pop(key, None)
+                if found is not None:
+                    self._orders[key] = found  # most recent last
+                    return found
+        labels = [self.labels(sid) for sid in ids.tolist()]
+        by_labels = sorted(range(len(ids)), key=labels.__getitem__)
+        ranks = np.empty(len(ids), np.int64)
+        ranks[by_labels] = np.arange(len(ids))
+        ranks.flags.writeable = False
+        order = LabelOrder(
+            labels,
+            ranks,
+            all(i == r for i, r in enumerate(by_labels)),
+            [labels[i] for i in by_labels],
+        )
+        if key is not None:
+            with self._lock:
+                self._orders[key] = order
+                while len(self._orders) > _ORDER_ENTRIES:
+                    del self._orders[next(iter(self._orders))]
+        return order
 
     def select(self, matchers: Sequence[Matcher]) -> IdArray:
         """Sorted ids of the live series that all ``matchers`` select; no matchers: all."""
