@@ -69,3 +69,29 @@ def test_series_table_is_narrow_and_widened_for_readers(tmp_path: Path, fmt: int
     got = block.rows_for(ids, lo, hi)
     assert np.array_equal(got, np.flatnonzero(inside))
     assert block.rows_for(np.array([-1, 2**40], np.int64), lo, hi).size == 0
+
+
+def test_plans_of_windows_covering_the_block_are_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from obskit.tsdb import block as block_module
+
+    block = write_block(tmp_path / "b", 1, n_series=300, steps=50)
+    lo, hi = block.meta.mint_ms, block.meta.maxt_ms
+    ids = block.series_ids[::3].astype(np.int64)
+    plan = block.plan(ids, lo - 1, hi + 1)
+    want = block.plan_rows(block.rows_for(ids, lo, hi))
+    assert np.array_equal(plan.rows, want.rows) and np.array_equal(plan.sids, ids)
+    assert plan.page_nos == want.page_nos and plan.samples == want.samples
+    assert all(np.array_equal(a, b) for a, b in zip(plan.index, want.index, strict=True))
+    assert block.plan(ids.copy(), lo, hi) is plan  # remembered by the ids, not the array
+    # a window cutting the block: rows depend on it, nothing remembered
+    inner = block.plan(ids, lo + 10 * 15_000, lo + 20 * 15_000)
+    assert len(inner) < len(plan)
+    assert block.plan(ids, lo + 10 * 15_000, lo + 20 * 15_000) is not inner
+    # bounded by rows
+    monkeypatch.setattr(block_module, "_PLAN_CACHE_ROWS", 2 * len(ids))
+    for k in range(3):
+        block.plan(block.series_ids[k::3].astype(np.int64), lo, hi)
+    assert sum(len(p) for p in block._plans.values()) <= 2 * len(ids)
+    assert block.plan(ids, lo, hi) is not plan  # evicted: built again

@@ -188,7 +188,7 @@ def test_a_damaged_page_names_the_series(tmp_path: Path) -> None:
         block._table[0, 1] = 1 << 30  # ts offset of series 1 (row 1)
         with pytest.raises(CorruptDataError, match="cannot decode series"):
             block.sample_into(
-                rows,
+                block.plan_rows(rows),
                 rows,
                 np.array([300_000], np.int64),
                 300_000,

@@ -48,6 +48,7 @@ import json
 import mmap
 import os
 import struct
+import threading
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -339,6 +340,30 @@ def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
     return dict(sorted(zip(encoding.codec_names(uniq), counts.tolist(), strict=True)))
 
 
+# Block.plan remembers the plans of recent id sets (a dashboard's selectors, refreshed) for the
+# reads of a block wholly inside the query window, up to this many rows in all per block.
+_PLAN_CACHE_ROWS = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What reading some series of a block takes from its index: ``rows`` of the series table
+    (ascending), their series ids, the index columns of those rows (ts_off, ts_len, val_off,
+    val_len, counts; contiguous int64), each row's page, and the split into pages (the rows of
+    page ``page_nos[p]`` are ``[starts[p], starts[p + 1])``). Shared: do not change."""
+
+    rows: npt.NDArray[np.int64]
+    sids: npt.NDArray[np.int64]
+    index: tuple[npt.NDArray[np.int64], ...]
+    pages: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
+    page_nos: list[int]
+    samples: int
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 class Block:
     """A read-only block; safe to share between threads. Pages read for queries go through
     ``page_cache`` when given (compaction reads pass ``cached=False``)."""
@@ -366,6 +391,8 @@ class Block:
             )
         if page_cache is not None:
             page_cache.add_block(self.meta.seq)
+        self._plans: dict[bytes, ReadPlan] = {}  # ids.tobytes() -> plan, most recent last
+        self._plans_lock = threading.Lock()
 
     def _parse_index(self, raw: bytes, path: str, format_version: int) -> None:
         def bad(why: str) -> CorruptDataError:
@@ -527,6 +554,42 @@ class Block:
         rows = pos[self.series_ids[pos] == ids].astype(np.int64)
         return self._in_range(rows, mint_ms, maxt_ms)
 
+    def plan(self, ids: npt.NDArray[np.int64], mint_ms: int, maxt_ms: int) -> ReadPlan:
+        """The plan of reading series ``ids`` (sorted) in [mint, maxt] (``rows_for``'s rows).
+        When the block lies wholly inside the window the plan depends on ``ids`` alone and is
+        remembered for recent id sets, so a refreshed query repeats no index work."""
+        key = ids.tobytes() if self.covers(mint_ms, maxt_ms) else None
+        if key is not None:
+            with self._plans_lock:
+                found = self._plans.pop(key, None)
+                if found is not None:
+                    self._plans[key] = found  # most recent last
+                    return found
+        plan = self.plan_rows(self.rows_for(ids, mint_ms, maxt_ms))
+        if key is not None and len(plan) <= _PLAN_CACHE_ROWS:
+            with self._plans_lock:
+                self._plans[key] = plan
+                while sum(len(p) for p in self._plans.values()) > _PLAN_CACHE_ROWS:
+                    del self._plans[next(iter(self._plans))]
+        return plan
+
+    def plan_rows(self, rows: npt.NDArray[np.int64]) -> ReadPlan:
+        """The plan of reading the series at ``rows`` (ascending) whole."""
+        # ts_offs, ts_lens, val_offs, val_lens, counts: each row of the widened table contiguous
+        index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
+        pages = self.pages[rows].astype(np.int64)
+        starts = np.flatnonzero(np.diff(pages)) + 1
+        starts = np.concatenate(([0], starts, [len(rows)] if len(rows) else [])).astype(np.int64)
+        return ReadPlan(
+            rows,
+            self.series_ids[rows].astype(np.int64),
+            index,
+            pages,
+            starts,
+            pages[starts[:-1]].tolist(),
+            int(index[4].sum()),
+        )
+
     def covers(self, mint_ms: int, maxt_ms: int) -> bool:
         """Whether every sample of the block lies in [mint, maxt] (reads need no clipping)."""
         return self.meta.mint_ms >= mint_ms and self.meta.maxt_ms <= maxt_ms
@@ -553,14 +616,14 @@ class Block:
 
     def read_into(
         self,
-        rows: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.int64] | ReadPlan,
         out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
         out_offsets: npt.NDArray[np.int64],
         cached: bool = True,
         pool: ReadPool | None = None,
     ) -> None:
-        """Decode the series at ``rows`` (ascending) whole, series ``rows[i]`` into
-        ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once (or found in
+        """Decode the series at ``rows`` (ascending, or a plan's) whole, series ``rows[i]``
+        into ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once (or found in
         the page cache) and all its wanted columns decoded in one call, straight into their
         final places; pages are decoded on ``pool``'s threads when it is given and they are
         many (each page writes its own places of ``out``)."""
@@ -576,28 +639,17 @@ class Block:
         if not len(rows):
             return
         places = np.ascontiguousarray(out_offsets, dtype=np.int64)
-        # The index columns of all rows at once; each page takes contiguous slices of them.
-        # ts_offs, ts_lens, val_offs, val_lens, counts: each row of the widened table contiguous
-        index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
-        pages = self.pages[rows].astype(np.int64)
-        starts = np.flatnonzero(np.diff(pages)) + 1
-        starts = np.concatenate(([0], starts, [len(rows)])).astype(np.int64)
-        page_nos = pages[starts[:-1]].tolist()
-        data = self._pages(page_nos, cached, pool, int(index[4].sum()))
+        plan = rows if isinstance(rows, ReadPlan) else self.plan_rows(rows)
+        data = self._pages(plan.page_nos, cached, pool, plan.samples)
         try:
-            encoding.decode_pages_into(data, starts, index, out, places)
+            encoding.decode_pages_into(data, plan.starts, plan.index, out, places)
         except CorruptDataError as exc:
-            raise self._column_damage(exc, rows, pages) from None
+            raise self._column_damage(exc, plan) from None
 
-    def _column_damage(
-        self,
-        exc: CorruptDataError,
-        rows: npt.NDArray[np.int64],
-        pages: npt.NDArray[np.int64],
-    ) -> CorruptDataError:
+    def _column_damage(self, exc: CorruptDataError, plan: ReadPlan) -> CorruptDataError:
         col = exc.column
-        sid = "?" if col is None else str(int(self.series_ids[rows[col]]))
-        page_no = "?" if col is None else str(int(pages[col]))
+        sid = "?" if col is None else str(int(plan.sids[col]))
+        page_no = "?" if col is None else str(int(plan.pages[col]))
         return CorruptDataError(
             f"cannot decode series {sid} in page {page_no} of {self._chunks_path}: {exc}",
             self._chunks_path,
@@ -605,35 +657,31 @@ class Block:
 
     def sample_into(
         self,
-        rows: npt.NDArray[np.int64],
+        plan: ReadPlan,
         out_rows: npt.NDArray[np.int64],
         ends: npt.NDArray[np.int64],
         lookback_ms: int,
         out: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]],
         pool: ReadPool | None = None,
     ) -> None:
-        """An instant selector's read of the series at ``rows`` (ascending): series ``rows[i]``
-        offers its samples to row ``out_rows[i]`` (distinct) of ``out = (v_out, t_out)`` as
+        """An instant selector's read of the series of ``plan``: series ``plan.rows[i]`` offers
+        its samples to row ``out_rows[i]`` (distinct) of ``out = (v_out, t_out)`` as
         ``encoding.sample_pages_into`` says, without materializing the samples."""
-        if not len(rows):
+        if not len(plan):
             return
-        index = tuple(self._table[:5].take(rows, axis=1).astype(np.int64))
-        pages = self.pages[rows].astype(np.int64)
-        starts = np.flatnonzero(np.diff(pages)) + 1
-        starts = np.concatenate(([0], starts, [len(rows)])).astype(np.int64)
-        data = self._pages(pages[starts[:-1]].tolist(), True, pool, int(index[4].sum()))
+        data = self._pages(plan.page_nos, True, pool, plan.samples)
         try:
             encoding.sample_pages_into(
                 data,
-                starts,
-                index,
+                plan.starts,
+                plan.index,
                 np.ascontiguousarray(out_rows, np.int64),
                 ends,
                 lookback_ms,
                 out,
             )
         except CorruptDataError as exc:
-            raise self._column_damage(exc, rows, pages) from None
+            raise self._column_damage(exc, plan) from None
 
     def _pages(
         self, page_nos: list[int], cached: bool, pool: ReadPool | None, samples: int

@@ -416,11 +416,12 @@ class DB:
         mint, maxt = int(ends[0]) - lookback_ms + 1, int(ends[-1])
         ids = self.index.select(matchers)
         blocks, parts = self._snapshot()
-        rows = [b.rows_for(ids, mint, maxt) for b in blocks]
+        plans = [b.plan(ids, mint, maxt) for b in blocks]
         pieces = [read_part(part, ids, mint, maxt) for part in parts]
-        block_sids = [b.series_ids[r].astype(np.int64) for b, r in zip(blocks, rows, strict=True)]
         live = np.unique(
-            np.concatenate([np.empty(0, np.int64), *block_sids, *(p.sids for p in pieces)])
+            np.concatenate(
+                [np.empty(0, np.int64), *(p.sids for p in plans), *(p.sids for p in pieces)]
+            )
         )
         order = self.index.label_order(live)
         ranks = order.ranks
@@ -429,10 +430,10 @@ class DB:
         t_out.fill(np.iinfo(np.int64).min)
         v_out = buffers.empty(shape, np.float64)  # read only where t_out was written
         pool = self._read_pool
-        for block, r, sids in zip(blocks, rows, block_sids, strict=True):
-            if len(r):
-                out_rows = ranks[np.searchsorted(live, sids)]
-                block.sample_into(r, out_rows, ends, lookback_ms, (v_out, t_out), pool=pool)
+        for block, plan in zip(blocks, plans, strict=True):
+            if len(plan):
+                out_rows = ranks[np.searchsorted(live, plan.sids)]
+                block.sample_into(plan, out_rows, ends, lookback_ms, (v_out, t_out), pool=pool)
         for p in pieces:
             if len(p):
                 offsets = np.zeros(len(p) + 1, np.int64)
@@ -483,7 +484,8 @@ class DB:
         decoded, then merged with the later source winning (and reordered).
         """
         blocks, parts = self._snapshot()
-        rows = [b.rows_for(ids, mint_ms, maxt_ms) for b in blocks]
+        plans = [b.plan(ids, mint_ms, maxt_ms) for b in blocks]
+        rows = [p.rows for p in plans]
         whole = [i for i, b in enumerate(blocks) if b.covers(mint_ms, maxt_ms) and len(rows[i])]
         pool = self._read_pool
         others = [
@@ -514,7 +516,7 @@ class DB:
         # pooled: a big select's columns reuse memory a finished query let go (no page faults)
         out = (buffers.empty(total, np.int64), buffers.empty(total, np.float64))
         for k, i in enumerate(whole):
-            blocks[i].read_into(rows[i], out, places[k], pool=pool)
+            blocks[i].read_into(plans[i], out, places[k], pool=pool)
         for k, p in enumerate(others, start=len(whole)):
             idx = gather_runs(places[k], p.counts)
             out[0][idx] = p.ts
