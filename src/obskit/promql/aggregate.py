@@ -16,6 +16,7 @@ import xxhash
 
 from obskit import kernels
 from obskit.errors import QueryError
+from obskit.kernels import buffers
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.promql.format import format_float
 from obskit.promql.steps import NAME_LABELS, StepVector, without_name
@@ -24,6 +25,7 @@ from obskit.promql.windows import quantile_rows
 __all__ = ["aggregate", "group_keys"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 
@@ -160,33 +162,19 @@ def _select(
         label_rank[sorted(range(len(vec)), key=vec.labels.__getitem__)] = np.arange(len(vec))
         by_group = np.lexsort((label_rank, gid))
         bounds = np.searchsorted(gid[by_group], np.arange(len(keys) + 1))
+        if op != "limitk":
+            key_all = _selection_keys(vec, -1.0 if op == "topk" else 1.0)
         for grp in range(len(keys)):
             rows = by_group[bounds[grp] : bounds[grp + 1]]
-            v = vec.values[rows]
-            p = vec.present[rows]
             if op == "limitk":
+                p = vec.present[rows]
                 rank = np.cumsum(p, axis=0) - 1
                 keep[rows] = p & (rank < k_steps[None, :])
                 continue
-            sign = -1.0 if op == "topk" else 1.0
-            key = np.where(p & ~np.isnan(v), sign * v, np.inf)
-            key = np.where(p & np.isnan(v), np.finfo(np.float64).max, key)
-            order = np.argsort(key, axis=0, kind="stable")
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
-            sel = p & (rank < k_steps[None, :])
-            # Where the k-th and (k+1)-th values tie, which one is kept depends on Go's heap:
-            # replay Prometheus' heap for exactly those steps.
-            srt = np.take_along_axis(key, order, axis=0)
-            cut = np.flatnonzero((k_steps >= 1) & (k_steps < len(rows)))
-            a, b = srt[k_steps[cut] - 1, cut], srt[k_steps[cut], cut]
-            tie = ((a == b) & np.isfinite(a)) | (np.isnan(a) & np.isnan(b))
-            for step in cut[tie].tolist():
-                sel[:, step] = False
-                present_rows = np.flatnonzero(p[:, step])
-                chosen = _go_heap_select(v[present_rows, step], int(k_steps[step]), op)
-                sel[present_rows[chosen], step] = True
-            keep[rows] = sel
+            if len(keys) == 1:  # every row: views, no copies (rows gives the label order)
+                keep[:] = _smallest_k(op, key_all, vec, slice(None), rows, k_steps)
+            else:
+                keep[rows] = _smallest_k(op, key_all, vec, rows, np.arange(len(rows)), k_steps)
     out = StepVector(vec.labels, vec.values, keep, vec.drop_name)
     if n_steps == 1 and op in ("topk", "bottomk"):
         sign = -1.0 if op == "topk" else 1.0
@@ -196,6 +184,74 @@ def _select(
         order = rows[np.lexsort((key, gid[rows]))]
         return out.take(order)
     return out.compact()
+
+
+# _selection_keys: a present NaN ranks after every number (+Inf included), an absent row last.
+_KEY_NAN = np.int64(0x7FF0000000000001)
+_KEY_ABSENT = np.int64(np.iinfo(np.int64).max)
+
+
+def _selection_keys(vec: StepVector, sign: float) -> I64:
+    """topk/bottomk preference as int64 keys, smallest preferred: ``sign * value`` ordered as
+    floats (-0 equal to +0, as Prometheus compares them), then present NaNs (Prometheus' heap
+    ranks NaN below every number), then absent rows."""
+    shape = vec.values.shape
+    # pooled temporaries: fresh big arrays would be faulted in anew on every query
+    vals = np.multiply(vec.values, sign, out=buffers.empty(shape, np.float64))
+    nan = np.isnan(vals, out=buffers.empty(shape, np.bool_))
+    vals += 0.0  # -0.0 + 0.0 is +0.0
+    keys: I64 = vals.view(np.int64)  # in place: negative floats' bits count down, so flip them
+    flip = np.right_shift(keys, 63, out=buffers.empty(shape, np.int64))
+    flip &= np.int64(0x7FFFFFFFFFFFFFFF)
+    keys ^= flip
+    np.putmask(keys, nan, _KEY_NAN)
+    np.logical_not(vec.present, out=nan)
+    np.putmask(keys, nan, _KEY_ABSENT)
+    return keys
+
+
+def _smallest_k(
+    op: str,
+    key_all: I64,
+    vec: StepVector,
+    sub: slice | npt.NDArray[np.intp],
+    label_order: npt.NDArray[np.intp],
+    k_steps: npt.NDArray[np.int64],
+) -> Bool:
+    """topk/bottomk of one group (the rows ``sub`` of the vector; ``label_order`` lists its
+    rows, as positions in ``sub``, in label order) at every step: the ``k`` smallest keys. Only
+    where the k-th and (k+1)-th keys tie does the choice depend on the order of the rows:
+    there Prometheus' heap is replayed over the rows in label order."""
+    key, p, v = key_all[sub], vec.present[sub], vec.values[sub]
+    n, n_steps = key.shape
+    k0 = int(k_steps[0]) if n_steps else 0
+    if n_steps and (k_steps == k0).all():  # the usual case: k is a number
+        if k0 <= 0:
+            return np.zeros_like(p)
+        if k0 >= n:
+            return p.copy()
+        # the k-th and (k+1)-th smallest key per step, without sorting (keys along rows)
+        part = buffers.empty((n_steps, n), np.int64)
+        np.copyto(part, key.T)
+        part.partition((k0 - 1, k0), axis=1)
+        a, b = part[:, k0 - 1].copy(), part[:, k0].copy()
+        sel: Bool = p & (key <= a[None, :])
+        cut = np.arange(n_steps)
+    else:
+        order = np.argsort(key, axis=0, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(n)[:, None], axis=0)
+        sel = p & (rank < k_steps[None, :])
+        srt = np.take_along_axis(key, order, axis=0)
+        cut = np.flatnonzero((k_steps >= 1) & (k_steps < n))
+        a, b = srt[k_steps[cut] - 1, cut], srt[k_steps[cut], cut]
+    tie = (a == b) & (a != _KEY_ABSENT)
+    for step in cut[tie].tolist():
+        sel[:, step] = False
+        rows = label_order[p[label_order, step]]
+        chosen = _go_heap_select(v[rows, step], int(k_steps[step]), op)
+        sel[rows[chosen], step] = True
+    return sel
 
 
 def _go_heap_select(values: F64, k: int, op: str) -> list[int]:
