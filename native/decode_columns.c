@@ -303,7 +303,9 @@ done:
  * out_offsets): decode_columns for several pages in one call, page p holding the columns
  * [starts[p], starts[p+1]) of the index arrays, each column i placed at out_offsets[i] of the
  * outputs. Pages are decoded on a few threads when the job is big (each writes its own places).
- * Returns (code, column, part) for the first damaged column in index order, as decode_columns.
+ * Returns (code, column, part, stale): the first damaged column in index order, as
+ * decode_columns, and whether a decoded value is a staleness marker (0 proves none is; columns
+ * whose codec cannot hold a NaN are not looked at).
  *
  * sample_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, rows, ends,
  * lookback_ms, v_out, t_out): the same pages read for an instant selector. Column i is a sorted
@@ -336,7 +338,28 @@ typedef struct {
     int *code;          /* per page */
     Py_ssize_t *column; /* per page: the failing column */
     int *part;          /* per page */
+    unsigned char *stale; /* per page (decode): a value column holds a staleness marker */
 } pages_job;
+
+#define STALE_BITS 0x7FF0000000000002ull
+
+/* Whether the value column at c can hold a NaN at all: a decimal column only in its
+ * exceptions, every other codec (raw, const, xor, float bits as integers) anywhere. Errors
+ * mean "can" (the decode reports them). */
+static int may_hold_nan(cursor c) {
+    unsigned codec, exp;
+    uint64_t n, n_exc;
+    if (rd_u8(&c, &codec) || rd_uvarint(&c, &n)) return 1;
+    if (codec == 0x02 || codec == 0x03)
+        return rd_u8(&c, &exp) || rd_uvarint(&c, &n_exc) || n_exc > 0;
+    return 1;
+}
+
+static int holds_stale(const uint64_t *v, int64_t n) {
+    int found = 0;
+    for (int64_t i = 0; i < n; i++) found |= v[i] == STALE_BITS;
+    return found;
+}
 
 /* A column's timestamps: decoded (t), or first + i * step (a const-step column read in place). */
 typedef struct {
@@ -432,6 +455,13 @@ static void decode_page_range(void *arg, Py_ssize_t p0, Py_ssize_t p1) {
             }
             code = page_column(j, p, column, j->ts + at, j->vals + at, &part);
             if (code) break;
+            if (!j->stale[p]) {
+                cursor c = {NULL, NULL};
+                if (in_page(j->val_off[column], j->val_len[column], j->page_len[p], &c,
+                            j->page[p]) ||
+                    may_hold_nan(c))
+                    j->stale[p] = (unsigned char)holds_stale(j->vals + at, n);
+            }
         }
         j->code[p] = code;
         j->column[p] = column;
@@ -515,7 +545,7 @@ static void sample_page_range(void *arg, Py_ssize_t p0, Py_ssize_t p1) {
 #define PAGES_MIN_PARALLEL_SAMPLES (1 << 18)
 
 /* Run decode_page_range or sample_page_range over the pages of a prepared job; returns the
- * (code, column, part) tuple, or NULL with an exception. */
+ * (code, column, part, stale) tuple, or NULL with an exception. */
 static PyObject *run_pages(PyObject *pages_obj, pages_job *job, Py_ssize_t n_pages,
                            Py_ssize_t k, pq_range_fn fn) {
     PyObject *ret = NULL, *seq = NULL;
@@ -543,7 +573,9 @@ static PyObject *run_pages(PyObject *pages_obj, pages_job *job, Py_ssize_t n_pag
     job->column = PyMem_Calloc((size_t)m, sizeof(*job->column));
     job->code = PyMem_Calloc((size_t)m, sizeof(*job->code));
     job->part = PyMem_Calloc((size_t)m, sizeof(*job->part));
-    if (!bufs || !job->page || !job->page_len || !job->column || !job->code || !job->part) {
+    job->stale = PyMem_Calloc((size_t)m, 1);
+    if (!bufs || !job->page || !job->page_len || !job->column || !job->code || !job->part ||
+        !job->stale) {
         PyErr_NoMemory();
         goto done;
     }
@@ -572,11 +604,13 @@ static PyObject *run_pages(PyObject *pages_obj, pages_job *job, Py_ssize_t n_pag
         PyErr_SetString(PyExc_ValueError, "columns do not fit the outputs");
         goto done;
     }
+    int stale = 0;
+    for (Py_ssize_t p = 0; p < n_pages; p++) stale |= job->stale[p];
     if (bad_page < 0)
-        ret = Py_BuildValue("(inn)", 0, (Py_ssize_t)-1, (Py_ssize_t)0);
+        ret = Py_BuildValue("(inni)", 0, (Py_ssize_t)-1, (Py_ssize_t)0, stale);
     else
-        ret = Py_BuildValue("(inn)", job->code[bad_page], job->column[bad_page],
-                            (Py_ssize_t)job->part[bad_page]);
+        ret = Py_BuildValue("(inni)", job->code[bad_page], job->column[bad_page],
+                            (Py_ssize_t)job->part[bad_page], stale);
 done:
     for (Py_ssize_t p = 0; p < got; p++) PyBuffer_Release(&bufs[p]);
     PyMem_Free(bufs);
@@ -585,6 +619,7 @@ done:
     PyMem_Free(job->column);
     PyMem_Free(job->code);
     PyMem_Free(job->part);
+    PyMem_Free(job->stale);
     Py_XDECREF(seq);
     return ret;
 }

@@ -252,10 +252,10 @@ static PyMethodDef methods[] = {
     {"decode_xor", py_decode_xor, METH_VARARGS, "decode_xor(planes, n, lo, hi, first, out)"},
     {"decode_pages_columns", py_decode_pages_columns, METH_VARARGS,
      "decode_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, ts_out, "
-     "val_out, out_offsets)"},
+     "val_out, out_offsets) -> (code, column, part, stale)"},
     {"sample_pages_columns", py_sample_pages_columns, METH_VARARGS,
      "sample_pages_columns(pages, starts, ts_off, ts_len, val_off, val_len, counts, rows, ends, "
-     "lookback_ms, v_out, t_out) -> (code, column, part)"},
+     "lookback_ms, v_out, t_out) -> (code, column, part, 0)"},
     {"sample_columns", py_sample_columns, METH_VARARGS,
      "sample_columns(ts, vals, offsets, rows, ends, lookback_ms, v_out, t_out)"},
     {"decode_columns", py_decode_columns, METH_VARARGS,

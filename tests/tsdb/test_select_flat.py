@@ -80,3 +80,51 @@ def test_select_flat_equals_a_reference(tmp_path: Path, backfill: bool) -> None:
             series = db.select(matchers, lo, hi)
             assert [s.labels for s in series] == want[0]
             assert sum(len(s) for s in series) == len(want[1])
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["format-1", "compacted"])
+def test_select_flat_says_when_no_staleness_marker_was_read(tmp_path: Path, compact: bool) -> None:
+    """``stale_free`` may be True only when no value read is a staleness marker; the native
+    decoder proves it for the columns it decodes (whatever their codec), numpy never does."""
+    from obskit import kernels
+
+    stale = np.uint64(0x7FF0000000000002).view(np.float64)
+    ts = np.arange(0, 4 * HOUR_MS, 15_000, dtype=np.int64)
+    n = len(ts)
+    rng = np.random.default_rng(3)
+    columns = {
+        "counter": np.cumsum(rng.integers(0, 9, n)).astype(float),  # integer codecs
+        "gauge": np.round(rng.normal(size=n), 2),  # decimal codecs
+        "noise": rng.normal(size=n),  # xor / float codecs
+        "const": np.ones(n),
+    }
+    marked = {name: vals.copy() for name, vals in columns.items()}
+    for vals in marked.values():
+        vals[n // 2] = stale
+    labels = [make_labels(name, kind=kind) for kind in ("clean", "marked") for name in columns]
+    values = list(columns.values()) + list(marked.values())
+    idx = np.repeat(np.arange(len(labels)), n)
+    with tsdb.open(tmp_path, tsdb.Options(fsync="none", retention_ms=0)) as db:
+        db.append(SampleBatch(labels, idx, np.tile(ts, len(labels)), np.concatenate(values)))
+        db.flush()
+        if compact:
+            db.compact()
+        native = kernels.BACKEND == "native"
+        for name in columns:
+            for kind in ("clean", "marked"):
+                matchers = [
+                    Matcher(MatchType.EQ, "__name__", name),
+                    Matcher(MatchType.EQ, "kind", kind),
+                ]
+                got = db.select_flat(matchers, 0, 4 * HOUR_MS)
+                has = bool((got.values.view(np.uint64) == np.uint64(0x7FF0000000000002)).any())
+                assert has == (kind == "marked")
+                assert got.stale_free == (native and not has), (name, kind)
+        # a marker in the head only
+        db.append(
+            SampleBatch(
+                [labels[0]], np.zeros(1, np.int64), np.array([5 * HOUR_MS]), np.array([stale])
+            )
+        )
+        got = db.select_flat([Matcher(MatchType.EQ, "kind", "clean")], 0, 6 * HOUR_MS)
+        assert not got.stale_free

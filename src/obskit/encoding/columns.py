@@ -133,7 +133,7 @@ def decode_pages_into(
     index: tuple[I64, ...],
     out: tuple[I64, F64],
     out_offsets: I64,
-) -> None:
+) -> bool:
     """Decode the columns of several pages, column ``i`` into ``[out_offsets[i], +counts[i])``
     of ``out``: page ``p`` holds the columns ``[starts[p], starts[p + 1])`` of ``index`` =
     (ts_offsets, ts_lengths, val_offsets, val_lengths, counts). For a caller that built these
@@ -141,15 +141,18 @@ def decode_pages_into(
     arrays and ``out_offsets`` contiguous int64 of one length, counts >= 0, ``out`` two
     contiguous int64 / float64 arrays of one length. The pages' bytes are still checked column
     by column: damage raises ``CorruptDataError`` whose ``column`` indexes ``index``, and the
-    native decoder refuses columns placed outside ``out`` (``ValueError``)."""
+    native decoder refuses columns placed outside ``out`` (``ValueError``). Returns False when
+    no decoded value is a staleness marker (the native decoder looks at the columns whose codec
+    can hold a NaN while they are in cache), True when one may be (the numpy path does not
+    look)."""
     if kernels.BACKEND == "native":
         ts_out, val_out = out
-        damage, column, part = kernels.decode_pages_columns_native(
+        damage, column, part, stale = kernels.decode_pages_columns_native(
             pages, starts, index, ts_out, val_out, out_offsets
         )
         if damage:
             raise _column_error(column, f"cannot decode {_PART[part]}: {_DAMAGE[damage]}")
-        return
+        return stale
     for p, page in enumerate(pages):
         a, b = int(starts[p]), int(starts[p + 1])
         try:
@@ -158,6 +161,7 @@ def decode_pages_into(
             if exc.column is None:
                 raise
             raise _column_error(a + exc.column, str(exc).split(": ", 1)[-1]) from None
+    return True
 
 
 def sample_pages_into(

@@ -216,16 +216,17 @@ def decode_pages_columns_native(
     ts_out: npt.NDArray[np.int64],
     val_out: npt.NDArray[np.float64],
     out_offsets: npt.NDArray[np.int64],
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, bool]:
     """``decode_columns_native`` over several pages in one call (on a few threads when big):
     page ``p`` holds the columns ``[starts[p], starts[p + 1])`` of ``index``; column ``i`` goes
-    to ``[out_offsets[i], +counts[i])``. ``column`` in the result indexes ``index``."""
+    to ``[out_offsets[i], +counts[i])``. ``column`` in the result indexes ``index``; the last
+    item is False when no decoded value is a staleness marker (True: one may be)."""
     if _native is None:
         raise AssertionError("BUG: decode_pages_columns_native without the native backend")
-    result: tuple[int, int, int] = _native.decode_pages_columns(
+    code, column, part, stale = _native.decode_pages_columns(
         pages, starts, *index, ts_out, val_out, out_offsets
     )
-    return result
+    return code, column, part, bool(stale)
 
 
 def sample_pages_columns_native(
@@ -245,10 +246,10 @@ def sample_pages_columns_native(
     written, so no column of samples is materialized. Returns ``(damage, column, part)``."""
     if _native is None:
         raise AssertionError("BUG: sample_pages_columns_native without the native backend")
-    result: tuple[int, int, int] = _native.sample_pages_columns(
+    result: tuple[int, int, int, int] = _native.sample_pages_columns(
         pages, starts, *index, rows, ends, int(lookback_ms), v_out, t_out
     )
-    return result
+    return result[:3]
 
 
 def decode_columns_native(

@@ -38,6 +38,8 @@ class SeriesColumns:
     timestamps_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     offsets: npt.NDArray[np.int64]
+    # True when no value is a staleness marker (a reader may skip looking); False: one may be.
+    stale_free: bool = False
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -26,7 +26,7 @@ from obskit.errors import ParseError, QueryError, QueryLimitError, QueryTimeoutE
 from obskit.model.labels import METRIC_NAME, Labels
 from obskit.model.matchers import Matcher, MatchType
 from obskit.model.protocols import Querier
-from obskit.model.series import Series
+from obskit.model.series import Series, SeriesColumns
 from obskit.promql import extended
 from obskit.promql import functions as fn
 from obskit.promql.aggregate import aggregate
@@ -507,6 +507,11 @@ class _Evaluator:
         self, matchers: list[Matcher], mint: int, maxt: int
     ) -> tuple[list[Labels], I64, F64, I64]:
         """The samples of the matching series as flat columns, within the query limits."""
+        cols = self.load_columns(matchers, mint, maxt)
+        return cols.labels, cols.timestamps_ms, cols.values, cols.offsets
+
+    def load_columns(self, matchers: list[Matcher], mint: int, maxt: int) -> SeriesColumns:
+        """The samples of the matching series as flat columns, within the query limits."""
         cols = self.querier.select_flat(matchers, mint, maxt)
         if len(cols) > self.options.max_series:
             raise QueryLimitError(
@@ -518,7 +523,7 @@ class _Evaluator:
             raise QueryLimitError(
                 "query processing would load too many samples into memory in query execution"
             )
-        return cols.labels, cols.timestamps_ms, cols.values, cols.offsets
+        return cols
 
     def instant_selector(self, vs: Any) -> tuple[StepVector, I64]:
         """The vector and, per series and step, the timestamp of the chosen sample."""
@@ -548,9 +553,10 @@ class _Evaluator:
         vs = ms.vector_selector
         rng = _duration_ms(ms.range)
         ends = self._ends(vs.at, vs.offset)
-        labels, ts, vals, offsets = self._load(vs, int(ends.min()) - rng + 1, int(ends.max()))
-        stale = is_stale(vals)
-        if stale.any():
+        cols = self.load_columns(self._matchers(vs), int(ends.min()) - rng + 1, int(ends.max()))
+        labels, ts, vals, offsets = cols.labels, cols.timestamps_ms, cols.values, cols.offsets
+        stale = None if cols.stale_free else is_stale(vals)
+        if stale is not None and stale.any():
             keep = ~stale
             counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(vals) else None
             ts, vals = ts[keep], vals[keep]

@@ -621,12 +621,13 @@ class Block:
         out_offsets: npt.NDArray[np.int64],
         cached: bool = True,
         pool: ReadPool | None = None,
-    ) -> None:
+    ) -> bool:
         """Decode the series at ``rows`` (ascending, or a plan's) whole, series ``rows[i]``
         into ``[out_offsets[i], +counts)`` of ``out``: each page is decompressed once (or found in
         the page cache) and all its wanted columns decoded in one call, straight into their
         final places; pages are decoded on ``pool``'s threads when it is given and they are
-        many (each page writes its own places of ``out``)."""
+        many (each page writes its own places of ``out``). Returns False when no value read
+        is a staleness marker, True when one may be."""
         ts_out, val_out = out
         if not (
             ts_out.dtype == np.int64
@@ -637,12 +638,12 @@ class Block:
         ):
             raise ValueError("cannot read block: out must be two contiguous int64/float64 arrays")
         if not len(rows):
-            return
+            return False
         places = np.ascontiguousarray(out_offsets, dtype=np.int64)
         plan = rows if isinstance(rows, ReadPlan) else self.plan_rows(rows)
         data = self._pages(plan.page_nos, cached, pool, plan.samples)
         try:
-            encoding.decode_pages_into(data, plan.starts, plan.index, out, places)
+            return encoding.decode_pages_into(data, plan.starts, plan.index, out, places)
         except CorruptDataError as exc:
             raise self._column_damage(exc, plan) from None
 

@@ -458,7 +458,7 @@ class DB:
                 out: npt.NDArray[np.int64] = ranks[np.searchsorted(ids, sids)]
                 return out
 
-        merged = self._read(ids, mint_ms, maxt_ms, rank)
+        merged, stale_free = self._read(ids, mint_ms, maxt_ms, rank)
         offsets = np.zeros(len(merged) + 1, np.int64)
         np.cumsum(merged.counts, out=offsets[1:])
         return SeriesColumns(
@@ -466,6 +466,7 @@ class DB:
             merged.ts,
             merged.values,
             offsets,
+            stale_free,
         )
 
     def _read(
@@ -474,14 +475,15 @@ class DB:
         mint_ms: int,
         maxt_ms: int,
         rank: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]] | None = None,
-    ) -> Pieces:
+    ) -> tuple[Pieces, bool]:
         """Samples of series ``ids`` (sorted) in [mint, maxt] from blocks, then the head; the
         series in id order (or in the order of ``rank(sids)``).
 
         When no series has overlapping runs in different sources (the usual case: blocks cover
         disjoint windows, the head is newer), the output is laid out from the block indexes
         first and every block decodes straight into its final place; otherwise the pieces are
-        decoded, then merged with the later source winning (and reordered).
+        decoded, then merged with the later source winning (and reordered). The flag is True
+        when no sample read is a staleness marker (False: one may be).
         """
         blocks, parts = self._snapshot()
         plans = [b.plan(ids, mint_ms, maxt_ms) for b in blocks]
@@ -496,7 +498,9 @@ class DB:
         others = [p for p in others if len(p)]
         if not whole:
             merged = merge_pieces(others)
-            return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
+            return (
+                merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
+            ), False
         layout = plan_layout(
             [blocks[i].runs(rows[i]) for i in whole]
             + [
@@ -510,18 +514,22 @@ class DB:
                 [b.read(r, mint_ms, maxt_ms, pool=pool) for b, r in zip(blocks, rows, strict=True)]
                 + [read_part(part, ids, mint_ms, maxt_ms) for part in parts]
             )
-            return merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
+            return (
+                merged if rank is None or not len(merged) else reorder_pieces(merged, rank)
+            ), False
         sids, counts, places = layout
         total = int(counts.sum())
         # pooled: a big select's columns reuse memory a finished query let go (no page faults)
         out = (buffers.empty(total, np.int64), buffers.empty(total, np.float64))
+        stale = False
         for k, i in enumerate(whole):
-            blocks[i].read_into(plans[i], out, places[k], pool=pool)
+            stale |= blocks[i].read_into(plans[i], out, places[k], pool=pool)
         for k, p in enumerate(others, start=len(whole)):
             idx = gather_runs(places[k], p.counts)
             out[0][idx] = p.ts
             out[1][idx] = p.values
-        return Pieces(sids, counts, *out)
+            stale = stale or bool(_is_stale(p.values).any())
+        return Pieces(sids, counts, *out), not stale
 
     def _live_ids(self, mint_ms: int | None, maxt_ms: int | None) -> npt.NDArray[np.int64]:
         lo = _MIN_TS if mint_ms is None else mint_ms
@@ -867,6 +875,12 @@ def _new_meta(seq: int, level: int, start_ms: int, end_ms: int, sources: list[in
         samples=0,
         sources=sources,
     )
+
+
+def _is_stale(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which values are Prometheus' staleness marker (one NaN bit pattern)."""
+    out: npt.NDArray[np.bool_] = values.view(np.uint64) == np.uint64(0x7FF0000000000002)
+    return out
 
 
 def _read_blocks(blocks: list[Block], ids: npt.NDArray[np.int64]) -> Pieces:
