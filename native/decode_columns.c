@@ -488,8 +488,11 @@ static int sample_page_column(const pages_job *j, Py_ssize_t p, Py_ssize_t colum
         code = rd_svarint(&head, &first);
         if (!code) code = rd_svarint(&head, &step);
         if (!code) code = rd_rest(&head, 0, &body);
-        if (!code && (int64_t)step > 0) {
-            tc.t = NULL;
+        int64_t span, last;
+        if (!code && (int64_t)step > 0 &&
+            !__builtin_mul_overflow((int64_t)step, n - 1, &span) &&
+            !__builtin_add_overflow((int64_t)first, span, &last)) {
+            tc.t = NULL; /* timestamps first + i * step, none overflowing */
             tc.first = (int64_t)first;
             tc.step = (int64_t)step;
         }

@@ -6,6 +6,7 @@ is built, so the numpy/C parity is checked here too.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -302,3 +303,58 @@ def test_decode_pages_into_equals_page_by_page(
     with pytest.raises(CorruptDataError) as info:
         decode_pages_into(data, starts, index, got, places)
     assert info.value.column == int(starts[2]) + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(timestamp_columns(1, 120), st.data()), min_size=1, max_size=4),
+    st.integers(-(2**40), 2**40),
+    st.integers(1, 120_000),
+    st.integers(0, 600_000),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+)
+def test_sample_pages_into_equals_numpy_and_survives_damage(
+    cols: list[tuple[np.ndarray, st.DataObject]],
+    first: int,
+    step: int,
+    lookback: int,
+    damage: list[tuple[int, int]],
+) -> None:
+    """The native instant-selector read gives the numpy reference's outputs on any columns
+    (unsorted timestamps included), and damaged pages raise CorruptDataError or read something,
+    never crash (the fast paths read const-step and raw columns in place)."""
+    series = []
+    for ts, data in cols:
+        ts = np.sort(ts) if data.draw(st.booleans()) else ts  # unsorted: garbage in, no crash
+        series.append((ts, data.draw(float_columns(len(ts), len(ts)))))
+    ordered = all((np.diff(t) >= 0).all() for t, _ in series)
+    ts, vs, starts, ends_ = flatten(series)
+    page, ts_lens, val_lens, _ = encode_columns(ts, vs, starts, ends_)
+    ts_offs, val_offs = layout(ts_lens, val_lens)
+    index = tuple(
+        np.ascontiguousarray(a, np.int64)
+        for a in (ts_offs, ts_lens, val_offs, val_lens, ends_ - starts)
+    )
+    ends = first + step * np.arange(40, dtype=np.int64)
+    rows = np.arange(len(series), dtype=np.int64)[::-1].copy()
+    one = np.array([0, len(series)], np.int64)
+    shape = (len(series), len(ends))
+
+    def run(backend: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        out = np.zeros(shape), np.full(shape, np.iinfo(np.int64).min, np.int64)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(kernels, "BACKEND", backend)
+            col.sample_pages_into([data], one, index, rows, ends, lookback, out)
+        return out
+
+    if NATIVE and ordered:
+        want_v, want_t = run("numpy", page)
+        got_v, got_t = run("native", page)
+        assert (got_t == want_t).all()
+        assert (got_v.view(np.uint64) == want_v.view(np.uint64)).all()
+    damaged = bytearray(page)
+    for at, byte in damage:
+        damaged[at % len(damaged)] = byte
+    for backend in ["numpy"] + (["native"] if NATIVE else []):
+        with contextlib.suppress(CorruptDataError):
+            run(backend, bytes(damaged))
