@@ -627,6 +627,18 @@ done:
     return ret;
 }
 
+/* A job over the pages split by starts, with the five index columns (checked by the caller). */
+static pages_job pages_index(const Py_buffer *st, const Py_buffer idx[5]) {
+    pages_job job = {0};
+    job.starts = st->buf;
+    job.ts_off = idx[0].buf;
+    job.ts_len = idx[1].buf;
+    job.val_off = idx[2].buf;
+    job.val_len = idx[3].buf;
+    job.counts = idx[4].buf;
+    return job;
+}
+
 PyObject *py_decode_pages_columns(PyObject *self, PyObject *args) {
     PyObject *pages_obj, *ret = NULL;
     Py_buffer st, idx[5], ts_out, val_out, offs;
@@ -641,13 +653,7 @@ PyObject *py_decode_pages_columns(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to decode_pages_columns");
         goto done;
     }
-    pages_job job = {0};
-    job.starts = st.buf;
-    job.ts_off = idx[0].buf;
-    job.ts_len = idx[1].buf;
-    job.val_off = idx[2].buf;
-    job.val_len = idx[3].buf;
-    job.counts = idx[4].buf;
+    pages_job job = pages_index(&st, idx);
     job.out_at = offs.buf;
     job.ts = ts_out.buf;
     job.vals = val_out.buf;
@@ -684,13 +690,7 @@ PyObject *py_sample_pages_columns(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bad arguments to sample_pages_columns");
         goto done;
     }
-    pages_job job = {0};
-    job.starts = st.buf;
-    job.ts_off = idx[0].buf;
-    job.ts_len = idx[1].buf;
-    job.val_off = idx[2].buf;
-    job.val_len = idx[3].buf;
-    job.counts = idx[4].buf;
+    pages_job job = pages_index(&st, idx);
     job.rows = rows.buf;
     job.ends = ends.buf;
     job.steps = steps;
