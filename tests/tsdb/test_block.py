@@ -95,3 +95,7 @@ def test_plans_of_windows_covering_the_block_are_remembered(
         block.plan(block.series_ids[k::3].astype(np.int64), lo, hi)
     assert sum(len(p) for p in block._plans.values()) <= 2 * len(ids)
     assert block.plan(ids, lo, hi) is not plan  # evicted: built again
+    # and by entries (plans of ids the block does not hold have no rows)
+    for k in range(block_module._PLAN_CACHE_ENTRIES + 3):
+        block.plan(np.array([10**9 + k], np.int64), lo, hi)
+    assert len(block._plans) == block_module._PLAN_CACHE_ENTRIES

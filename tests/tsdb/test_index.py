@@ -117,7 +117,7 @@ def test_stored_label_sets_share_their_pairs() -> None:
     assert c[0] is stored[0][0] and c[1] is not stored[0][1]
 
 
-def test_label_order_sorts_by_labels_and_is_remembered() -> None:
+def test_label_order_sorts_by_labels_and_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     index = LabelIndex()
     # creation order differs from label order ("10" < "2"; job b before a for odd ids)
     index.add_many(0, [make_labels("m", i=str(i), job="ab"[i % 2]) for i in range(12)])
@@ -137,8 +137,14 @@ def test_label_order_sorts_by_labels_and_is_remembered() -> None:
         index.add(12 + k, make_labels("n", k=str(k)))
         index.label_order(_ids(12 + k))
     assert len(index._orders) == index_module._ORDER_ENTRIES
+    assert index._order_ids == sum(len(o.labels) for o in index._orders.values())
     assert index.label_order(ids) is not order  # evicted: built again, equal
     assert index.label_order(ids).sorted_labels == want
+    # and by ids in all
+    monkeypatch.setattr(index_module, "_ORDER_MAX_IDS", 10)
+    index.label_order(_ids(*range(8)))
+    index.label_order(_ids(*range(1, 9)))  # 16 ids: the older one goes
+    assert index._order_ids == 8 and len(index._orders) == 1
 
 
 def test_gaps_in_ids_never_match() -> None:

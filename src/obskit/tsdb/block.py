@@ -341,8 +341,10 @@ def _count_codecs(ids: npt.NDArray[np.uint8]) -> dict[str, int]:
 
 
 # Block.plan remembers the plans of recent id sets (a dashboard's selectors, refreshed) for the
-# reads of a block wholly inside the query window, up to this many rows in all per block.
-_PLAN_CACHE_ROWS = 1 << 16
+# reads of a block wholly inside the query window, up to this many rows in all per block
+# (~64 bytes each: 1 MiB per block).
+_PLAN_CACHE_ROWS = 1 << 14
+_PLAN_CACHE_ENTRIES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,7 +571,10 @@ class Block:
         if key is not None and len(plan) <= _PLAN_CACHE_ROWS:
             with self._plans_lock:
                 self._plans[key] = plan
-                while sum(len(p) for p in self._plans.values()) > _PLAN_CACHE_ROWS:
+                while (
+                    len(self._plans) > _PLAN_CACHE_ENTRIES
+                    or sum(len(p) for p in self._plans.values()) > _PLAN_CACHE_ROWS
+                ):
                     del self._plans[next(iter(self._plans))]
         return plan
 

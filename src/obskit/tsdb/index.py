@@ -60,10 +60,10 @@ _IDS_PER_VALUE_SCAN = 4
 # label_names with many ids reads this many series first; their names need no postings test.
 _NAMES_SAMPLE = 256
 
-# label_order keeps the order of this many recent id sets (a dashboard's selectors, refreshed),
-# each of at most _ORDER_MAX_IDS ids (a bigger set costs more to hash than to sort again).
+# label_order keeps the order of up to this many recent id sets (a dashboard's selectors,
+# refreshed) holding at most _ORDER_MAX_IDS ids in all (~24 bytes each: ~6 MiB).
 _ORDER_ENTRIES = 256
-_ORDER_MAX_IDS = 200_000
+_ORDER_MAX_IDS = 1 << 18
 
 _EMPTY: IdArray = np.empty(0, dtype=np.int64)
 _EMPTY.flags.writeable = False
@@ -164,6 +164,7 @@ class LabelIndex:
         # ids.tobytes() -> LabelOrder, most recent last. A series' labels never change and ids
         # are never reused, so an entry stays right for as long as it is kept.
         self._orders: dict[bytes, LabelOrder] = {}
+        self._order_ids = 0  # ids in _orders
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -316,8 +317,9 @@ class LabelIndex:
         if key is not None:
             with self._lock:
                 self._orders[key] = order
-                while len(self._orders) > _ORDER_ENTRIES:
-                    del self._orders[next(iter(self._orders))]
+                self._order_ids += len(ids)
+                while len(self._orders) > _ORDER_ENTRIES or self._order_ids > _ORDER_MAX_IDS:
+                    self._order_ids -= len(self._orders.pop(next(iter(self._orders))).labels)
         return order
 
     def select(self, matchers: Sequence[Matcher]) -> IdArray:
