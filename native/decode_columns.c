@@ -544,8 +544,9 @@ static void sample_page_range(void *arg, Py_ssize_t p0, Py_ssize_t p1) {
     free(scratch);
 }
 
-/* Below this many samples one thread decodes every page (waking threads costs ~50-100 us). */
-#define PAGES_MIN_PARALLEL_SAMPLES (1 << 18)
+/* Below this many samples (~0.5 ms of decoding) one thread decodes every page: waking threads
+ * costs ~50-100 us. The small blocks a fast backfill leaves (~100 K samples a select) gain. */
+#define PAGES_MIN_PARALLEL_SAMPLES (1 << 16)
 
 /* Run decode_page_range or sample_page_range over the pages of a prepared job; returns the
  * (code, column, part, stale) tuple, or NULL with an exception. */
