@@ -89,7 +89,6 @@ PyObject *py_concat_runs(PyObject *self, PyObject *args);
 PyObject *py_pq_window_bounds(PyObject *self, PyObject *args); /* promql_windows.c */
 PyObject *py_pq_rate(PyObject *self, PyObject *args);
 PyObject *py_pq_series_rate(PyObject *self, PyObject *args);
-PyObject *py_pq_instant_values(PyObject *self, PyObject *args);
 PyObject *py_pq_instant_finish(PyObject *self, PyObject *args);
 PyObject *py_pq_window_stat(PyObject *self, PyObject *args);
 PyObject *py_pq_group_reduce(PyObject *self, PyObject *args); /* promql_agg.c */

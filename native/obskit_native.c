@@ -309,8 +309,6 @@ static PyMethodDef methods[] = {
      "pq_rate(ts, values, lo, hi, ends, range_ms, is_counter, is_rate, out, ok)"},
     {"pq_series_rate", py_pq_series_rate, METH_VARARGS,
      "pq_series_rate(ts, values, offsets, ends, range_ms, is_counter, is_rate, out, ok)"},
-    {"pq_instant_values", py_pq_instant_values, METH_VARARGS,
-     "pq_instant_values(ts, values, offsets, ends, lookback_ms, v_out, t_out, present_out)"},
     {"pq_instant_finish", py_pq_instant_finish, METH_VARARGS,
      "pq_instant_finish(v, t, ends, lookback_ms, present_out, keep_out) -> points"},
     {"pq_window_stat", py_pq_window_stat, METH_VARARGS,

@@ -76,7 +76,6 @@ __all__ = [
     "pack_planes",
     "pq_group_reduce",
     "pq_instant_finish",
-    "pq_instant_values",
     "pq_quantile_rows",
     "pq_sample_columns",
     "pq_series_rate",
@@ -474,7 +473,6 @@ if PROMQL_NATIVE is None:
     pq_window_stat = _promql.window_stat
     pq_group_reduce = _promql.group_reduce
     pq_series_rate = _promql.series_rate
-    pq_instant_values = _promql.instant_values
     pq_sample_columns = _promql.sample_columns
     pq_instant_finish = _promql.instant_finish
 else:
@@ -483,7 +481,6 @@ else:
     pq_window_stat = PROMQL_NATIVE.window_stat
     pq_group_reduce = PROMQL_NATIVE.group_reduce
     pq_series_rate = PROMQL_NATIVE.series_rate
-    pq_instant_values = PROMQL_NATIVE.instant_values
     pq_sample_columns = PROMQL_NATIVE.sample_columns
     pq_instant_finish = PROMQL_NATIVE.instant_finish
 PQ_GROUP_KINDS = _promql.GROUP_KINDS

@@ -16,7 +16,6 @@ __all__ = [
     "STAT_KINDS",
     "group_reduce",
     "instant_finish",
-    "instant_values",
     "kahan_inc",
     "quantile_rows",
     "sample_columns",
@@ -50,23 +49,6 @@ def _locate(ts: I64, offsets: I64, times: I64) -> I64:
         a, b = int(offsets[s]), int(offsets[s + 1])
         out[s] = a + np.searchsorted(ts[a:b], times, side="right")
     return out
-
-
-def instant_values(
-    ts: I64, vals: F64, offsets: I64, ends: I64, lookback_ms: int
-) -> tuple[F64, I64, Bool]:
-    """Prometheus' instant selector per series s and step k: value and timestamp of the last
-    sample in ``(ends[k] - lookback, ends[k]]`` and whether it exists and is not a staleness
-    marker (value/timestamp of sample 0 where none exists). Needs a sample when S > 0."""
-    _lo, hi = window_bounds(ts, offsets, ends, lookback_ms)
-    idx = hi - 1
-    has = idx >= offsets[:-1, None]
-    idx = np.where(has, idx, 0)
-    t_at: I64 = ts[idx]
-    v_at: F64 = vals[idx]
-    stale = v_at.view(np.uint64) == np.uint64(STALE_NAN_BITS)
-    present: Bool = has & (t_at > ends[None, :] - lookback_ms) & ~stale
-    return v_at, t_at, present
 
 
 def instant_finish(v: F64, t: I64, ends: I64, lookback_ms: int) -> tuple[Bool, Bool, int]:

@@ -93,25 +93,6 @@ class NativeWindows:
         )
         return out, ok
 
-    def instant_values(
-        self, ts: I64, vals: F64, offsets: I64, ends: I64, lookback_ms: int
-    ) -> tuple[F64, I64, Bool]:
-        shape = (len(offsets) - 1, len(ends))
-        v_out = buffers.empty(shape, np.float64)
-        t_out = buffers.empty(shape, np.int64)
-        present = buffers.empty(shape, np.bool_)
-        self.native.pq_instant_values(
-            np.ascontiguousarray(ts, np.int64),
-            np.ascontiguousarray(vals, np.float64),
-            np.ascontiguousarray(offsets, np.int64),
-            np.ascontiguousarray(ends, np.int64),
-            int(lookback_ms),
-            v_out,
-            t_out,
-            present,
-        )
-        return v_out, t_out, present
-
     def instant_finish(self, v: F64, t: I64, ends: I64, lookback_ms: int) -> tuple[Bool, Bool, int]:
         present = buffers.empty(t.shape, np.bool_)
         keep = np.empty(t.shape[0], np.bool_)

@@ -506,7 +506,7 @@ class _Evaluator:
     def load(
         self, matchers: list[Matcher], mint: int, maxt: int
     ) -> tuple[list[Labels], I64, F64, I64]:
-        """The samples of the matching series as flat columns, within the query limits."""
+        """``load_columns`` as (labels, timestamps, values, offsets)."""
         cols = self.load_columns(matchers, mint, maxt)
         return cols.labels, cols.timestamps_ms, cols.values, cols.offsets
 
