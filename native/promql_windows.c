@@ -144,10 +144,29 @@ typedef struct {
     unsigned char *ok;
 } rate_job;
 
+/* The part of extrapolatedRate that depends only on a window's sample times and count (the
+ * last window's, remembered): scrapes at a steady interval give every window of a series (and
+ * of its neighbours) the same times relative to the window, and the six divisions below are
+ * most of a window's cost. Values come from the very same expressions, so a hit changes no
+ * result bit. */
+typedef struct {
+    int64_t to_start_ms, to_end_ms, count; /* the key; count 0: nothing remembered */
+    double to_start, to_end, sampled;       /* after the extrapolation thresholds */
+    double factor;                          /* with to_start as is (no counter adjustment) */
+    double zero_ratio;                      /* 2 * to_start / sampled: see rate_window */
+} rate_memo;
+
+static inline double rate_factor(const rate_job *j, double sampled, double to_start,
+                                 double to_end) {
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (j->is_rate) factor = factor / ((double)j->range_ms / 1000.0);
+    return factor;
+}
+
 /* extrapolatedRate of the window [a, b) ending at end into out/ok; resets: whether the
  * window may hold a counter drop (else the reset loop is skipped: it would add nothing). */
-static inline void rate_window(const rate_job *j, int64_t a, int64_t b, int64_t end, int resets,
-                               double *out, unsigned char *ok) {
+static inline void rate_window(const rate_job *j, rate_memo *m, int64_t a, int64_t b,
+                               int64_t end, int resets, double *out, unsigned char *ok) {
     const int64_t *t = j->t;
     const double *v = j->v;
     int64_t count = b - a;
@@ -164,21 +183,36 @@ static inline void rate_window(const rate_job *j, int64_t a, int64_t b, int64_t 
         for (int64_t i = a + 1; i < b; i++)
             if (v[i] < v[i - 1]) result += v[i - 1];
     }
-    int64_t range_start = end - j->range_ms;
-    double to_start = (double)(t[a] - range_start) / 1000.0;
-    double to_end = (double)(end - t[b - 1]) / 1000.0;
-    double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
-    double avg = sampled / (double)(count - 1);
-    double threshold = avg * 1.1;
-    if (to_start >= threshold) to_start = avg / 2;
-    if (j->is_counter) {
-        double to_zero = to_start;
-        if (result > 0 && f_first >= 0) to_zero = sampled * (f_first / result);
-        if (to_zero < to_start) to_start = to_zero;
+    int64_t to_start_ms = t[a] - (end - j->range_ms), to_end_ms = end - t[b - 1];
+    if (m->count != count || m->to_start_ms != to_start_ms || m->to_end_ms != to_end_ms) {
+        double to_start = (double)to_start_ms / 1000.0;
+        double to_end = (double)to_end_ms / 1000.0;
+        double sampled = (double)(t[b - 1] - t[a]) / 1000.0;
+        double avg = sampled / (double)(count - 1);
+        double threshold = avg * 1.1;
+        if (to_start >= threshold) to_start = avg / 2;
+        if (to_end >= threshold) to_end = avg / 2;
+        m->to_start_ms = to_start_ms;
+        m->to_end_ms = to_end_ms;
+        m->count = count;
+        m->to_start = to_start;
+        m->to_end = to_end;
+        m->sampled = sampled;
+        m->factor = rate_factor(j, sampled, to_start, to_end);
+        m->zero_ratio = 2.0 * to_start / sampled;
     }
-    if (to_end >= threshold) to_end = avg / 2;
-    double factor = (sampled + to_start + to_end) / sampled;
-    if (j->is_rate) factor = factor / ((double)j->range_ms / 1000.0);
+    double factor = m->factor;
+    if (j->is_counter && result > 0 && f_first >= 0) {
+        /* Prometheus shortens the start to where the counter would have been zero, when that
+         * is nearer: sampled * (f_first / result) < to_start. A first value of more than twice
+         * result * to_start / sampled (a normal, finite bound) puts that point far beyond
+         * to_start, whatever the rounding; anything else takes the exact test. */
+        double bound = result * m->zero_ratio;
+        if (!(bound >= 1e-300 && f_first > bound)) {
+            double to_zero = m->sampled * (f_first / result);
+            if (to_zero < m->to_start) factor = rate_factor(j, m->sampled, to_zero, m->to_end);
+        }
+    }
     *out = result * factor;
     *ok = 1;
 }
@@ -193,6 +227,7 @@ static inline int has_drop(const double *v, int64_t a, int64_t b) {
 /* Windows of rows (series) [r0, r1), given as lo/hi. */
 static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
     const rate_job *j = (const rate_job *)arg;
+    rate_memo memo = {0};
     for (Py_ssize_t r = r0; r < r1; r++) {
         Py_ssize_t w0 = r * j->steps, w1 = w0 + j->steps;
         /* Counter resets are rare: scan the row's samples once. */
@@ -207,7 +242,8 @@ static void rate_rows(void *arg, Py_ssize_t r0, Py_ssize_t r1) {
             resets = lo_min < hi_max && has_drop(j->v, lo_min, hi_max);
         }
         for (Py_ssize_t w = w0; w < w1; w++)
-            rate_window(j, j->lo[w], j->hi[w], j->ends[w - w0], resets, &j->out[w], &j->ok[w]);
+            rate_window(j, &memo, j->lo[w], j->hi[w], j->ends[w - w0], resets, &j->out[w],
+                        &j->ok[w]);
     }
 }
 
@@ -217,6 +253,7 @@ static void rate_series(void *arg, Py_ssize_t s0, Py_ssize_t s1) {
     const rate_job *j = (const rate_job *)arg;
     const int64_t *t = j->t, *e = j->ends;
     const Py_ssize_t steps = j->steps;
+    rate_memo memo = {0};
     for (Py_ssize_t s = s0; s < s1; s++) {
         int64_t a = j->offsets[s], b = j->offsets[s + 1];
         int resets = j->is_counter && has_drop(j->v, a, b);
@@ -235,7 +272,7 @@ static void rate_series(void *arg, Py_ssize_t s0, Py_ssize_t s1) {
                 lo = upper(t, a, b, start);
                 hi = upper(t, a, b, end);
             }
-            rate_window(j, lo, hi, end, resets, &out[k], &ok[k]);
+            rate_window(j, &memo, lo, hi, end, resets, &out[k], &ok[k]);
         }
     }
 }

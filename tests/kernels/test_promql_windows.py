@@ -114,6 +114,51 @@ def test_native_matches_numpy(
         )
 
 
+@st.composite
+def regular_counters(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Series scraped at one steady interval (or with a millisecond of jitter) with steps a
+    multiple of it: windows of every series have the same sample times relative to the window
+    (the C kernel remembers the factor they give), while the first values range from 0 (the
+    start is cut where the counter would be zero) to far above the increase (it is not)."""
+    gap = draw(st.integers(1, 20_000))
+    n = draw(st.integers(2, 60))
+    n_series = draw(st.integers(1, 5))
+    firsts = st.one_of(st.sampled_from([0.0, 1e-310, 0.5, 1.0, 2.0, 1e3, 1e300]), values)
+    steps = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 1e-300, 1e300]), st.floats(0, 1e3))
+    val_parts = []
+    for _ in range(n_series):
+        incs = draw(st.lists(steps, min_size=n - 1, max_size=n - 1))
+        val_parts.append(draw(firsts) + np.concatenate(([0.0], np.cumsum(incs))))
+    ts = np.tile(draw(st.integers(-50_000, 50_000)) + gap * np.arange(n, dtype=np.int64), n_series)
+    if gap > 2 and draw(st.booleans()):
+        # a millisecond of jitter: windows whose first sample sits alike but whose last does not
+        bits = st.lists(st.sampled_from([0, 1]), min_size=len(ts), max_size=len(ts))
+        ts += np.asarray(draw(bits), np.int64)
+    offsets = np.arange(n_series + 1, dtype=np.int64) * n
+    per = draw(st.integers(1, 4))
+    ends = ts[0] + draw(st.integers(0, gap)) + gap * per * np.arange(n // per + 1, dtype=np.int64)
+    rng = gap * draw(st.integers(1, 8)) + draw(st.sampled_from([0, 1, gap // 2]))
+    return ts, np.concatenate(val_parts), offsets, ends, rng
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(regular_counters(), st.booleans(), st.booleans())
+def test_native_rate_on_regular_scrapes_matches_numpy(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], counter: bool, rate: bool
+) -> None:
+    assert NATIVE is not None
+    ts, vals, offsets, ends, rng = case
+    lo, hi = _promql.window_bounds(ts, offsets, ends, rng)
+    want, want_ok = _promql.window_rate(ts, vals, lo, hi, ends, rng, counter, rate)
+    for got, got_ok in (
+        NATIVE.window_rate(ts, vals, lo, hi, ends, rng, counter, rate),
+        NATIVE.series_rate(ts, vals, offsets, ends, rng, counter, rate),
+    ):
+        _same(want_ok, got_ok)
+        _same(np.where(want_ok, want, 0), np.where(got_ok, got, 0))
+
+
 @needs_native
 @settings(max_examples=150, deadline=None)
 @given(series_windows(), st.integers(1, 4))
